@@ -1,22 +1,56 @@
-# Local development. The native stack (no Docker) is managed by local/stack.py.
+# Stage1 data service: local development. The native stack (no Docker) is managed by local/stack.py.
 PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+# Every local tool (gateway, migrations, tests) reads the settings the stack writes here.
+export STAGE1_ENV_FILE ?= $(CURDIR)/.state/stage1.env
 
-.PHONY: up down status logs reset env
+.PHONY: help venv up dev down status logs reset env migrate test test-unit lint
 
-up:      ## install what is missing, start Postgres, QuestDB and MinIO, wait until healthy
+help:    ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv with the project (editable) and its dev tools
+
+up: venv  ## start Postgres, QuestDB, MinIO and the gateway in the background; return when healthy
 	$(PY) local/stack.py up
 
-down:    ## stop the local services
+dev: venv  ## start the services, then the gateway in the foreground (Ctrl-C stops the gateway)
+	$(PY) local/stack.py up --no-gateway
+	@$(PY) local/stack.py stop-gateway
+	$(VPY) -m stage1_local.gateway
+
+down:    ## stop everything
 	$(PY) local/stack.py down
 
 status:  ## one line per service
 	$(PY) local/stack.py status
 
-logs:    ## tail the service logs (make logs SERVICE=minio for one)
+logs:    ## tail the logs (make logs SERVICE=minio for one)
 	$(PY) local/stack.py logs $(SERVICE)
 
 reset:   ## down, then wipe .state (data and generated secrets); keeps the install cache
 	$(PY) local/stack.py reset
 
-env:     ## print the STAGE1_* settings for the local stack (eval "$$(make -s env)")
+env:     ## print the STAGE1_* settings of the local stack (set -a; eval "$$(make -s env)"; set +a)
 	@$(PY) local/stack.py env
+
+migrate: venv  ## apply pending migrations (python -m stage1_local.migrate --help for more)
+	$(VPY) -m stage1_local.migrate up
+
+test-unit: venv  ## unit tests only (no services)
+	$(VPY) -m pytest tests/unit -q
+
+test: venv  ## lint, start the stack (gateway on the current code), run all tests against it
+	$(VPY) -m ruff check .
+	$(PY) local/stack.py restart-gateway
+	$(VPY) -m pytest -q
+
+lint: venv
+	$(VPY) -m ruff check .

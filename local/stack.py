@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Docker-free manager for the local services: Postgres, QuestDB and MinIO.
+"""Docker-free manager for the local stack: Postgres, QuestDB, MinIO and the local gateway.
 
-Standard library only: it runs before any virtualenv exists.
-Usage: python3 local/stack.py {up|down|status|logs [service]|reset|env}
+Standard library only: it runs before any virtualenv exists (the gateway and the migrations
+then run from the project's .venv, which `make venv` creates).
+Usage: python3 local/stack.py {up [--no-gateway]|down|status|logs [service]|reset|env|restart-gateway|stop-gateway}
 See docs/DEVELOPING.md for ports and settings.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import glob
@@ -42,9 +44,13 @@ MINIO_MODULE = "github.com/minio/minio"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 BUCKET, REGION = "stage1-uploads", "us-east-1"
 WEBHOOK_ARN = "arn:minio:sqs::STAGE1:webhook"
-SERVICES = ("postgres", "questdb", "minio")
-PORTS = {"postgres": (PG_PORT,), "questdb": (QDB_HTTP, QDB_PG, QDB_MIN), "minio": (MINIO_PORT, MINIO_CONSOLE)}
-HEALTH_DEADLINE = {"postgres": 60, "questdb": 60, "minio": 30}
+GATEWAY_PORT = 3000
+VENV_PY = REPO / ".venv" / "bin" / "python"
+ENV_FILE = STATE / "stage1.env"  # the settings every local tool reads (STAGE1_ENV_FILE)
+SERVICES = ("postgres", "questdb", "minio", "gateway")
+PORTS = {"postgres": (PG_PORT,), "questdb": (QDB_HTTP, QDB_PG, QDB_MIN), "minio": (MINIO_PORT, MINIO_CONSOLE),
+         "gateway": (GATEWAY_PORT,)}
+HEALTH_DEADLINE = {"postgres": 60, "questdb": 60, "minio": 30, "gateway": 30}
 
 
 class StackError(Exception):
@@ -101,7 +107,7 @@ def env_vars() -> dict[str, str]:
         "STAGE1_S3_ENDPOINT": f"http://{HOST}:{MINIO_PORT}",
         "STAGE1_S3_ACCESS_KEY": s["STAGE1_S3_ACCESS_KEY"], "STAGE1_S3_SECRET_KEY": s["STAGE1_S3_SECRET_KEY"],
         "STAGE1_S3_REGION": REGION, "STAGE1_BUCKET": BUCKET, "STAGE1_ADMIN_SECRET": s["STAGE1_ADMIN_SECRET"],
-        "STAGE1_AUTH_ENABLED": "true", "STAGE1_GATEWAY_URL": f"http://{HOST}:3000",
+        "STAGE1_AUTH_ENABLED": "true", "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
         "STAGE1_STATE_DIR": str(STATE), "STAGE1_CACHE_DIR": str(CACHE),
     }
 
@@ -179,10 +185,8 @@ def stop(service: str, timeout: float = 20) -> None:
     if alive(pid):
         os.killpg(pid, signal.SIGKILL)
         how = f"killed after {timeout:.0f}s"
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # reap if we happen to be the parent
-    except ChildProcessError:
-        pass
     (RUN / f"{service}.pid").unlink(missing_ok=True)
     say(f"{service:9} {how} (pid {pid})")
 
@@ -339,7 +343,7 @@ def download(url: str, dest: Path) -> None:
 
 
 def sha1(path: Path) -> str:
-    h = hashlib.sha1()
+    h = hashlib.sha1()  # noqa: S324 - Maven Central publishes SHA-1 checksums
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -434,7 +438,7 @@ def minio_bin() -> Path:
 def sigv4_request(method: str, path: str, query: str, body: bytes, ak: str, sk: str) -> tuple[int, bytes]:
     """Minimal AWS SigV4 for MinIO admin-ish calls (path-style, no special chars in path/query)."""
     host = f"{HOST}:{MINIO_PORT}"
-    amz_date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    amz_date = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     payload = hashlib.sha256(body).hexdigest()
     headers = {"host": host, "x-amz-content-sha256": payload, "x-amz-date": amz_date}
     signed = ";".join(sorted(headers))
@@ -494,10 +498,49 @@ def up_minio(secrets_: dict) -> None:
                    after=lambda: minio_bucket(ak, sk))
 
 
+# ---------------------------------------------------------------- gateway (needs the project's venv)
+def venv_python() -> str:
+    if not VENV_PY.exists():
+        raise StackError("gateway", f"{VENV_PY} is missing: run `make venv` (make up does)")
+    return str(VENV_PY)
+
+
+def write_env_file() -> None:
+    ENV_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(ENV_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{k}={v}\n" for k, v in env_vars().items())
+
+
+def tool_env() -> dict[str, str]:
+    return {**os.environ, "STAGE1_ENV_FILE": str(ENV_FILE)}
+
+
+def migrate() -> None:
+    """Apply pending migrations before the functions serve (idempotent)."""
+    done = run([venv_python(), "-m", "stage1_local.migrate", "up"], cwd=REPO, env=tool_env())
+    if done.returncode != 0:
+        raise StackError("migrations", (done.stdout + done.stderr).strip()[-800:])
+    say(f"{'schema':9} {done.stdout.strip().splitlines()[-1]}")
+
+
+def up_gateway() -> None:
+    def start() -> int:
+        cmd = [venv_python(), "-m", "stage1_local.gateway", "--port", str(GATEWAY_PORT)]
+        return spawn("gateway", cmd, env=tool_env(), cwd=str(REPO))
+
+    ensure_service("gateway", start, lambda: http_ok(f"http://{HOST}:{GATEWAY_PORT}/api/health"))
+
+
 # ---------------------------------------------------------------- commands
-def cmd_up(_args) -> int:
+def cmd_up(args) -> int:
     s = load_secrets()
-    for service, fn in (("postgres", lambda: up_postgres(s)), ("questdb", up_questdb), ("minio", lambda: up_minio(s))):
+    write_env_file()
+    steps = [("postgres", lambda: up_postgres(s)), ("questdb", up_questdb), ("minio", lambda: up_minio(s)),
+             ("migrations", migrate)]
+    if "--no-gateway" not in args:
+        steps.append(("gateway", up_gateway))
+    for service, fn in steps:
         try:
             fn()
         except (StackError, OSError, subprocess.SubprocessError) as e:
@@ -515,8 +558,20 @@ def cmd_down(_args) -> int:
     return 0
 
 
+def cmd_stop_gateway(_args) -> int:
+    stop("gateway")
+    return 0
+
+
+def cmd_restart_gateway(args) -> int:
+    """Stop the gateway and start it on the current code (it imports the functions once)."""
+    stop("gateway")
+    return cmd_up([*args])
+
+
 def cmd_status(_args) -> int:
     checks = {"postgres": lambda: tcp_ok(PG_PORT),
+              "gateway": lambda: http_ok(f"http://{HOST}:{GATEWAY_PORT}/api/health"),
               "questdb": lambda: http_ok(f"http://{HOST}:{QDB_HTTP}/exec?query=select%201"),
               "minio": lambda: http_ok(f"http://{HOST}:{MINIO_PORT}/minio/health/live")}
     for service in SERVICES:
@@ -558,7 +613,7 @@ def cmd_env(_args) -> int:
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "logs": cmd_logs, "reset": cmd_reset,
-            "env": cmd_env}
+            "env": cmd_env, "restart-gateway": cmd_restart_gateway, "stop-gateway": cmd_stop_gateway}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,1 @@
+"""Stage1 shared package: the code every function of the data service shares (shipped as a Lambda layer)."""

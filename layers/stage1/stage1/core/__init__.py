@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: settings, logging, errors, the app factory and the backing-service clients."""

@@ -1,0 +1,78 @@
+"""Settings, read once from the environment (and an optional `.env` file in the working directory).
+
+Every other module calls `get_settings()`; nothing reads `os.environ` directly, so a function's
+configuration is visible in one place and a cold start parses it exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    pg_dsn: str = "postgresql://stage1@127.0.0.1:55432/stage1"
+    pg_pool_max: int = 4
+    qdb_http_url: str = "http://127.0.0.1:9000"
+    qdb_user: str = ""
+    qdb_password: str = ""
+    qdb_timeout: float = 60.0
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    bucket: str = "stage1-uploads"
+    admin_secret: str = ""
+    auth_enabled: bool = True
+    gateway_url: str = "http://127.0.0.1:3000"
+    log_level: str = "INFO"
+    # Largest request body the API functions accept (API Gateway caps payloads at 10 MB).
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    def redacted(self) -> dict[str, object]:
+        """The settings with secrets blanked, for logs and diagnostics."""
+        secret = {"s3_secret_key", "admin_secret", "qdb_password"}
+        out = msgspec.structs.asdict(self)
+        for key in secret:
+            if out[key]:
+                out[key] = "***"
+        return out
+
+
+_PREFIX = "STAGE1_"
+
+
+def _read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and `#` comments skipped. The environment wins over the file."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return values
+
+
+def load_settings(environ: dict[str, str] | None = None, dotenv: Path | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    # STAGE1_ENV_FILE names the file the local stack writes (`make env`); `.env` is the fallback.
+    source = _read_dotenv(dotenv if dotenv is not None else Path(env.get("STAGE1_ENV_FILE", ".env")))
+    source.update(env)
+    raw = {
+        name: source[_PREFIX + name.upper()]
+        for name in Settings.__struct_fields__
+        if _PREFIX + name.upper() in source
+    }
+    # strict=False lets msgspec turn "true"/"4" from the environment into bool/int.
+    return msgspec.convert(raw, Settings, strict=False)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

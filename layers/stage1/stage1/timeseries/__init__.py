@@ -1,0 +1,1 @@
+"""QuestDB time-series tables: their kinds, DDL and timestamp rules, shared by every writer."""

@@ -1,0 +1,1 @@
+"""Local-only tooling (never shipped to Lambda): the template reader and the local gateway."""

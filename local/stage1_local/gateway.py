@@ -1,0 +1,141 @@
+"""The local gateway: what API Gateway (HttpApi) and S3 do on AWS, on one machine without Docker.
+
+It reads `template.yaml`, mounts every function's Litestar app at its HttpApi routes and forwards
+requests to it as ASGI (so large responses can stream locally). Extension points, in order:
+`local_routes` (things that exist only locally, e.g. the object store's webhook), `guards` (the
+authorizer, CORS and rate limits, run before routing like API Gateway's), and `background`
+(loops such as the job sweeper, started with the server).
+
+Run: `python -m stage1_local.gateway` (`make dev` does this after `make up`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from stage1.core.errors import HttpError, NotFound, Stage1Error, to_stage1_error
+from stage1.core.logging import configure_logging, get_logger
+from stage1.core.settings import get_settings
+from stage1_local.template import Route, functions, load_app
+
+log = get_logger("gateway")
+
+ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
+# A guard sees the request before routing; it returns an error to stop it, or None to go on.
+Guard = Callable[[dict[str, Any], Route | None], Awaitable[Stage1Error | None]]
+Background = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Gateway:
+    routes: list[tuple[Route, ASGIApp]]
+    local_routes: dict[str, ASGIApp] = field(default_factory=dict)
+    guards: list[Guard] = field(default_factory=list)
+    background: list[Background] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if (local := self.local_routes.get(scope["path"])) is not None:
+            await local(scope, receive, send)
+            return
+        route, app, error = self._match(scope["method"], scope["path"])
+        for guard in self.guards:
+            if error is None:
+                error = await guard(scope, route)
+        if error is not None or app is None:
+            await send_error(send, error or NotFound("no such route"))
+            return
+        await app(scope, receive, send)
+
+    def _match(self, method: str, path: str) -> tuple[Route | None, ASGIApp | None, Stage1Error | None]:
+        allowed = []
+        for route, app in self.routes:
+            if route.pattern.match(path):
+                if route.method in (method, "ANY"):
+                    return route, app, None
+                allowed.append(route.method)
+        if allowed:
+            # CORS preflights must reach the guards; API Gateway answers them before routing.
+            if method == "OPTIONS":
+                return None, None, None
+            return None, None, HttpError(405, "method not allowed", {"allowed": sorted(allowed)},
+                                         {"Allow": ", ".join(sorted(allowed))})
+        return None, None, NotFound("no such route", {"path": path})
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._tasks = [asyncio.create_task(_forever(job)) for job in self.background]
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for task in self._tasks:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _forever(job: Background) -> None:
+    """Keep a background loop alive: log and restart it if it crashes."""
+    while True:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task crashed; restarting in 5 s")
+            await asyncio.sleep(5)
+
+
+async def send_error(send: Any, exc: BaseException) -> None:
+    err = to_stage1_error(exc)
+    body = msgspec.json.encode(err.body())
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers().items()]
+    await send({"type": "http.response.start", "status": err.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_gateway() -> Gateway:
+    """Every function of the template, mounted; later pieces register their guards and loops here."""
+    routes: list[tuple[Route, ASGIApp]] = []
+    for fn in functions().values():
+        if not fn.routes:
+            continue
+        app = load_app(fn)
+        routes += [(route, app) for route in fn.routes]
+    # Literal paths before parameterised ones, as API Gateway prefers the most specific route.
+    routes.sort(key=lambda item: (item[0].path.count("{"), -len(item[0].path)))
+    return Gateway(routes=routes)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Stage1 local gateway")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args()
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    gateway = build_gateway()
+    log.info("gateway on http://%s:%d with %d routes", args.host, args.port, len(gateway.routes))
+    uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", lifespan="on")
+
+
+if __name__ == "__main__":
+    main()
