@@ -31,10 +31,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     # Largest request body the API functions accept (API Gateway caps payloads at 10 MB).
     max_body_bytes: int = 10 * 1024 * 1024
+    # Jobs and imports (stage1.jobs, stage1.uploads, stage1.imports; see docs/imports.md).
+    # Where `invoke_async` posts locally (the gateway's /_local/invoke/<Function>); empty on AWS.
+    local_invoke_url: str = ""
+    job_lease_seconds: int = 60
+    sweep_interval_seconds: float = 5.0
+    upload_max_bytes: int = 50 * 1024**3
+    multipart_threshold_bytes: int = 64 * 1024**2
+    upload_url_expires_seconds: int = 3600
+    # Largest body of the blocking POST /api/questdb/import (larger: 413; use an upload or /async).
+    inline_import_max_bytes: int = 4 * 1024**2
+    # Bearer token MinIO sends with its webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*); empty = not checked.
+    webhook_token: str = ""
 
     def redacted(self) -> dict[str, object]:
         """The settings with secrets blanked, for logs and diagnostics."""
-        secret = {"s3_secret_key", "admin_secret", "qdb_password"}
+        secret = {"s3_secret_key", "admin_secret", "qdb_password", "webhook_token"}
         out = msgspec.structs.asdict(self)
         for key in secret:
             if out[key]:

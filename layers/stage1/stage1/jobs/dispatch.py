@@ -1,0 +1,114 @@
+"""Start a function asynchronously: `invoke_async(function, event)`.
+
+- On AWS: a Lambda `Event` invocation of the function whose name is in the environment variable
+  `STAGE1_FN_<LOGICALNAME>` (template.yaml sets it, e.g. `STAGE1_FN_IMPORTERFUNCTION`).
+- Locally: inside a gateway process, the gateway's own runner (registered with
+  `set_local_runner`) runs the handler in the background; elsewhere (a test, a script) a POST to
+  `<local_invoke_url>/_local/invoke/<LogicalName>`, which does the same in that gateway.
+
+A job is dispatched as the event `{"job_id": ..., "job_type": ...}` to the function that runs its
+type: `payload["function"]` when the creator set it, else `JOB_FUNCTIONS[job_type]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from stage1.core.errors import ServiceUnavailable
+from stage1.core.logging import get_logger
+from stage1.core.settings import get_settings
+from stage1.jobs.service import Job
+
+log = get_logger("jobs.dispatch")
+
+# job_type → logical function name (template.yaml) that runs it. Add your type here, or put
+# {"function": "<LogicalName>"} in the job's payload.
+JOB_FUNCTIONS: dict[str, str] = {
+    "import": "ImporterFunction",
+}
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+LocalRunner = Callable[[str, dict[str, Any]], None]
+_local_runner: LocalRunner | None = None
+_lambda: Any = None
+_lock = threading.Lock()
+
+
+def set_local_runner(runner: LocalRunner | None) -> None:
+    """The local gateway registers how it runs a function in the background (in its own process)."""
+    global _local_runner
+    _local_runner = runner
+
+
+def function_env_name(function: str) -> str:
+    return "STAGE1_FN_" + function.upper()
+
+
+def function_for(job: Job) -> str | None:
+    return (job.payload or {}).get("function") or JOB_FUNCTIONS.get(job.job_type)
+
+
+def job_event(job: Job) -> dict[str, Any]:
+    return {"job_id": job.job_id, "job_type": job.job_type}
+
+
+def invoke_async(function: str, event: dict[str, Any]) -> None:
+    """Fire and forget: returns once the invocation is accepted (not when it has run)."""
+    if not _NAME_RE.fullmatch(function):
+        raise ValueError(f"not a logical function name: {function!r}")
+    if _local_runner is not None:
+        _local_runner(function, event)
+        return
+    # Per-function names are set by the template per deployment, so they are not Settings fields.
+    name = os.environ.get(function_env_name(function))
+    if name:
+        _invoke_lambda(name, event)
+        return
+    url = get_settings().local_invoke_url
+    if url:
+        _invoke_local(url, function, event)
+        return
+    raise ServiceUnavailable("dispatch", f"no target for {function}: set {function_env_name(function)}")
+
+
+def dispatch_job(job: Job) -> None:
+    function = function_for(job)
+    if function is None:
+        raise ValueError(f"no function runs jobs of type {job.job_type!r}")
+    invoke_async(function, job_event(job))
+
+
+def _invoke_lambda(name: str, event: dict[str, Any]) -> None:
+    global _lambda
+    if _lambda is None:
+        with _lock:
+            if _lambda is None:
+                import boto3
+                from botocore.config import Config
+
+                _lambda = boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                                               connect_timeout=3, read_timeout=10))
+    response = _lambda.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
+    if response.get("StatusCode") != 202:
+        raise ServiceUnavailable("lambda", f"invoke {name}: status {response.get('StatusCode')}")
+
+
+def _invoke_local(url: str, function: str, event: dict[str, Any]) -> None:
+    import httpx
+
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/_local/invoke/{function}", json=event, timeout=10)
+    except httpx.TransportError as exc:
+        raise ServiceUnavailable("dispatch", f"local gateway at {url}: {exc}") from exc
+    if response.status_code != 202:
+        raise ServiceUnavailable("dispatch", f"local gateway answered {response.status_code}: {response.text[:200]}")
+
+
+def reset_client() -> None:
+    global _lambda
+    _lambda = None

@@ -1,0 +1,342 @@
+"""Jobs in Postgres. Every state change is one SQL statement, so it is atomic on its own.
+
+Life of a job: `create_job` (PENDING) → `claim` (RUNNING, attempts+1, a lease held by `owner`)
+→ `report_progress` (extends the lease; raises `JobAborted` when the job was cancelled or the
+lease was taken over) → `complete` / `fail`. A worker that dies stops renewing its lease; `sweep`
+returns RUNNING jobs whose lease expired to PENDING while attempts < max_attempts (the caller
+re-dispatches them) and marks the others FAILED. `cancel` and `retry` are the user's verbs.
+
+`owner` is any string naming the worker (e.g. the Lambda request id); only the lease owner can
+move a RUNNING job forward, so a worker whose lease was reclaimed cannot overwrite the new run.
+"""
+
+# Only this module's constant SQL fragments (column lists, fixed conditions) are interpolated;
+# every value is a bind parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from stage1.core import db
+from stage1.core.errors import Conflict, NotFound
+from stage1.core.settings import get_settings
+from stage1.jobs.schemas import JobOut
+
+PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
+STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
+TERMINAL = (COMPLETED, FAILED, CANCELLED)
+# Attempts a retry grants on top of those already made.
+RETRY_ATTEMPTS = 3
+
+_COLUMNS = (
+    "job_id, job_type, status, idempotency_key, payload, progress, total, result, error, attempts, "
+    "max_attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, completed_at"
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    job_type: str
+    status: str
+    idempotency_key: str | None
+    payload: dict[str, Any]
+    progress: int
+    total: int | None
+    result: Any
+    error: str | None
+    attempts: int
+    max_attempts: int
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        return cls(**{**row, "job_id": str(row["job_id"])})
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def out(self) -> JobOut:
+        return JobOut(
+            job_id=self.job_id, job_type=self.job_type, status=self.status, progress=self.progress,
+            total=self.total, result=self.result, error=self.error, attempts=self.attempts,
+            created_at=_iso(self.created_at), updated_at=_iso(self.updated_at),
+            started_at=_iso(self.started_at), completed_at=_iso(self.completed_at),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    """ISO-8601 UTC with milliseconds and a `Z`, as CONTRACT.md asks for `*_at` fields."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class JobAborted(Exception):  # noqa: N818 - a signal, not a failure of the caller
+    """The job is no longer ours to run: it was cancelled, or its lease expired and was reclaimed.
+    A worker stops at once and writes nothing more."""
+
+    def __init__(self, job_id: str, status: str | None) -> None:
+        super().__init__(f"job {job_id} is {status or 'gone'}; stopping")
+        self.job_id = job_id
+        self.status = status
+
+
+def parse_id(job_id: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(job_id)))
+    except ValueError:
+        return None
+
+
+def _one(conn: Connection[Any], sql: str, params: tuple[Any, ...]) -> Job | None:
+    row = conn.execute(sql, params).fetchone()
+    return Job.from_row(row) if row else None
+
+
+def create_job(
+    conn: Connection[Any], job_type: str, payload: dict[str, Any], *,
+    idempotency_key: str | None = None, total: int | None = None, max_attempts: int = 3,
+) -> Job:
+    """A PENDING job, in the caller's transaction. With an `idempotency_key` that already names a
+    job, that job is returned unchanged (one job per object, however many events arrive)."""
+    job = _one(
+        conn,
+        f"insert into stage1_jobs (job_type, payload, idempotency_key, total, max_attempts) "
+        f"values (%s, %s, %s, %s, %s) on conflict (idempotency_key) do nothing returning {_COLUMNS}",
+        (job_type, Jsonb(payload), idempotency_key, total, max_attempts),
+    )
+    if job is None:
+        job = _one(conn, f"select {_COLUMNS} from stage1_jobs where idempotency_key = %s", (idempotency_key,))
+        if job is None:  # deleted between the two statements: practically impossible
+            raise Conflict("job with this idempotency key vanished; retry", {"idempotency_key": idempotency_key})
+    return job
+
+
+def find_job(job_id: str) -> Job | None:
+    jid = parse_id(job_id)
+    if jid is None:
+        return None
+    with db.connection() as conn:
+        return _one(conn, f"select {_COLUMNS} from stage1_jobs where job_id = %s", (jid,))
+
+
+def get_job(job_id: str) -> Job:
+    job = find_job(job_id)
+    if job is None:
+        raise NotFound("no such job", {"job_id": str(job_id)[:64]})
+    return job
+
+
+def find_by_key(idempotency_key: str) -> Job | None:
+    with db.connection() as conn:
+        return _one(conn, f"select {_COLUMNS} from stage1_jobs where idempotency_key = %s", (idempotency_key,))
+
+
+def list_jobs(*, status: str | None, job_type: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
+    where, params = [], []
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    if job_type:
+        where.append("job_type = %s")
+        params.append(job_type)
+    clause = ("where " + " and ".join(where)) if where else ""
+    with db.connection() as conn:
+        total = conn.execute(f"select count(*) as n from stage1_jobs {clause}", tuple(params)).fetchone()["n"]
+        rows = conn.execute(
+            f"select {_COLUMNS} from stage1_jobs {clause} order by created_at desc, job_id limit %s offset %s",
+            (*params, limit, offset),
+        ).fetchall()
+    return [Job.from_row(r) for r in rows], total
+
+
+def _lease(lease_seconds: int | None) -> int:
+    return int(lease_seconds or get_settings().job_lease_seconds)
+
+
+_CLAIM_SET = (
+    "set status = 'RUNNING', attempts = attempts + 1, lease_owner = %s, "
+    "lease_expires_at = now() + make_interval(secs => %s), started_at = coalesce(started_at, now()), "
+    "updated_at = now(), error = null"
+)
+
+
+def claim(job_id: str, owner: str, lease_seconds: int | None = None) -> Job | None:
+    """PENDING → RUNNING for this owner, atomically; None if the job is not PENDING (someone else
+    holds it, it is finished, or it was cancelled) or is locked by a concurrent claimer."""
+    jid = parse_id(job_id)
+    if jid is None:
+        return None
+    with db.connection() as conn:
+        return _one(
+            conn,
+            f"update stage1_jobs {_CLAIM_SET} where job_id = (select job_id from stage1_jobs "
+            f"where job_id = %s and status = 'PENDING' for update skip locked) returning {_COLUMNS}",
+            (owner, _lease(lease_seconds), jid),
+        )
+
+
+def claim_next(job_type: str, owner: str, lease_seconds: int | None = None) -> Job | None:
+    """The oldest PENDING job of a type, claimed atomically (for polling workers)."""
+    with db.connection() as conn:
+        return _one(
+            conn,
+            f"update stage1_jobs {_CLAIM_SET} where job_id = (select job_id from stage1_jobs "
+            f"where job_type = %s and status = 'PENDING' order by created_at limit 1 for update skip locked) "
+            f"returning {_COLUMNS}",
+            (owner, _lease(lease_seconds), job_type),
+        )
+
+
+def _status(conn: Connection[Any], jid: str) -> str | None:
+    row = conn.execute("select status from stage1_jobs where job_id = %s", (jid,)).fetchone()
+    return row["status"] if row else None
+
+
+def report_progress(
+    job_id: str, owner: str, progress: int, total: int | None = None, lease_seconds: int | None = None,
+) -> None:
+    """Record progress and extend the lease. Raises `JobAborted` if the job is no longer RUNNING
+    under this owner (cancelled, or reclaimed after the lease expired)."""
+    with db.connection() as conn:
+        row = conn.execute(
+            "update stage1_jobs set progress = %s, total = coalesce(%s, total), updated_at = now(), "
+            "lease_expires_at = now() + make_interval(secs => %s) "
+            "where job_id = %s and status = 'RUNNING' and lease_owner = %s returning job_id",
+            (int(progress), total, _lease(lease_seconds), job_id, owner),
+        ).fetchone()
+        if row is None:
+            raise JobAborted(job_id, _status(conn, job_id))
+
+
+def complete(job_id: str, owner: str, result: Any, *, progress: int | None = None) -> bool:
+    """RUNNING → COMPLETED with `result` (JSON). False if the job was not ours any more."""
+    with db.connection() as conn:
+        row = conn.execute(
+            "update stage1_jobs set status = 'COMPLETED', result = %s, progress = coalesce(%s, progress), "
+            "error = null, completed_at = now(), updated_at = now(), lease_owner = null, lease_expires_at = null "
+            "where job_id = %s and status = 'RUNNING' and lease_owner = %s returning job_id",
+            (Jsonb(result), progress, job_id, owner),
+        ).fetchone()
+    return row is not None
+
+
+def fail(job_id: str, owner: str | None, error: str, *, result: Any = None) -> bool:
+    """→ FAILED with `error`. With an owner: only while RUNNING under that owner. Without one
+    (a failure found before any worker claimed the job): from PENDING or RUNNING."""
+    cond = "status = 'RUNNING' and lease_owner = %s" if owner is not None else "status in ('PENDING', 'RUNNING')"
+    params: tuple[Any, ...] = (error[:4000], Jsonb(result) if result is not None else None, job_id)
+    with db.connection() as conn:
+        row = conn.execute(
+            "update stage1_jobs set status = 'FAILED', error = %s, result = coalesce(%s, result), "
+            "completed_at = now(), updated_at = now(), lease_owner = null, lease_expires_at = null "
+            f"where job_id = %s and {cond} returning job_id",
+            (*params, owner) if owner is not None else params,
+        ).fetchone()
+    return row is not None
+
+
+def cancel(job_id: str) -> Job:
+    """PENDING/RUNNING → CANCELLED. A running worker notices at its next `report_progress`.
+    Cancelling a job that already finished is a 409 naming its status."""
+    job = get_job(job_id)
+    with db.connection() as conn:
+        done = _one(
+            conn,
+            "update stage1_jobs set status = 'CANCELLED', completed_at = now(), updated_at = now(), "
+            "lease_owner = null, lease_expires_at = null, error = coalesce(error, 'cancelled by request') "
+            f"where job_id = %s and status in ('PENDING', 'RUNNING') returning {_COLUMNS}",
+            (job.job_id,),
+        )
+        if done is None:
+            status = _status(conn, job.job_id)
+            if status == CANCELLED:
+                return get_job(job.job_id)  # idempotent
+            raise Conflict(f"job is {status}: only PENDING or RUNNING jobs can be cancelled", {"status": status})
+    return done
+
+
+def retry(job_id: str) -> Job:
+    """FAILED/CANCELLED → PENDING with fresh attempts (the count of past attempts is kept). The
+    caller re-dispatches the job."""
+    job = get_job(job_id)
+    with db.connection() as conn:
+        done = _one(
+            conn,
+            "update stage1_jobs set status = 'PENDING', error = null, result = null, progress = 0, "
+            "completed_at = null, updated_at = now(), lease_owner = null, lease_expires_at = null, "
+            f"max_attempts = attempts + %s where job_id = %s and status in ('FAILED', 'CANCELLED') "
+            f"returning {_COLUMNS}",
+            (RETRY_ATTEMPTS, job.job_id),
+        )
+        if done is None:
+            status = _status(conn, job.job_id)
+            raise Conflict(f"job is {status}: only FAILED or CANCELLED jobs can be retried", {"status": status})
+    return done
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: list[Job]
+    failed: list[Job]
+
+
+def sweep(limit: int = 100) -> SweepResult:
+    """Reclaim RUNNING jobs whose lease expired: back to PENDING while attempts remain (the caller
+    re-dispatches them), else FAILED. Safe to run from several processes at once."""
+    with db.connection() as conn:
+        rows = conn.execute(
+            "with expired as (select job_id from stage1_jobs where status = 'RUNNING' and lease_expires_at < now() "
+            "order by lease_expires_at limit %s for update skip locked) "
+            "update stage1_jobs j set "
+            "status = case when j.attempts < j.max_attempts then 'PENDING' else 'FAILED' end, "
+            "error = case when j.attempts < j.max_attempts then j.error else "
+            "'worker lost: lease expired after ' || j.attempts || ' attempt(s)' end, "
+            "completed_at = case when j.attempts < j.max_attempts then null else now() end, "
+            f"lease_owner = null, lease_expires_at = null, updated_at = now() from expired "
+            f"where j.job_id = expired.job_id returning {', '.join('j.' + c.strip() for c in _COLUMNS.split(','))}",
+            (limit,),
+        ).fetchall()
+    jobs = [Job.from_row(r) for r in rows]
+    return SweepResult([j for j in jobs if j.status == PENDING], [j for j in jobs if j.status == FAILED])
+
+
+def stale_pending(job_type: str, older_than_seconds: int, limit: int = 100) -> list[Job]:
+    """PENDING jobs of a type untouched for a while (a lost event or dispatch), oldest first: the
+    sweeper looks at them again."""
+    with db.connection() as conn:
+        rows = conn.execute(
+            f"select {_COLUMNS} from stage1_jobs where status = 'PENDING' and job_type = %s "
+            "and updated_at < now() - make_interval(secs => %s) order by updated_at limit %s",
+            (job_type, older_than_seconds, limit),
+        ).fetchall()
+    return [Job.from_row(r) for r in rows]
+
+
+def touch(job_ids: list[str]) -> None:
+    """Mark PENDING jobs as just dispatched (so `stale_pending` waits before trying again)."""
+    if job_ids:
+        with db.connection() as conn:
+            conn.execute("update stage1_jobs set updated_at = now() where job_id = any(%s) and status = 'PENDING'",
+                         (job_ids,))
+
+
+def update_payload(conn: Connection[Any], job_id: str, patch: dict[str, Any]) -> None:
+    conn.execute("update stage1_jobs set payload = payload || %s, updated_at = now() where job_id = %s",
+                 (Jsonb(patch), job_id))
