@@ -32,13 +32,15 @@ STATE = Path(os.environ.get("STAGE1_STATE_DIR") or REPO / ".state").resolve()
 CACHE = Path(os.environ.get("STAGE1_CACHE_DIR") or Path.home() / ".cache" / "stage1").resolve()
 LOGS, RUN = STATE / "logs", STATE / "run"
 SECRETS_FILE = STATE / "secrets.env"
-SECRET_KEYS = ("STAGE1_PG_PASSWORD", "STAGE1_S3_ACCESS_KEY", "STAGE1_S3_SECRET_KEY", "STAGE1_ADMIN_SECRET")
+SECRET_KEYS = ("STAGE1_PG_PASSWORD", "STAGE1_S3_ACCESS_KEY", "STAGE1_S3_SECRET_KEY", "STAGE1_ADMIN_SECRET",
+               "STAGE1_QDB_RO_PASSWORD")
 
 HOST = "127.0.0.1"
 PG_PORT = 55432
 QDB_HTTP, QDB_PG, QDB_MIN = 9000, 8812, 9003
 MINIO_PORT, MINIO_CONSOLE = 9900, 9901
 QDB_VERSION = "9.3.4"
+QDB_RO_USER = "stage1_ro"
 QDB_URL = f"https://repo1.maven.org/maven2/org/questdb/questdb/{QDB_VERSION}/questdb-{QDB_VERSION}.jar"
 MINIO_MODULE = "github.com/minio/minio"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
@@ -89,7 +91,8 @@ def load_secrets() -> dict[str, str]:
         return values
     # MinIO keys: hex keeps them alphanumeric (MinIO wants >= 3 / >= 8 chars).
     fresh = {"STAGE1_PG_PASSWORD": secrets.token_urlsafe(24), "STAGE1_S3_ACCESS_KEY": secrets.token_hex(10),
-             "STAGE1_S3_SECRET_KEY": secrets.token_hex(20), "STAGE1_ADMIN_SECRET": secrets.token_urlsafe(32)}
+             "STAGE1_S3_SECRET_KEY": secrets.token_hex(20), "STAGE1_ADMIN_SECRET": secrets.token_urlsafe(32),
+             "STAGE1_QDB_RO_PASSWORD": secrets.token_hex(20)}
     values = {k: values.get(k) or fresh[k] for k in SECRET_KEYS}
     STATE.mkdir(parents=True, exist_ok=True)
     fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -104,6 +107,8 @@ def env_vars() -> dict[str, str]:
     return {
         "STAGE1_PG_DSN": f"postgresql://stage1:{s['STAGE1_PG_PASSWORD']}@{HOST}:{PG_PORT}/stage1",
         "STAGE1_QDB_HTTP_URL": f"http://{HOST}:{QDB_HTTP}", "STAGE1_QDB_USER": "", "STAGE1_QDB_PASSWORD": "",
+        # QuestDB's read-only PGWire user: user SQL (POST /api/questdb/query, export checks) runs as it.
+        "STAGE1_QDB_PG_DSN_READONLY": f"postgresql://{QDB_RO_USER}:{s['STAGE1_QDB_RO_PASSWORD']}@{HOST}:{QDB_PG}/qdb",
         "STAGE1_S3_ENDPOINT": f"http://{HOST}:{MINIO_PORT}",
         "STAGE1_S3_ACCESS_KEY": s["STAGE1_S3_ACCESS_KEY"], "STAGE1_S3_SECRET_KEY": s["STAGE1_S3_SECRET_KEY"],
         "STAGE1_S3_REGION": REGION, "STAGE1_BUCKET": BUCKET, "STAGE1_ADMIN_SECRET": s["STAGE1_ADMIN_SECRET"],
@@ -388,7 +393,13 @@ def questdb_conf(root: Path) -> None:
     conf.write_text("\n".join([
         f"http.bind.to={HOST}:{QDB_HTTP}", f"pg.net.bind.to={HOST}:{QDB_PG}", f"http.min.net.bind.to={HOST}:{QDB_MIN}",
         "line.tcp.enabled=false", "line.udp.enabled=false", "telemetry.enabled=false",
-        "http.security.readonly=false", "cairo.wal.enabled.default=true", ""]))
+        "http.security.readonly=false", "cairo.wal.enabled.default=true",
+        # Read-only PGWire user (OSS): it can SELECT and nothing that writes. docs/questdb.md.
+        "pg.readonly.user.enabled=true", f"pg.readonly.user={QDB_RO_USER}",
+        f"pg.readonly.password={load_secrets()['STAGE1_QDB_RO_PASSWORD']}",
+        # /exp serves exports (gateway + export jobs); the default of 2 concurrent is too few.
+        "http.export.connection.limit=8", ""]))
+    conf.chmod(0o600)  # it holds the read-only user's password
 
 
 def up_questdb() -> None:

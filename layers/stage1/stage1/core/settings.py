@@ -43,10 +43,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     inline_import_max_bytes: int = 4 * 1024**2
     # Bearer token MinIO sends with its webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*); empty = not checked.
     webhook_token: str = ""
+    # QuestDB inspection, read-only SQL and exports (stage1.sql, stage1.exports; see docs/questdb.md).
+    # PGWire DSN of QuestDB's read-only user: POST /api/questdb/query runs user SQL as it.
+    qdb_pg_readonly_dsn: str = ""
+    query_default_rows: int = 1000
+    query_max_rows: int = 10_000
+    query_timeout: float = 30.0
+    # A read whose result is larger goes to an export job (Lambda answers are capped at 6 MB).
+    export_inline_max_bytes: int = 5 * 1024**2
+    export_timeout: float = 60.0
+    export_part_bytes: int = 8 * 1024**2
+    export_url_expires_seconds: int = 3600
 
     def redacted(self) -> dict[str, object]:
         """The settings with secrets blanked, for logs and diagnostics."""
-        secret = {"s3_secret_key", "admin_secret", "qdb_password", "webhook_token"}
+        secret = {"s3_secret_key", "admin_secret", "qdb_password", "webhook_token", "qdb_pg_readonly_dsn"}
         out = msgspec.structs.asdict(self)
         for key in secret:
             if out[key]:
