@@ -112,7 +112,11 @@ def env_vars() -> dict[str, str]:
         "STAGE1_S3_ENDPOINT": f"http://{HOST}:{MINIO_PORT}",
         "STAGE1_S3_ACCESS_KEY": s["STAGE1_S3_ACCESS_KEY"], "STAGE1_S3_SECRET_KEY": s["STAGE1_S3_SECRET_KEY"],
         "STAGE1_S3_REGION": REGION, "STAGE1_BUCKET": BUCKET, "STAGE1_ADMIN_SECRET": s["STAGE1_ADMIN_SECRET"],
-        "STAGE1_AUTH_ENABLED": "true", "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
+        # `STAGE1_AUTH_ENABLED=false make up` turns token checks off for local experiments (docs/auth.md).
+        "STAGE1_AUTH_ENABLED": os.environ.get("STAGE1_AUTH_ENABLED", "true"),
+        # The bootstrap token (read, write, admin) minted after the migrations: `make env` shows it.
+        "STAGE1_TOKEN": s.get("STAGE1_TOKEN", ""),
+        "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
         "STAGE1_STATE_DIR": str(STATE), "STAGE1_CACHE_DIR": str(CACHE),
     }
 
@@ -535,6 +539,18 @@ def migrate() -> None:
     say(f"{'schema':9} {done.stdout.strip().splitlines()[-1]}")
 
 
+def bootstrap_token() -> None:
+    """Keep (or mint) the local bootstrap token in secrets.env and print it (stage1_local.bootstrap)."""
+    done = run([venv_python(), "-m", "stage1_local.bootstrap", "--secrets", str(SECRETS_FILE)], cwd=REPO,
+               env=tool_env())
+    if done.returncode != 0:
+        raise StackError("token", (done.stdout + done.stderr).strip()[-800:])
+    how, _, token = done.stdout.strip().splitlines()[-1].partition(" ")
+    write_env_file()
+    say(f"{'token':9} {how}: STAGE1_TOKEN={token} (read, write, admin; `make env` shows it)")
+    say(f"{'':9} curl -H 'X-Stage1-Token: {token}' http://{HOST}:{GATEWAY_PORT}/api/datasets")
+
+
 def up_gateway() -> None:
     def start() -> int:
         cmd = [venv_python(), "-m", "stage1_local.gateway", "--port", str(GATEWAY_PORT)]
@@ -548,7 +564,7 @@ def cmd_up(args) -> int:
     s = load_secrets()
     write_env_file()
     steps = [("postgres", lambda: up_postgres(s)), ("questdb", up_questdb), ("minio", lambda: up_minio(s)),
-             ("migrations", migrate)]
+             ("migrations", migrate), ("token", bootstrap_token)]
     if "--no-gateway" not in args:
         steps.append(("gateway", up_gateway))
     for service, fn in steps:

@@ -1,6 +1,7 @@
 """Health function: liveness (touches nothing) and readiness (every backing service)."""
 
 from litestar import Response, get
+from litestar.openapi import ResponseSpec
 
 from stage1.core.app import API_VERSION, create_app, make_handler
 from stage1.health.schemas import Liveness, Readiness
@@ -13,7 +14,8 @@ def health() -> Liveness:
 
 
 @get("/api/healthz", summary="Readiness of Postgres, QuestDB and the object store", tags=["health"],
-     responses={503: None}, sync_to_thread=True)
+     responses={503: ResponseSpec(Readiness, description="A backing service is down (named in the body)")},
+     sync_to_thread=True)
 def healthz() -> Response[Readiness]:
     result = readiness()
     return Response(result, status_code=200 if result.status == "ok" else 503)

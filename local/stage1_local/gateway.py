@@ -39,6 +39,8 @@ class Gateway:
     local_routes: dict[str, ASGIApp] = field(default_factory=dict)
     guards: list[Guard] = field(default_factory=list)
     background: list[Background] = field(default_factory=list)
+    # ASGI middleware around every HTTP request, outermost first (CORS: stage1_local.security).
+    middleware: list[Callable[[ASGIApp], ASGIApp]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -47,6 +49,12 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
+        app: ASGIApp = self._dispatch
+        for wrap in reversed(self.middleware):
+            app = wrap(app)
+        await app(scope, receive, send)
+
+    async def _dispatch(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if (local := self.local_routes.get(scope["path"])) is not None:
             await local(scope, receive, send)
             return
@@ -120,7 +128,13 @@ def build_gateway() -> Gateway:
         routes += [(route, app) for route in fn.routes]
     # Literal paths before parameterised ones, as API Gateway prefers the most specific route.
     routes.sort(key=lambda item: (item[0].path.count("{"), -len(item[0].path)))
-    return Gateway(routes=routes)
+    gateway = Gateway(routes=routes)
+    # Authorizer, scopes, CORS, rate limits (docs/auth.md); the merged OpenAPI spec and its docs page.
+    from stage1_local import openapi, security
+
+    security.install(gateway)
+    openapi.install(gateway)
+    return gateway
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -22,9 +24,25 @@ def gateway_url(settings) -> str:
 
 
 @pytest.fixture(scope="session")
-def api_headers() -> dict[str, str]:
-    """Headers every client request carries (the auth piece adds its token here)."""
-    return {}
+def api_token(gateway_url, settings) -> str:
+    """A token with every scope, minted through the real API with the admin secret (docs/auth.md)."""
+    r = httpx.post(
+        f"{gateway_url}/api/auth/token",
+        headers={"X-Stage1-Admin-Secret": settings.admin_secret},
+        json={"name": f"pytest-{uuid.uuid4().hex[:8]}", "scopes": ["read", "write", "admin"], "expires_in": 6 * 3600},
+        timeout=30,
+    )
+    if r.status_code == 404:  # a gateway started before the auth function existed: it checks no token
+        return ""
+    if r.status_code != 201:
+        pytest.fail(f"cannot mint a test token at {gateway_url}: HTTP {r.status_code} {r.text[:300]}")
+    return r.json()["token"]
+
+
+@pytest.fixture(scope="session")
+def api_headers(api_token) -> dict[str, str]:
+    """Headers every client request carries: a valid token (scopes read, write, admin)."""
+    return {"X-Stage1-Token": api_token} if api_token else {}
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from stage1.auth.scopes import scope_guard
 from stage1.core.errors import ErrorBody, HttpError, Stage1Error, to_stage1_error
 from stage1.core.logging import configure_logging, get_logger, request_id_var
 from stage1.core.settings import get_settings
@@ -83,6 +84,8 @@ def create_app(route_handlers: Sequence[Any], *, title: str, description: str = 
         route_handlers=list(route_handlers),
         exception_handlers={Exception: handle_exception},
         middleware=[request_id_middleware],
+        # The scope check of the authorizer's identity (on AWS the authorizer can only allow/deny).
+        guards=[scope_guard, *kwargs.pop("guards", [])],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title,

@@ -27,6 +27,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     bucket: str = "stage1-uploads"
     admin_secret: str = ""
     auth_enabled: bool = True
+    # Auth, CORS and rate limits (stage1.auth; see docs/auth.md).
+    # Comma-separated browser origins; the same rule as the template's CorsAllowOrigins parameter.
+    cors_allow_origins: str = "https://agenticresearch.info"
+    # The local gateway's per-token limiter (a token bucket): sustained requests/s and burst size.
+    rate_limit_rps: float = 100.0
+    rate_limit_burst: int = 500
+    # Wrong admin secrets accepted per client address and minute before POST /api/auth/token answers 429.
+    admin_secret_attempts_per_minute: int = 10
+    # last_used_at is written at most this often per token (a read-mostly lookup on every request).
+    token_touch_seconds: int = 60
     gateway_url: str = "http://127.0.0.1:3000"
     log_level: str = "INFO"
     # Largest request body the API functions accept (API Gateway caps payloads at 10 MB).

@@ -1,0 +1,227 @@
+"""What API Gateway does in front of the functions, locally: the Lambda authorizer, scope checks,
+CORS and throttling, read from template.yaml where the template says it (docs/auth.md).
+
+- Body size: a Content-Length above `max_body_bytes` is refused (413) before routing, as API
+  Gateway refuses payloads above its limit.
+- Authorizer: on every route whose template event does not say `Auth: {Authorizer: NONE}`, the
+  HttpApi's DefaultAuthorizer function (the same handler as on AWS) is called with a payload-2.0
+  authorizer event. No token, or a deny: 401. A token without the scope the request needs
+  (stage1.auth.scopes): 403. Its context is passed to the function the way API Gateway passes it,
+  in `scope["aws.event"]["requestContext"]["authorizer"]["lambda"]`. `STAGE1_AUTH_ENABLED=false`
+  turns this guard off (local experiments only; the Lambda authorizer ignores that setting).
+- Rate limits: a token bucket per token (`rate_limit_rps`, `rate_limit_burst`), and one per client
+  address for everything without a valid token (public routes and failed authentications): 429
+  with Retry-After.
+- CORS: the HttpApi's CorsConfiguration, with AllowOrigins from `STAGE1_CORS_ALLOW_ORIGINS` (the
+  template's CorsAllowOrigins parameter). Preflights are answered before routing and auth; the
+  functions' own CORS headers are dropped, as API Gateway drops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from stage1.auth.ratelimit import RateLimiter
+from stage1.auth.scopes import check_scope
+from stage1.core.errors import PayloadTooLarge, Stage1Error, TooManyRequests, Unauthorized, to_stage1_error
+from stage1.core.logging import get_logger
+from stage1.core.settings import Settings, get_settings
+from stage1_local.template import Route, functions, load_handler, load_template
+
+log = get_logger("gateway.security")
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+TOKEN_HEADER = b"x-stage1-token"  # noqa: S105 - a header name
+
+
+def header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def client_address(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def http_api(template: dict[str, Any]) -> dict[str, Any]:
+    """Properties of the template's (single) AWS::Serverless::HttpApi."""
+    for resource in (template.get("Resources") or {}).values():
+        if resource.get("Type") == "AWS::Serverless::HttpApi":
+            return resource.get("Properties") or {}
+    return {}
+
+
+def resolve(value: Any, template: dict[str, Any], settings: Settings) -> Any:
+    """`!Ref Parameter` → the local setting for it (CorsAllowOrigins) or the parameter's default."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        name = value["Ref"]
+        if name == "CorsAllowOrigins":
+            return [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
+        param = (template.get("Parameters") or {}).get(name) or {}
+        default = param.get("Default")
+        if param.get("Type") == "CommaDelimitedList" and isinstance(default, str):
+            return [v.strip() for v in default.split(",") if v.strip()]
+        return default
+    return value
+
+
+# ---------------------------------------------------------------- authorizer
+def authorizer_handler(template: dict[str, Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
+    """The handler of the HttpApi's DefaultAuthorizer function, loaded as the Lambda runtime would."""
+    auth = http_api(template).get("Auth") or {}
+    name = auth.get("DefaultAuthorizer")
+    arn = ((auth.get("Authorizers") or {}).get(name) or {}).get("FunctionArn") if name else None
+    if not isinstance(arn, dict) or "Fn::GetAtt" not in arn:
+        return None
+    return load_handler(functions()[arn["Fn::GetAtt"][0]])
+
+
+def authorizer_event(scope: dict[str, Any], route: Route, token: str) -> dict[str, Any]:
+    """A payload-2.0 REQUEST authorizer event, as API Gateway sends it."""
+    method, path = scope["method"], scope["path"]
+    headers: dict[str, str] = {}
+    for key, value in scope.get("headers") or []:
+        name = key.decode("latin-1").lower()
+        headers[name] = f"{headers[name]},{value.decode('latin-1')}" if name in headers else value.decode("latin-1")
+    request_id = uuid.uuid4().hex
+    return {
+        "version": "2.0",
+        "type": "REQUEST",
+        "routeArn": f"arn:aws:execute-api:local:000000000000:local/$default/{method}{path}",
+        "identitySource": [token],
+        "routeKey": f"{route.method} {route.path}",
+        "rawPath": path,
+        "rawQueryString": scope.get("query_string", b"").decode("latin-1"),
+        "headers": headers,
+        "requestContext": {
+            "apiId": "local", "accountId": "000000000000", "domainName": "localhost", "stage": "$default",
+            "requestId": request_id, "routeKey": f"{route.method} {route.path}",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": client_address(scope),
+                     "userAgent": headers.get("user-agent", "")},
+        },
+    }
+
+
+@dataclass
+class Security:
+    settings: Settings
+    template: dict[str, Any]
+    limiter: RateLimiter
+    authorize: Callable[[dict[str, Any], Any], dict[str, Any]] | None
+
+    # -- guards (stage1_local.gateway.Guard): an error stops the request, None lets it through
+    async def body_size(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
+        length = header(scope, b"content-length")
+        if length and length.isdigit() and int(length) > self.settings.max_body_bytes:
+            return PayloadTooLarge("request body too large",
+                                   {"max_bytes": self.settings.max_body_bytes, "content_length": int(length)})
+        return None
+
+    async def authorizer(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
+        if route is None or not route.authorizer or not self.settings.auth_enabled or self.authorize is None:
+            return None
+        ip_key = f"ip:{client_address(scope)}"
+        if (wait := self.limiter.wait(ip_key)) > 0:  # this address keeps failing: stop asking the database
+            return TooManyRequests("rate limited", wait)
+        token = header(scope, TOKEN_HEADER)
+        if not token:
+            self.limiter.hit(ip_key)
+            return Unauthorized("missing token: send it in the X-Stage1-Token header")
+        try:
+            answer = await asyncio.to_thread(self.authorize, authorizer_event(scope, route, token), None)
+        except Exception as exc:  # the authorizer failed (database down): API Gateway would answer 500
+            return to_stage1_error(exc)
+        context = answer.get("context") or {}
+        if not answer.get("isAuthorized"):
+            self.limiter.hit(ip_key)
+            return Unauthorized(str(context.get("reason") or "invalid token"))
+        if (error := check_scope(scope["method"], scope["path"], context)) is not None:
+            return error
+        event = scope.setdefault("aws.event", {})
+        event.setdefault("requestContext", {})["authorizer"] = {"lambda": context}
+        return None
+
+    async def rate_limit(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
+        context = (((scope.get("aws.event") or {}).get("requestContext") or {}).get("authorizer") or {}).get("lambda")
+        token_id = context.get("token_id") if isinstance(context, dict) else None
+        key = f"token:{token_id}" if token_id else f"ip:{client_address(scope)}"
+        if (wait := self.limiter.hit(key)) > 0:
+            return TooManyRequests("rate limited", wait, {"limit_per_second": self.settings.rate_limit_rps,
+                                                          "burst": self.settings.rate_limit_burst})
+        return None
+
+    # -- CORS, as an ASGI middleware around the whole gateway
+    def cors(self, app: ASGIApp) -> ASGIApp:
+        config = http_api(self.template).get("CorsConfiguration") or {}
+        if not config:
+            return app
+        origins = set(resolve(config.get("AllowOrigins") or [], self.template, self.settings))
+        methods = ",".join(resolve(config.get("AllowMethods") or [], self.template, self.settings))
+        allow_headers = ",".join(resolve(config.get("AllowHeaders") or [], self.template, self.settings)).lower()
+        expose = ",".join(resolve(config.get("ExposeHeaders") or [], self.template, self.settings)).lower()
+        max_age = str(resolve(config.get("MaxAge", 0), self.template, self.settings))
+        credentials = bool(resolve(config.get("AllowCredentials", False), self.template, self.settings))
+
+        def allowed(origin: str | None) -> str | None:
+            if origin is None:
+                return None
+            if origin in origins:
+                return origin
+            return "*" if "*" in origins else None
+
+        async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            origin = header(scope, b"origin")
+            allow = allowed(origin)
+            if scope["method"] == "OPTIONS" and origin and header(scope, b"access-control-request-method"):
+                headers = [(b"content-length", b"0")]
+                if allow:
+                    headers += [(b"access-control-allow-origin", allow.encode()),
+                                (b"access-control-allow-methods", methods.encode()),
+                                (b"access-control-allow-headers", allow_headers.encode()),
+                                (b"access-control-max-age", max_age.encode()), (b"vary", b"origin")]
+                    if credentials:
+                        headers.append((b"access-control-allow-credentials", b"true"))
+                await send({"type": "http.response.start", "status": 204, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
+
+            async def send_with_cors(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.start":
+                    headers = [(k, v) for k, v in message.get("headers", [])
+                               if not k.lower().startswith(b"access-control-")]
+                    if allow:
+                        headers += [(b"access-control-allow-origin", allow.encode()), (b"vary", b"origin")]
+                        if expose:
+                            headers.append((b"access-control-expose-headers", expose.encode()))
+                        if credentials:
+                            headers.append((b"access-control-allow-credentials", b"true"))
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            await app(scope, receive, send_with_cors)
+
+        return middleware
+
+
+def install(gateway: Any, settings: Settings | None = None) -> Security:
+    """Register the guards (body size, authorizer, rate limit) and the CORS middleware."""
+    settings = settings or get_settings()
+    template = load_template()
+    handler = authorizer_handler(template)
+    if handler is None:
+        log.warning("template.yaml has no HttpApi DefaultAuthorizer: every route is public")
+    if not settings.auth_enabled:
+        log.warning("STAGE1_AUTH_ENABLED=false: the gateway does not check tokens")
+    security = Security(settings, template, RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst), handler)
+    gateway.guards += [security.body_size, security.authorizer, security.rate_limit]
+    gateway.middleware.append(security.cors)
+    return security
