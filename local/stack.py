@@ -107,8 +107,8 @@ def env_vars() -> dict[str, str]:
     return {
         "STAGE1_PG_DSN": f"postgresql://stage1:{s['STAGE1_PG_PASSWORD']}@{HOST}:{PG_PORT}/stage1",
         "STAGE1_QDB_HTTP_URL": f"http://{HOST}:{QDB_HTTP}", "STAGE1_QDB_USER": "", "STAGE1_QDB_PASSWORD": "",
-        # QuestDB's read-only PGWire user: user SQL (POST /api/questdb/query, export checks) runs as it.
-        "STAGE1_QDB_PG_DSN_READONLY": f"postgresql://{QDB_RO_USER}:{s['STAGE1_QDB_RO_PASSWORD']}@{HOST}:{QDB_PG}/qdb",
+        # QuestDB's read-only PGWire user: the user SQL of POST /api/questdb/query runs as it.
+        "STAGE1_QDB_PG_READONLY_DSN": f"postgresql://{QDB_RO_USER}:{s['STAGE1_QDB_RO_PASSWORD']}@{HOST}:{QDB_PG}/qdb",
         "STAGE1_S3_ENDPOINT": f"http://{HOST}:{MINIO_PORT}",
         "STAGE1_S3_ACCESS_KEY": s["STAGE1_S3_ACCESS_KEY"], "STAGE1_S3_SECRET_KEY": s["STAGE1_S3_SECRET_KEY"],
         "STAGE1_S3_REGION": REGION, "STAGE1_BUCKET": BUCKET, "STAGE1_ADMIN_SECRET": s["STAGE1_ADMIN_SECRET"],
