@@ -1,0 +1,57 @@
+"""QuestDB function: table inspection, read-only SQL and exports (docs/questdb.md).
+
+(/api/questdb/import* and /api/questdb/jobs/* are other functions' routes.)
+"""
+
+from typing import Annotated, Any, Literal
+
+from litestar import Request, Response, get, post
+from litestar.params import JSONBody, Parameter, PathParameter
+
+from stage1.core.app import create_app, make_handler
+from stage1.core.settings import get_settings
+from stage1.exports.http import large_read
+from stage1.measurements.schemas import MeasurementDetail, MeasurementList
+from stage1.measurements.service import get_measurement, list_measurements
+from stage1.sql.schemas import ExportIn, QueryIn, QueryOut
+from stage1.sql.service import run_query
+
+Prefix = Annotated[str | None, Parameter(pattern=r"^[a-z0-9_]{0,63}$", description="Name prefix, [a-z0-9_]")]
+Sample = Annotated[int, Parameter(ge=0, le=100, description="How many of the latest rows to include")]
+RowLimit = Annotated[int | None, Parameter(ge=1, le=1_000_000, description="Rows to return (capped by the server)")]
+QueryTimeout = Annotated[float | None, Parameter(gt=0, le=300, description="Seconds before the query is cancelled")]
+ExportTimeout = Annotated[float | None, Parameter(gt=0, le=900, description="Seconds for the whole export")]
+Mode = Annotated[Literal["auto", "inline", "job"], Parameter(description="auto: inline if small, else a job")]
+Name = Annotated[str, PathParameter(description="Measurement (table) name, [a-z0-9_]")]
+
+
+@get("/api/questdb/measurements", summary="QuestDB tables with row counts and bounds", tags=["questdb"],
+     sync_to_thread=True)
+def measurements(prefix: Prefix = None) -> MeasurementList:
+    return list_measurements(prefix or None)
+
+
+@get("/api/questdb/measurement/{name:str}", summary="One QuestDB table: columns, WAL/dedup state, sample rows",
+     tags=["questdb"], sync_to_thread=True)
+def measurement(name: Name, sample: Sample = 5) -> MeasurementDetail:
+    return get_measurement(name, sample=sample)
+
+
+@post("/api/questdb/query", summary="Read-only SQL → JSON rows (limited)", tags=["questdb"], status_code=200,
+      sync_to_thread=True)
+def query(data: JSONBody[QueryIn], limit: RowLimit = None, timeout: QueryTimeout = None) -> QueryOut:
+    settings = get_settings()
+    rows = min(data.limit or limit or settings.query_default_rows, settings.query_max_rows)
+    return run_query(data.sql, limit=max(1, rows), timeout=timeout or settings.query_timeout)
+
+
+@post("/api/questdb/export", summary="Read-only SQL → CSV/Parquet (inline, streamed locally, or an export job)",
+      tags=["questdb"], status_code=200, responses={202: None})
+async def export(request: Request[Any, Any, Any], data: JSONBody[ExportIn], mode: Mode = "auto",
+                 timeout: ExportTimeout = None) -> Response[Any]:
+    return await large_read(request, data.sql, fmt=data.format, mode=mode, timeout=timeout,
+                            filename=data.filename or "export", source={"endpoint": "/api/questdb/export"})
+
+
+app = create_app([measurements, measurement, query, export], title="Stage1 QuestDB")
+handler = make_handler(app)

@@ -1,0 +1,101 @@
+"""One contract for every large read (POST /api/questdb/export, and the CSV reads of datasets, runs
+and simulations): the `mode` parameter decides, the status code tells the client which path ran.
+
+- `mode=auto` (default): the result is read from QuestDB up to `export_inline_max_bytes` (5 MiB;
+  ¾ of that for Parquet, which Lambda base64-encodes). If it ends there: **200** with the file.
+  Otherwise the read stops and an export job starts: **202** `{job_id, status, poll_url, message}`;
+  the finished job's `result.url` is a presigned download URL. Same behaviour locally and on AWS.
+- `mode=job`: always **202** and a job.
+- `mode=inline`: always **200** with the file. Where the response can stream (the local gateway,
+  a container) it streams whatever the size; on Lambda a result over the cap is a **413** saying to
+  use `mode=job`/`auto`.
+
+QuestDB's refusal is a 400 with its text in `details.questdb` (before any byte is sent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request, Response
+from litestar.response import Stream
+
+from stage1.core.errors import PayloadTooLarge
+from stage1.core.settings import get_settings
+from stage1.exports.schemas import Mode
+from stage1.exports.service import safe_filename, start_export_job
+from stage1.exports.stream import MEDIA_TYPES, Format, open_async
+from stage1.jobs.schemas import JobAccepted
+from stage1.sql.readonly import check_readonly
+
+
+def inline_cap(fmt: Format) -> int:
+    cap = get_settings().export_inline_max_bytes
+    return cap if fmt == "csv" else cap * 3 // 4
+
+
+def can_stream(request: Request[Any, Any, Any]) -> bool:
+    """Behind Mangum (Lambda) the whole response is buffered: no streaming there."""
+    return "aws.event" not in request.scope
+
+
+def _headers(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+
+
+async def _accepted(sql: str, fmt: Format, timeout: float, filename: str, source: dict[str, Any]) -> Response[Any]:
+    accepted: JobAccepted = await anyio.to_thread.run_sync(
+        lambda: start_export_job(sql, fmt, timeout=timeout, filename=filename, source=source))
+    return Response(accepted, status_code=202, headers={"Location": accepted.poll_url})
+
+
+async def large_read(
+    request: Request[Any, Any, Any], sql: str, *, fmt: Format = "csv", mode: Mode = "auto",
+    timeout: float | None = None, filename: str | None = None, source: dict[str, Any] | None = None,
+) -> Response[Any]:
+    """Answer a read of `sql` (checked read-only here) by the contract above."""
+    statement = check_readonly(sql).sql
+    timeout = float(timeout or get_settings().export_timeout)
+    name = safe_filename(filename, fmt)
+    source = source or {"path": request.url.path}
+    if mode == "job":
+        return await _accepted(statement, fmt, timeout, name, source)
+
+    cap = inline_cap(fmt)
+    stack = AsyncExitStack()
+    pieces = await stack.enter_async_context(open_async(statement, fmt, timeout))
+    try:
+        head = bytearray()
+        iterator = pieces.__aiter__()
+        finished = False
+        while len(head) <= cap:
+            try:
+                head += await iterator.__anext__()
+            except StopAsyncIteration:
+                finished = True
+                break
+        if finished or mode == "auto" or not can_stream(request):
+            await stack.aclose()  # closing the connection makes QuestDB stop the query
+        else:
+            return Stream(_body(stack.pop_all(), bytes(head), iterator), media_type=MEDIA_TYPES[fmt],
+                          headers=_headers(name))
+    except BaseException:
+        await stack.aclose()
+        raise
+    if finished:
+        return Response(bytes(head), media_type=MEDIA_TYPES[fmt], headers=_headers(name))
+    if mode == "inline":
+        raise PayloadTooLarge(f"the result is larger than {cap} bytes; use mode=job or mode=auto",
+                              {"limit_bytes": cap, "mode": mode})
+    return await _accepted(statement, fmt, timeout, name, source)
+
+
+async def _body(owned: AsyncExitStack, head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The streamed response owns the open `/exp` read and closes it however the stream ends."""
+    async with owned:
+        yield head
+        async for piece in rest:
+            yield piece

@@ -1,0 +1,141 @@
+"""Export jobs: create and dispatch one (API side), and run one (the ExporterFunction worker)."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from stage1.core import db
+from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.logging import get_logger, job_id_var, log_fields
+from stage1.core.questdb import QuestDBError
+from stage1.core.settings import get_settings
+from stage1.core.storage import get_s3
+from stage1.exports.multipart import MultipartWriter
+from stage1.exports.schemas import ExportResult
+from stage1.exports.stream import MEDIA_TYPES, Format, open_sync
+from stage1.jobs.schemas import JobAccepted
+from stage1.sql.readonly import NotReadOnly, check_readonly
+
+log = get_logger("exports")
+
+JOB_TYPE = "export"
+FUNCTION = "ExporterFunction"
+EXTENSIONS = {"csv": ".csv", "parquet": ".parquet"}
+_FILENAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+def safe_filename(name: str | None, fmt: Format, default: str = "export") -> str:
+    """A download name from [A-Za-z0-9._-] with the format's extension."""
+    base = _FILENAME_RE.sub("_", (name or "").strip()).strip("._")[:100] or default
+    ext = EXTENSIONS[fmt]
+    return base if base.lower().endswith(ext) else base + ext
+
+
+def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
+                     source: dict[str, Any] | None = None) -> JobAccepted:
+    """A PENDING export job, committed, then dispatched to the ExporterFunction."""
+    from stage1.jobs.dispatch import invoke_async
+    from stage1.jobs.service import create_job, fail
+
+    statement = check_readonly(sql).sql
+    payload = {"function": FUNCTION, "sql": statement, "format": fmt, "timeout": timeout, "filename": filename,
+               "source": source or {}}
+    with db.connection() as conn:
+        job = create_job(conn, JOB_TYPE, payload)
+    try:
+        invoke_async(FUNCTION, {"job_id": job.job_id, "job_type": JOB_TYPE})
+    except Exception as exc:
+        fail(job.job_id, None, f"could not start the export: {exc}")
+        raise
+    return JobAccepted(job_id=job.job_id, status=job.status, poll_url=f"/api/jobs/{job.job_id}",
+                       message="the result is large: it is being exported to the object store; poll poll_url, "
+                               "the download URL will be in result.url")
+
+
+def presign(key: str, filename: str, expires: int) -> str:
+    return get_s3().generate_presigned_url(
+        "get_object",
+        Params={"Bucket": get_settings().bucket, "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"'},
+        ExpiresIn=expires,
+    )
+
+
+def run_export_job(job_id: str, owner: str) -> str:
+    """Claim and run one export job. Returns what happened (for logs): skipped, completed, failed,
+    aborted. Transient failures (QuestDB or the store down) propagate with the job left RUNNING, so
+    the sweeper hands it out again when its lease expires (attempts are bounded)."""
+    from stage1.jobs.service import JobAborted, claim, complete, fail, report_progress
+
+    settings = get_settings()
+    job = claim(job_id, owner)
+    if job is None:
+        log_fields(log, 20, "export job not claimable; skipped", job_id=job_id)
+        return "skipped"
+    token = job_id_var.set(job.job_id)
+    try:
+        payload = job.payload
+        fmt: Format = "parquet" if payload.get("format") == "parquet" else "csv"
+        filename = safe_filename(payload.get("filename"), fmt)
+        timeout = float(payload.get("timeout") or settings.export_timeout)
+        try:
+            statement = check_readonly(str(payload.get("sql", ""))).sql
+        except NotReadOnly as exc:
+            fail(job.job_id, owner, f"not a read-only query: {exc.reason}")
+            return "failed"
+
+        key = f"exports/{job.job_id}/{filename}"
+        started = time.monotonic()
+        writer = MultipartWriter(settings.bucket, key, content_type=MEDIA_TYPES[fmt],
+                                 part_bytes=settings.export_part_bytes)
+        lines = 0
+        last_report = time.monotonic()
+        try:
+            with open_sync(statement, fmt, timeout) as pieces:
+                for piece in pieces:
+                    writer.write(piece)
+                    if fmt == "csv":
+                        lines += piece.count(b"\n")
+                    if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
+                        report_progress(job.job_id, owner, max(0, lines - 1))  # also renews the lease
+                        last_report = time.monotonic()
+            writer.complete()
+        except JobAborted:
+            writer.abort()
+            return "aborted"
+        except QuestDBError as exc:
+            writer.abort()
+            fail(job.job_id, owner, f"questdb rejected the query: {exc.questdb_message}",
+                 result={"questdb": exc.questdb_message, "position": (exc.details or {}).get("position")})
+            return "failed"
+        except ServiceUnavailable:
+            writer.abort()
+            raise
+        except HttpError as exc:  # the export timed out
+            writer.abort()
+            fail(job.job_id, owner, f"{exc.message} after {timeout:g} s")
+            return "failed"
+        except BaseException:
+            writer.abort()
+            raise
+
+        expires = settings.export_url_expires_seconds
+        rows = max(0, lines - 1) if fmt == "csv" else None
+        result = ExportResult(
+            url=presign(key, filename, expires),
+            expires_at=(datetime.now(UTC) + timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            bucket=settings.bucket, key=key, format=fmt, filename=filename, bytes=writer.bytes, rows=rows,
+            content_type=MEDIA_TYPES[fmt],
+        )
+        complete(job.job_id, owner, msgspec.to_builtins(result), progress=rows if rows is not None else None)
+        log_fields(log, 20, "export job completed", bytes=writer.bytes, rows=rows,
+                   seconds=round(time.monotonic() - started, 3))
+        return "completed"
+    finally:
+        job_id_var.reset(token)

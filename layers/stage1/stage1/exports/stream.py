@@ -1,0 +1,147 @@
+"""Streaming QuestDB's `/exp` (CSV, or Parquet with `fmt=parquet`) without holding the result.
+
+`/exp` is QuestDB's own exporter: it formats rows natively and refuses every statement that is not
+a SELECT ("/exp endpoint only accepts SELECT", enforced by the server), which together with
+`check_readonly` is the read-only guarantee of exports (docs/questdb.md). Our side only moves
+bytes, in 1 MiB pieces, so throughput stays close to `/exp` itself and memory stays flat.
+
+Timeouts: `timeout` bounds the whole export. It is checked between pieces and each read waits at
+most the time left; closing the connection makes QuestDB stop the query (it checks the peer).
+QuestDB's own `http.export.timeout` (300 s by default) applies on top.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+import msgspec
+
+from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.questdb import QuestDBError
+from stage1.core.settings import get_settings
+
+Format = Literal["csv", "parquet"]
+CHUNK = 1 << 20
+
+MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
+
+class ExportTimeout(HttpError):
+    def __init__(self, timeout: float) -> None:
+        super().__init__(504, "export timed out", {"timeout_seconds": timeout})
+
+
+class _ExpError(msgspec.Struct):
+    error: str = ""
+    position: int | None = None
+
+
+def exp_params(sql: str, fmt: Format) -> dict[str, str]:
+    return {"query": sql, "fmt": "parquet"} if fmt == "parquet" else {"query": sql}
+
+
+def _client_kwargs(timeout: float) -> dict[str, object]:
+    settings = get_settings()
+    auth = (settings.qdb_user, settings.qdb_password) if settings.qdb_user else None
+    return {
+        "base_url": settings.qdb_http_url.rstrip("/"),
+        "auth": auth,
+        "timeout": httpx.Timeout(timeout, connect=3.0),
+    }
+
+
+def _error(status: int, body: bytes) -> Exception:
+    """QuestDB's refusal as our error: 400 with its text in `details.questdb`, else 503."""
+    try:
+        parsed = msgspec.json.decode(body, type=_ExpError)
+    except msgspec.DecodeError:
+        parsed = _ExpError(error=body[:500].decode(errors="replace"))
+    if status == 400:
+        return QuestDBError("questdb rejected the query", parsed.error, parsed.position)
+    return ServiceUnavailable("questdb", f"HTTP {status}", {"questdb": parsed.error})
+
+
+@dataclass
+class Deadline:
+    timeout: float
+    started: float
+
+    @classmethod
+    def start(cls, timeout: float) -> Deadline:
+        return cls(timeout, time.monotonic())
+
+    def left(self) -> float:
+        left = self.timeout - (time.monotonic() - self.started)
+        if left <= 0:
+            raise ExportTimeout(self.timeout)
+        return left
+
+
+@asynccontextmanager
+async def open_async(sql: str, fmt: Format, timeout: float) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The export as an async iterator of byte pieces; QuestDB's refusal is raised before it starts."""
+    deadline = Deadline.start(timeout)
+    client = httpx.AsyncClient(**_client_kwargs(timeout))  # type: ignore[arg-type]
+    try:
+        request = client.build_request("GET", "/exp", params=exp_params(sql, fmt))
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise ExportTimeout(timeout) from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+        try:
+            if response.status_code != 200:
+                raise _error(response.status_code, await response.aread())
+
+            async def pieces() -> AsyncIterator[bytes]:
+                try:
+                    async for piece in response.aiter_raw(CHUNK):
+                        deadline.left()
+                        yield piece
+                except httpx.TimeoutException as exc:
+                    raise ExportTimeout(timeout) from exc
+                except httpx.TransportError as exc:
+                    raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+
+            yield pieces()
+        finally:
+            await response.aclose()
+    finally:
+        await client.aclose()
+
+
+@contextmanager
+def open_sync(sql: str, fmt: Format, timeout: float) -> Iterator[Iterator[bytes]]:
+    """The same, blocking (the export worker)."""
+    deadline = Deadline.start(timeout)
+    with httpx.Client(**_client_kwargs(timeout)) as client:  # type: ignore[arg-type]
+        request = client.build_request("GET", "/exp", params=exp_params(sql, fmt))
+        try:
+            response = client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise ExportTimeout(timeout) from exc
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+        try:
+            if response.status_code != 200:
+                raise _error(response.status_code, response.read())
+
+            def pieces() -> Iterator[bytes]:
+                try:
+                    for piece in response.iter_raw(CHUNK):
+                        deadline.left()
+                        yield piece
+                except httpx.TimeoutException as exc:
+                    raise ExportTimeout(timeout) from exc
+                except httpx.TransportError as exc:
+                    raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+
+            yield pieces()
+        finally:
+            response.close()

@@ -1,0 +1,1 @@
+"""QuestDB table inspection from QuestDB's own metadata (GET /api/questdb/measurements, /measurement/{name})."""

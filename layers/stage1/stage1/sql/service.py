@@ -1,0 +1,177 @@
+"""Read-only SQL over PGWire as QuestDB's read-only user (POST /api/questdb/query).
+
+Three layers, each enough on its own against plain writes:
+1. `check_readonly` (one SELECT / WITH … SELECT, no statement verbs, no side-effect functions);
+2. QuestDB's read-only user (`pg.readonly.user`): the server refuses INSERT/UPDATE/DDL/COPY/… with
+   "Write permission denied", whatever the text looked like;
+3. the extended query protocol (psycopg's `stream`, which never uses the simple protocol): one
+   statement per round trip, so a `;`-chained second statement cannot run.
+
+The user's statement runs wrapped as `select * from (<sql>) limit N+1`, so QuestDB stops after the
+rows we return; a timer cancels it (PG cancel request) when the timeout elapses.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.logging import get_logger
+from stage1.core.questdb import QuestDBError
+from stage1.core.settings import get_settings
+from stage1.sql.readonly import check_readonly
+from stage1.sql.schemas import QueryColumn, QueryOut
+
+log = get_logger("sql")
+
+_WRAP_HEAD = "select * from (\n"
+
+# PGWire type names (psycopg's registry) → QuestDB's names. SYMBOL, STRING and VARCHAR all travel
+# as varchar; IPv4, GEOHASH, LONG256 and INTERVAL as text (docs/questdb.md).
+PG_TO_QUESTDB = {
+    "bool": "BOOLEAN", "int2": "SHORT", "int4": "INT", "int8": "LONG", "float4": "FLOAT", "float8": "DOUBLE",
+    "bpchar": "CHAR", "char": "CHAR", "varchar": "VARCHAR", "text": "STRING", "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP", "date": "DATE", "uuid": "UUID", "bytea": "BINARY", "numeric": "DECIMAL",
+    "float8[]": "DOUBLE[]", "_float8": "DOUBLE[]", "interval": "INTERVAL",
+}
+
+_pool: Any = None
+_lock = threading.Lock()
+
+
+def get_pool() -> Any:
+    """A small pool of read-only PGWire connections, opened on first use."""
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                from psycopg_pool import ConnectionPool
+
+                settings = get_settings()
+                if not settings.qdb_pg_readonly_dsn:
+                    raise ServiceUnavailable("questdb", "no read-only PGWire user configured "
+                                                        "(STAGE1_QDB_PG_DSN_READONLY)")
+                pool = ConnectionPool(
+                    settings.qdb_pg_readonly_dsn,
+                    min_size=0,
+                    max_size=4,
+                    kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": 3},
+                    check=ConnectionPool.check_connection,
+                    timeout=5,
+                    open=False,
+                    name="questdb-readonly",
+                )
+                pool.open(wait=False)
+                _pool = pool
+    return _pool
+
+
+def close_pool() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+@contextmanager
+def _connection() -> Iterator[Any]:
+    import psycopg
+    import psycopg_pool
+
+    try:
+        with get_pool().connection() as conn:
+            yield conn
+    except (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout) as exc:
+        # Not Postgres: the error mapping would otherwise name the wrong service.
+        raise ServiceUnavailable("questdb", _first_line(exc)) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _type_name(conn: Any, oid: int) -> str:
+    info = conn.adapters.types.get(oid)
+    name = info.name if info is not None else str(oid)
+    return PG_TO_QUESTDB.get(name, name.upper())
+
+
+def _json_value(value: Any) -> Any:
+    """msgspec encodes the rest (UUID, Decimal as a string, bytes as base64, NaN as null)."""
+    if isinstance(value, datetime):  # QuestDB timestamps are UTC without a zone on the wire
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+def _chunk(limit: int) -> int:
+    from psycopg import capabilities
+
+    return min(limit + 1, 1000) if capabilities.has_stream_chunked() else 1
+
+
+def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
+    """Run one read-only statement and return at most `limit` rows (plus whether there were more)."""
+    import psycopg
+
+    statement = check_readonly(sql).sql
+    wrapped = f"{_WRAP_HEAD}{statement}\n) limit {int(limit) + 1}"
+    cancelled = threading.Event()
+    with _connection() as conn:
+
+        def cancel() -> None:
+            cancelled.set()
+            conn.cancel_safe()
+
+        timer = threading.Timer(timeout, cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            cur = conn.cursor()
+            rows = [[_json_value(v) for v in row] for row in cur.stream(wrapped, size=_chunk(limit))]
+            columns = [QueryColumn(d.name, _type_name(conn, d.type_code)) for d in (cur.description or [])]
+        except psycopg.DatabaseError as exc:
+            if cancelled.is_set():
+                raise HttpError(504, "query timed out", {"timeout_seconds": timeout}) from exc
+            if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+                raise
+            raise _questdb_error(exc, statement) from exc
+        finally:
+            timer.cancel()
+    truncated = len(rows) > limit
+    rows = rows[:limit]
+    rows, cut = _fit(rows, get_settings().export_inline_max_bytes)
+    return QueryOut(columns=columns, rows=rows, count=len(rows), truncated=truncated or cut, limit=limit)
+
+
+def _fit(rows: list[list[Any]], max_bytes: int) -> tuple[list[list[Any]], bool]:
+    """Drop trailing rows until the encoded rows fit in one response (Lambda's 6 MB cap)."""
+    cut = False
+    size = len(msgspec.json.encode(rows))
+    while rows and size > max_bytes:
+        rows = rows[: max(0, int(len(rows) * max_bytes / size * 0.9))]
+        size = len(msgspec.json.encode(rows))
+        cut = True
+    return rows, cut
+
+
+def _questdb_error(exc: Any, statement: str) -> QuestDBError:
+    """QuestDB's own text, with the position mapped back into the user's statement."""
+    diag = exc.diag
+    message = diag.message_primary or _first_line(exc)
+    position = None
+    if diag.statement_position:
+        try:
+            position = max(0, int(diag.statement_position) - 1 - len(_WRAP_HEAD))
+        except ValueError:
+            position = None
+        if position is not None and position > len(statement):
+            position = None
+    return QuestDBError("questdb rejected the query", message, position)
