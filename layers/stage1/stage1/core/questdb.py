@@ -69,9 +69,11 @@ class Column(msgspec.Struct):
 
 
 class QueryResult(msgspec.Struct):
-    columns: list[Column]
-    dataset: list[list[Any]]
+    # DDL statements answer `{"ddl": "OK"}`: no columns, no dataset.
+    columns: list[Column] = msgspec.field(default_factory=list)
+    dataset: list[list[Any]] = msgspec.field(default_factory=list)
     count: int = 0
+    ddl: str | None = None
 
     def rows(self) -> list[dict[str, Any]]:
         names = [c.name for c in self.columns]
@@ -132,6 +134,19 @@ class QuestDB:
             yield response.iter_raw(1 << 16)
         finally:
             response.close()
+
+    def write_lines(self, body: bytes, *, timeout: float | None = None) -> None:
+        """POST line protocol (microsecond timestamps) to `/write`: one transaction per table.
+        Encode the lines with `stage1.core.ilp.encode_row`."""
+        response = self._send("POST", "/write", params={"precision": "u"}, content=body, timeout=timeout)
+        if response.status_code not in (200, 204):
+            raise self._ilp_error(response)
+
+    @staticmethod
+    def _ilp_error(response: httpx.Response) -> Exception:
+        if response.status_code >= 500:
+            return ServiceUnavailable("questdb", f"HTTP {response.status_code}", {"questdb": response.text[:500]})
+        return QuestDBError("questdb rejected the rows", response.text[:500])
 
     def table_exists(self, name: str) -> bool:
         sql = f"select table_name from tables() where table_name = '{ident(name)}'"  # noqa: S608 - validated
