@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -249,3 +250,36 @@ def test_cors_gives_nothing_to_another_origin(gateway_url):
     assert r.status_code == 204 and "access-control-allow-origin" not in r.headers
     r = httpx.get(f"{gateway_url}/api/health", headers={"Origin": "https://evil.example"})
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+# ---------------------------------------------------------------- the AWS path: authorizer Lambda, then the function
+def _function_event(event, path: str, context: dict) -> dict:
+    ev = event("http_api_v2_get_health.json")
+    ev["rawPath"] = ev["requestContext"]["http"]["path"] = path
+    ev["routeKey"] = ev["requestContext"]["routeKey"] = f"GET {path}"
+    ev["requestContext"]["authorizer"] = {"lambda": context}
+    return ev
+
+
+def test_on_aws_the_authorizer_allows_and_the_function_checks_the_scope(mint, client, event):
+    from stage1_local.template import functions, load_handler
+
+    authorizer = load_handler(functions()["AuthorizerFunction"])
+    auth_fn = load_handler(functions()["AuthFunction"])
+    request = event("http_api_v2_authorizer.json")
+
+    reader = mint(["read"], name="aws-path")
+    answer = authorizer(request | {"identitySource": [reader["token"]]}, None)
+    assert answer == {"isAuthorized": True,
+                      "context": {"token_id": reader["token_id"], "token_name": "aws-path", "scopes": "read"}}
+    response = auth_fn(_function_event(event, "/api/auth/tokens", answer["context"]), None)
+    assert response["statusCode"] == 403 and json.loads(response["body"])["details"]["required"] == "admin"
+
+    admin = mint(["read", "admin"])
+    answer = authorizer(request | {"identitySource": [admin["token"]]}, None)
+    response = auth_fn(_function_event(event, "/api/auth/tokens", answer["context"]), None)
+    assert response["statusCode"] == 200, response["body"]
+
+    client.delete(f"/api/auth/tokens/{reader['token_id']}")
+    assert authorizer(request | {"identitySource": [reader["token"]]}, None) == {
+        "isAuthorized": False, "context": {"reason": "token revoked"}}

@@ -1,0 +1,142 @@
+"""Auth pieces that need no services: scope rules, the limiter, the authorizer's refusals before any
+database work, the in-function scope guard, the admin-secret compare, and the template's auth config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stage1.auth import ratelimit
+from stage1.auth.admin import secret_matches
+from stage1.auth.authorizer import authorize, token_of
+from stage1.auth.scopes import required_scope
+from stage1.auth.tokens import hash_token, new_token, well_formed
+from stage1.core.settings import Settings
+from stage1_local.template import functions, load_handler, load_template, routes
+
+PUBLIC = {("GET", "/api/health"), ("GET", "/api/healthz"), ("POST", "/api/auth/token")}
+
+
+@pytest.mark.parametrize("method, path, scope", [
+    ("GET", "/api/datasets", "read"),
+    ("HEAD", "/api/datasets", "read"),
+    ("POST", "/api/datasets", "write"),
+    ("DELETE", "/api/runs/1", "write"),
+    ("PUT", "/api/x", "write"),
+    ("POST", "/api/questdb/query", "read"),
+    ("POST", "/api/questdb/export", "read"),
+    ("POST", "/api/questdb/import", "write"),
+    ("GET", "/api/auth/tokens", "admin"),
+    ("DELETE", "/api/auth/tokens/abc", "admin"),
+    ("GET", "/api/auth/tokensx", "read"),
+])
+def test_required_scope(method, path, scope):
+    assert required_scope(method, path) == scope
+
+
+def test_tokens_are_random_well_formed_and_hashed():
+    a, b = new_token(), new_token()
+    assert a != b and well_formed(a) and well_formed(b)
+    assert not well_formed(a + "x") and not well_formed("s1_" + "!" * 43) and not well_formed("")
+    assert hash_token(a) != hash_token(b) and len(hash_token(a)) == 64
+
+
+def test_secret_compare():
+    assert secret_matches("s" * 40, "s" * 40)
+    assert not secret_matches("s" * 39, "s" * 40)
+    assert not secret_matches("", "")  # an unset secret matches nothing
+
+
+def test_limiter_allows_a_burst_then_asks_to_wait_and_refills(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
+    limiter = ratelimit.RateLimiter(rate=2, burst=3)
+    assert [limiter.hit("k") for _ in range(3)] == [0, 0, 0]
+    assert limiter.hit("k") == 1 and limiter.wait("k") == 1
+    assert limiter.hit("other") == 0  # buckets are per key
+    now[0] += 0.5  # one token back at 2/s
+    assert limiter.hit("k") == 0 and limiter.hit("k") == 1
+
+
+def test_limiter_forgets_the_least_recent_keys():
+    limiter = ratelimit.RateLimiter(rate=1, burst=1, max_keys=2)
+    for key in ("a", "b", "c"):
+        limiter.hit(key)
+    assert set(limiter._buckets) == {"b", "c"}
+
+
+@pytest.mark.parametrize("event, reason", [
+    ({"identitySource": [], "headers": {}}, "missing token: send it in the X-Stage1-Token header"),
+    ({"identitySource": ["garbage"]}, "invalid token"),
+    ({"headers": {"x-stage1-token": "s1_short"}}, "invalid token"),
+])
+def test_the_authorizer_denies_missing_and_malformed_tokens_without_the_database(event, reason):
+    assert authorize({"version": "2.0", "type": "REQUEST", "routeKey": "GET /api/x", **event}) == {
+        "isAuthorized": False, "context": {"reason": reason}}
+
+
+def test_the_authorizer_reads_the_identity_source_before_the_header():
+    assert token_of({"identitySource": ["a"], "headers": {"x-stage1-token": "b"}}) == "a"
+    assert token_of({"headers": {"x-stage1-token": "b"}}) == "b"
+
+
+def test_the_lambda_authorizer_handler_is_the_shared_code(event):
+    handler = load_handler(functions()["AuthorizerFunction"])
+    answer = handler(event("http_api_v2_authorizer.json") | {"identitySource": ["nope"]}, None)
+    assert answer == {"isAuthorized": False, "context": {"reason": "invalid token"}}
+
+
+def _health_with_authorizer(event, scopes: str) -> dict:
+    ev = event("http_api_v2_get_health.json")
+    ev["requestContext"]["authorizer"] = {"lambda": {"token_id": "t", "token_name": "n", "scopes": scopes}}
+    return load_handler(functions()["HealthFunction"])(ev, None)
+
+
+def test_every_function_checks_the_scope_the_authorizer_passed_on(event):
+    """On AWS the authorizer only allows or denies; the function refuses a token without the scope."""
+    denied = _health_with_authorizer(event, "write admin")
+    assert denied["statusCode"] == 403
+    assert json.loads(denied["body"]) == {"error": "this token lacks the 'read' scope",
+                                          "details": {"required": "read", "scopes": ["admin", "write"]}}
+    assert denied["headers"]["x-request-id"] == "Cf1nQhZvDoEEMnQ="
+    assert _health_with_authorizer(event, "read")["statusCode"] == 200
+
+
+# ---------------------------------------------------------------- template
+def _resources() -> dict:
+    return load_template()["Resources"]
+
+
+def _http_api() -> dict:
+    return next(r["Properties"] for r in _resources().values() if r["Type"] == "AWS::Serverless::HttpApi")
+
+
+def test_only_health_and_token_issue_are_public_in_the_template():
+    assert {(r.method, r.path) for r in routes() if not r.authorizer} == PUBLIC
+
+
+def test_the_authorizer_is_the_http_apis_default():
+    auth = _http_api()["Auth"]
+    config = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert config["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
+    assert config["AuthorizerPayloadFormatVersion"] == "2.0" and config["EnableSimpleResponses"] is True
+    assert config["Identity"]["Headers"] == ["X-Stage1-Token"]
+    assert config["Identity"]["ReauthorizeEvery"] == {"Ref": "AuthorizerCacheTtl"}
+
+
+def test_cors_and_throttling_come_from_parameters_with_the_local_defaults():
+    params = load_template()["Parameters"]
+    assert params["CorsAllowOrigins"]["Default"] == Settings().cors_allow_origins == "https://agenticresearch.info"
+    api = _http_api()
+    assert api["CorsConfiguration"]["AllowOrigins"] == {"Ref": "CorsAllowOrigins"}
+    assert {"X-Stage1-Token", "X-Stage1-Admin-Secret", "Content-Type"} <= set(api["CorsConfiguration"]["AllowHeaders"])
+    assert set(api["DefaultRouteSettings"]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
+    assert "POST /api/auth/token" in api["RouteSettings"]
+
+
+def test_the_bucket_allows_browser_uploads_and_exposes_etag():
+    bucket = next(r for r in _resources().values() if r["Type"] == "AWS::S3::Bucket")
+    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert {"PUT", "POST"} <= set(rule["AllowedMethods"]) and rule["ExposedHeaders"] == ["ETag"]
+    assert rule["AllowedOrigins"] == {"Ref": "CorsAllowOrigins"}
