@@ -1,0 +1,151 @@
+"""Cold-start benchmark of every API function (on demand; not collected by pytest).
+
+    .venv/bin/python tests/benchmarks/bench_cold_start.py [--runs 7] [--venv] [--only NAME ...]
+    .venv/bin/python tests/benchmarks/bench_cold_start.py --importtime HealthFunction   # what the import costs
+
+For each zip function with HttpApi routes in template.yaml: a fresh Python process imports the handler
+module and serves its first request through the Mangum handler with the function's HttpApi v2 event
+(tests/events/cold_start/<LogicalId>.json, or one generated from its first GET route: see
+stage1_local.lambda_events). It reports the import time and the first request's time, the median of
+--runs processes, against the target of TARGET_MS to the first response.
+
+By default the process sees only what Lambda would: `python3.11 -I -S` with sys.path = the function's
+code + the layer built by stage1_local.package_report (no project venv, no site-packages), and the
+stack's settings (STAGE1_ENV_FILE) so first requests reach the real local Postgres/QuestDB/MinIO.
+`--venv` runs in the project's venv instead. Interpreter start-up is not counted (on Lambda it is the
+runtime's part of INIT, before our code); a first request that opens the Postgres pool is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "local"))
+
+from stage1_local import package_report  # noqa: E402
+from stage1_local.lambda_events import event_for  # noqa: E402
+from stage1_local.template import functions  # noqa: E402
+
+TARGET_MS = 300.0
+
+# Runs in the fresh process: Lambda's bootstrap imports the handler module with the code folder first
+# on sys.path, then calls handler(event, context).
+DRIVER = r"""
+import json, sys, time, importlib
+cfg = json.loads(sys.argv[1])
+sys.path[:0] = cfg["path"]
+class Context:
+    aws_request_id = "coldstart"; function_name = cfg["function"]; memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + cfg["function"]
+    def get_remaining_time_in_millis(self): return 29000
+event = json.load(open(cfg["event"]))
+t0 = time.perf_counter()
+module = importlib.import_module(cfg["module"])
+handler = getattr(module, cfg["attr"])
+t1 = time.perf_counter()
+response = handler(event, Context())
+t2 = time.perf_counter()
+handler(json.load(open(cfg["event"])), Context())
+t3 = time.perf_counter()
+print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_ms": (t2 - t1) * 1e3, "warm_ms": (t3 - t2) * 1e3,
+                  "status": response.get("statusCode")}))
+"""
+
+
+def api_functions(only: list[str]) -> list:
+    fns = [f for f in functions().values() if f.routes and f.package_type != "Image"]
+    return [f for f in sorted(fns, key=lambda f: f.name) if not only or f.name in only]
+
+
+def command(fn, pkg, event_file: Path, venv: bool, extra: list[str]) -> list[str]:
+    module, _, attr = fn.handler.rpartition(".")
+    path = [str(fn.code_uri)] if venv else pkg.sys_path
+    cfg = json.dumps({"path": path, "module": module, "attr": attr, "event": str(event_file), "function": fn.name})
+    if venv:
+        return [sys.executable, *extra, "-c", DRIVER, cfg]
+    # The runtime's interpreter, isolated: no venv, no site-packages, only the package's paths.
+    return [sys.executable, "-I", "-S", *extra, "-c", DRIVER, cfg]
+
+
+def environment() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.setdefault("STAGE1_ENV_FILE", str(REPO / ".state" / "stage1.env"))
+    env["STAGE1_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def importtime(fn, pkg, event_file: Path, venv: bool, top: int = 25) -> None:
+    proc = subprocess.run(command(fn, pkg, event_file, venv, ["-X", "importtime"]), capture_output=True,
+                          text=True, env=environment(), cwd=tempfile.gettempdir())
+    rows = []
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "cumulative" not in line:
+            self_us, cumulative, name = line.removeprefix("import time:").split("|")
+            rows.append((int(cumulative), int(self_us), name.rstrip()))
+    print(f"{fn.name}: modules by cumulative import time (µs; nested names are indented)")
+    for cumulative, self_us, name in sorted(rows, reverse=True)[:top]:
+        print(f"  {cumulative:>8} {self_us:>8}  {name}")
+    print(proc.stdout.strip())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--venv", action="store_true", help="run in the project venv, not the Lambda package")
+    parser.add_argument("--only", nargs="*", default=[])
+    parser.add_argument("--importtime", metavar="FUNCTION")
+    ns = parser.parse_args()
+
+    layers: dict = {}
+    fns = api_functions([ns.importtime] if ns.importtime else ns.only)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = []
+        for fn in fns:
+            pkg = package_report.package(fn, layers)
+            event_file = Path(tmp) / f"{fn.name}.json"
+            event = event_for(fn)
+            event_file.write_text(json.dumps(event))
+            if ns.importtime:
+                importtime(fn, pkg, event_file, ns.venv)
+                return 0
+            runs = []
+            for _ in range(ns.runs):
+                proc = subprocess.run(command(fn, pkg, event_file, ns.venv, []), capture_output=True, text=True,
+                                      env=environment(), cwd=tmp, timeout=120)
+                if proc.returncode != 0:
+                    print(f"{fn.name}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
+                    return 1
+                runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            med = {k: statistics.median(r[k] for r in runs) for k in ("import_ms", "first_ms", "warm_ms")}
+            results.append((fn.name, event["routeKey"], runs[-1]["status"], med))
+
+    mode = "project venv" if ns.venv else "Lambda package (python -I -S, code + layer only)"
+    print(f"cold start, median of {ns.runs} fresh processes each; {mode}; target {TARGET_MS:.0f} ms to the first "
+          "response (import + first request)")
+    head = f"{'function':<22} {'first request':<38} {'status':>6} {'import':>8} {'first':>8} {'total':>8} {'warm':>7}"
+    print(head)
+    print("-" * len(head))
+    slow = []
+    for name, route, status, med in results:
+        total = med["import_ms"] + med["first_ms"]
+        flag = "" if total <= TARGET_MS else "  SLOW"
+        if flag:
+            slow.append(name)
+        print(f"{name:<22} {route[:38]:<38} {status!s:>6} {med['import_ms']:8.1f} {med['first_ms']:8.1f} "
+              f"{total:8.1f} {med['warm_ms']:7.1f}{flag}")
+    print("(ms; 'warm' is the second request in the same process)")
+    if slow:
+        print(f"over {TARGET_MS:.0f} ms: {', '.join(slow)}  (see --importtime NAME)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
