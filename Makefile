@@ -54,3 +54,25 @@ test: venv  ## lint, start the stack (gateway on the current code), run all test
 
 lint: venv
 	$(VPY) -m ruff check .
+
+# --- AWS deployment (docs/deploy.md). aws-sam-cli lives in its own venv under ~/.cache/stage1; `make test`
+# runs the same checks as tests/deploy (sam validate --lint, sam build of every zip function and the layer).
+.PHONY: sam-check sam-build package-report layer-lock bench-cold-start sam
+
+sam-check: venv  ## sam validate --lint + sam build (zip functions and layer; image functions need Docker)
+	$(VPY) -m stage1_local.sam check
+
+sam-build: venv  ## sam build into .aws-sam/build (where Docker exists, plain `sam build` also builds the image)
+	$(VPY) -m stage1_local.sam build
+
+package-report: venv  ## each zip function's unzipped size as Lambda receives it, against the 250 MB limit
+	$(VPY) -m stage1_local.package_report --check
+
+layer-lock: venv  ## re-resolve layers/stage1/requirements.txt into requirements.lock (python3.11 manylinux2014)
+	$(VPY) layers/stage1/build_layer.py lock
+
+bench-cold-start: venv  ## cold start of every API function from its Lambda package (median of 7 processes)
+	$(VPY) tests/benchmarks/bench_cold_start.py
+
+sam: venv  ## run any sam command from the cached install: make sam ARGS="deploy --guided"
+	$(VPY) -m stage1_local.sam run -- $(ARGS)
