@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 # Every local tool (gateway, migrations, tests) reads the settings the stack writes here.
 export STAGE1_ENV_FILE ?= $(CURDIR)/.state/stage1.env
 
-.PHONY: help venv up dev down status logs reset env migrate test test-unit lint
+.PHONY: help venv up dev down status logs reset env migrate test test-unit lint openapi
 
 help:    ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -51,6 +51,9 @@ test: venv  ## lint, start the stack (gateway on the current code), run all test
 	$(VPY) -m ruff check .
 	$(PY) local/stack.py restart-gateway
 	$(VPY) -m pytest -q
+
+openapi: venv  ## write docs/openapi.json: every function's OpenAPI spec merged (the gateway serves /api/openapi.json)
+	$(VPY) -m stage1_local.openapi
 
 lint: venv
 	$(VPY) -m ruff check .

@@ -93,7 +93,10 @@ def _operation(op: dict[str, Any], *, public: bool, has_body: bool) -> dict[str,
 
 
 def _sub_spec(fn: Function) -> dict[str, Any]:
-    return load_app(fn).openapi_schema.to_schema()
+    try:
+        return load_app(fn).openapi_schema.to_schema()
+    except Exception as exc:
+        raise RuntimeError(f"{fn.name}: Litestar cannot build its OpenAPI schema: {exc!r}") from exc
 
 
 def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
@@ -101,6 +104,7 @@ def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {ERROR_SCHEMA: ERROR_BODY_SCHEMA}
     tags: dict[str, dict[str, Any]] = {}
+    operation_ids: set[str | None] = set()
     for fn in fns.values():
         if not fn.routes:
             continue
@@ -119,6 +123,9 @@ def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
             if op is None:
                 raise LookupError(f"{fn.name}: {route.method} {route.path} is in template.yaml but not in its app")
             op = _rewrite_refs(op, renames)
+            if op.get("operationId") in operation_ids:  # unique across functions, as OpenAPI requires
+                op["operationId"] = f"{fn.name}{op['operationId']}"
+            operation_ids.add(op.get("operationId"))
             paths.setdefault(route.path, {})[method] = _operation(
                 op, public=not route.authorizer, has_body="requestBody" in op)
     spec: dict[str, Any] = {
