@@ -1,0 +1,88 @@
+"""Datasets function: the dataset triplet (Postgres row + OHLCV and indicator tables in QuestDB)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, delete, get, post
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+
+from stage1.core.app import create_app, make_handler
+from stage1.core.paging import Limit, Offset, Search
+from stage1.datasets import service
+from stage1.datasets.schemas import Dataset, DatasetDeleted, DatasetIn, DatasetList, DatasetSort, Rows
+from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread, respond
+from stage1.runs import service as runs
+from stage1.runs.schemas import RunList, RunSort, RunStatus
+from stage1.simulations import service as simulations
+from stage1.simulations.schemas import SimulationList, SimulationSort
+
+Label = Annotated[str | None, QueryParameter(max_length=64)]
+DatasetRef = Annotated[str, PathParameter(description="dataset UUID or slug", max_length=100)]
+Columns = Annotated[list[str] | None, QueryParameter(
+    name="columns", description="columns to return (repeat the parameter or separate with commas)")]
+BLOCKING = {"sync_to_thread": True, "tags": ["datasets"]}
+
+
+@get("/api/datasets", summary="List datasets", **BLOCKING)
+def list_datasets(symbol: Label = None, granularity: Label = None, search: Search = None, limit: Limit = 100,
+                  offset: Offset = 0, sort: FromQuery[DatasetSort] = "-created_at") -> DatasetList:
+    return service.list_datasets(symbol=symbol, granularity=granularity, search=search, limit=limit, offset=offset,
+                                 sort=sort)
+
+
+@post("/api/datasets", summary="Create or update a dataset by slug (201 created, 200 updated)", tags=["datasets"])
+async def upsert_dataset(data: JSONBody[DatasetIn], record_questdb: FromQuery[bool] = False) -> Response[Dataset]:
+    dataset, created = await in_thread(service.upsert_dataset, data, record_questdb=record_questdb)
+    return Response(dataset, status_code=201 if created else 200)
+
+
+@get("/api/datasets/{dataset_id:str}", summary="One dataset, with its live QuestDB state", **BLOCKING)
+def get_dataset(dataset_id: DatasetRef) -> Dataset:
+    return service.get_dataset(dataset_id)
+
+
+@delete("/api/datasets/{dataset_id:str}", status_code=200, summary="Delete a dataset (409 while runs reference it)",
+        **BLOCKING)
+def delete_dataset(dataset_id: DatasetRef, cascade: FromQuery[bool] = False,
+                   drop_questdb: FromQuery[bool] = False) -> DatasetDeleted:
+    return service.delete_dataset(dataset_id, cascade=cascade, drop_questdb=drop_questdb)
+
+
+@get("/api/datasets/{dataset_id:str}/runs", summary="The runs of one dataset", **BLOCKING)
+def dataset_runs(dataset_id: DatasetRef, status: FromQuery[RunStatus | None] = None, search: Search = None,
+                 limit: Limit = 100, offset: Offset = 0, sort: FromQuery[RunSort] = "-created_at") -> RunList:
+    return runs.list_runs(dataset=dataset_id, status=status, measurement=None, search=search, limit=limit,
+                          offset=offset, sort=sort, dataset_must_exist=True)
+
+
+@get("/api/datasets/{dataset_id:str}/simulations", summary="The simulations of one dataset", **BLOCKING)
+def dataset_simulations(dataset_id: DatasetRef, limit: Limit = 100, offset: Offset = 0,
+                        sort: FromQuery[SimulationSort] = "-created_at") -> SimulationList:
+    return simulations.list_simulations(run=None, dataset=dataset_id, limit=limit, offset=offset, sort=sort,
+                                        dataset_must_exist=True)
+
+
+@get("/api/datasets/{dataset_id:str}/ohlcv", summary="OHLCV rows (JSON page or CSV)", tags=["datasets"])
+async def ohlcv(dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None, to: ToTs = None,
+                columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
+                timestamp_unit: TsUnit = "s") -> Response[Rows]:
+    return respond(await in_thread(service.read_rows, dataset_id, "ohlcv", from_s=from_, to_s=to, columns=columns,
+                                   fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit))
+
+
+@get("/api/datasets/{dataset_id:str}/indicators", summary="Indicator rows (JSON page or CSV)", tags=["datasets"])
+async def indicators(dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None, to: ToTs = None,
+                     columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
+                     timestamp_unit: TsUnit = "s") -> Response[Rows]:
+    return respond(await in_thread(service.read_rows, dataset_id, "indicator", from_s=from_, to_s=to,
+                                   columns=columns, fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit))
+
+
+app = create_app(
+    [list_datasets, upsert_dataset, get_dataset, delete_dataset, dataset_runs, dataset_simulations, ohlcv,
+     indicators],
+    title="Stage1 datasets",
+    description="Datasets: a Postgres row naming an OHLCV and an indicator table in QuestDB. See docs/resources.md.",
+)
+handler = make_handler(app)

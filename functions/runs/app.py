@@ -1,0 +1,64 @@
+"""Runs function: walk-forward runs (Postgres rows) and their predictions (a QuestDB table)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, delete, get, post
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+
+from stage1.core.app import create_app, make_handler
+from stage1.core.paging import Limit, Offset, Search
+from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread, respond
+from stage1.runs import service
+from stage1.runs.schemas import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSort, RunStatus
+
+RunId = Annotated[str, PathParameter(description="run UUID", max_length=100)]
+DatasetFilter = Annotated[str | None, QueryParameter(description="dataset UUID or slug", max_length=100)]
+MeasurementFilter = Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9_]{1,63}$", max_length=63,
+                                                    description="exact prediction_measurement")]
+FoldFilter = Annotated[int | None, QueryParameter(ge=0, le=2**31 - 1, description="only this fold_number")]
+BLOCKING = {"sync_to_thread": True, "tags": ["runs"]}
+
+
+@get("/api/runs", summary="List walk-forward runs", **BLOCKING)
+def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | None] = None,
+              measurement: MeasurementFilter = None, search: Search = None, limit: Limit = 100, offset: Offset = 0,
+              sort: FromQuery[RunSort] = "-created_at") -> RunList:
+    return service.list_runs(dataset=dataset_id, status=status, measurement=measurement, search=search, limit=limit,
+                             offset=offset, sort=sort)
+
+
+@post("/api/runs", status_code=201, summary="Store a run, its folds and its predictions as one unit", **BLOCKING)
+def create_run(data: JSONBody[RunIn]) -> RunCreated:
+    return service.create_run(data)
+
+
+@get("/api/runs/{run_id:str}", summary="One run with its folds (download_predictions=true: the predictions CSV)",
+     tags=["runs"])
+async def get_run(run_id: RunId, download_predictions: FromQuery[bool] = False) -> Response[RunDetail]:
+    if download_predictions:
+        return respond(await in_thread(service.read_predictions, run_id, fmt="csv", fold=None, from_s=None,
+                                       to_s=None, limit=None, offset=0, unit="s"))
+    return respond(await in_thread(service.get_run, run_id))
+
+
+@delete("/api/runs/{run_id:str}", status_code=200, summary="Delete a run and its predictions table", **BLOCKING)
+def delete_run(run_id: RunId) -> RunDeleted:
+    return service.delete_run(run_id)
+
+
+@get("/api/runs/{run_id:str}/predictions", summary="Predictions (JSON page or CSV)", tags=["runs"])
+async def predictions(run_id: RunId, fmt: Format = "json", fold: FoldFilter = None, from_: FromTs = None,
+                      to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
+                      timestamp_unit: TsUnit = "s") -> Response[Predictions]:
+    return respond(await in_thread(service.read_predictions, run_id, fmt=fmt, fold=fold, from_s=from_, to_s=to,
+                                   limit=limit, offset=offset, unit=timestamp_unit))
+
+
+app = create_app(
+    [list_runs, create_run, get_run, delete_run, predictions],
+    title="Stage1 walk-forward runs",
+    description="Walk-forward runs: folds in Postgres, predictions in QuestDB. See docs/resources.md.",
+)
+handler = make_handler(app)

@@ -1,0 +1,66 @@
+"""Simulations function: simulation records, their trades and the aggregated trade buckets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Response, delete, get, post
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+
+from stage1.core.app import create_app, make_handler
+from stage1.core.paging import Limit, Offset
+from stage1.records import Format, FromTs, RowLimit, ToTs, in_thread, respond
+from stage1.simulations import service
+from stage1.simulations.schemas import (
+    SimulationDeleted,
+    SimulationDetail,
+    SimulationIn,
+    SimulationList,
+    SimulationSort,
+    TradeList,
+)
+
+SimulationId = Annotated[str, PathParameter(description="simulation UUID", max_length=100)]
+RunFilter = Annotated[str | None, QueryParameter(description="run UUID", max_length=100)]
+DatasetFilter = Annotated[str | None, QueryParameter(description="dataset UUID or slug", max_length=100)]
+SideFilter = Annotated[str | None, QueryParameter(min_length=1, max_length=32, description="only trades of this side")]
+BLOCKING = {"sync_to_thread": True, "tags": ["simulations"]}
+
+
+@get("/api/simulations", summary="List simulations", **BLOCKING)
+def list_simulations(run_id: RunFilter = None, dataset_id: DatasetFilter = None, limit: Limit = 100,
+                     offset: Offset = 0, sort: FromQuery[SimulationSort] = "-created_at") -> SimulationList:
+    return service.list_simulations(run=run_id, dataset=dataset_id, limit=limit, offset=offset, sort=sort)
+
+
+@post("/api/simulations", status_code=201,
+      summary="Store a simulation and its trades; the server aggregates the buckets", **BLOCKING)
+def create_simulation(data: JSONBody[SimulationIn]) -> SimulationDetail:
+    return service.create_simulation(data)
+
+
+@get("/api/simulations/{simulation_id:str}", summary="One simulation with its trade buckets", **BLOCKING)
+def get_simulation(simulation_id: SimulationId) -> SimulationDetail:
+    return service.get_simulation(simulation_id)
+
+
+@delete("/api/simulations/{simulation_id:str}", status_code=200, summary="Delete a simulation and its trades",
+        **BLOCKING)
+def delete_simulation(simulation_id: SimulationId) -> SimulationDeleted:
+    return service.delete_simulation(simulation_id)
+
+
+@get("/api/simulations/{simulation_id:str}/trades", summary="Trades ordered by time (JSON page or CSV)",
+     tags=["simulations"])
+async def trades(simulation_id: SimulationId, fmt: Format = "json", side: SideFilter = None, from_: FromTs = None,
+                 to: ToTs = None, limit: RowLimit = None, offset: Offset = 0) -> Response[TradeList]:
+    return respond(await in_thread(service.read_trades, simulation_id, fmt=fmt, side=side, from_s=from_, to_s=to,
+                                   limit=limit, offset=offset))
+
+
+app = create_app(
+    [list_simulations, create_simulation, get_simulation, delete_simulation, trades],
+    title="Stage1 simulations",
+    description="Simulations: records, trades and aggregated trade buckets in Postgres. See docs/resources.md.",
+)
+handler = make_handler(app)

@@ -1,0 +1,1 @@
+"""Datasets: the dataset row and its two QuestDB tables (see docs/resources.md)."""

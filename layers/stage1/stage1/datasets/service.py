@@ -1,0 +1,312 @@
+"""Datasets: a Postgres row (`stage1_datasets`) naming two QuestDB tables (OHLCV and indicators).
+
+SQL uses bind parameters only; QuestDB identifiers pass `ident()`. Row counts and bounds stored in
+Postgres are what the client (or `record_questdb`) said; `questdb_state` is read live.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import psycopg
+from psycopg import Connection, sql
+
+from stage1.core import db
+from stage1.core.errors import BadRequest, Conflict, NotFound, to_stage1_error
+from stage1.core.logging import get_logger
+from stage1.core.paging import like_pattern
+from stage1.core.questdb import IDENT_MAX
+from stage1.datasets.schemas import (
+    Dataset,
+    DatasetDeleted,
+    DatasetIn,
+    DatasetLinks,
+    DatasetList,
+    DatasetSort,
+    QuestDBState,
+    Rows,
+)
+from stage1.records import CsvBody, client_time, jsonb, next_offset, page_limit, parse_ref, utc
+from stage1.timeseries import reads
+from stage1.timeseries.wal import wait_applied
+
+log = get_logger("datasets")
+
+SORTS: dict[str, str] = {
+    "created_at": "created_at asc", "-created_at": "created_at desc",
+    "updated_at": "updated_at asc", "-updated_at": "updated_at desc",
+    "dataset_slug": "dataset_slug asc", "-dataset_slug": "dataset_slug desc",
+    "symbol": "symbol asc", "-symbol": "symbol desc",
+    "granularity": "granularity asc", "-granularity": "granularity desc",
+}
+_CATALOG_COLUMNS = (
+    "dataset_id, dataset_slug, symbol, granularity, ohlcv_measurement, indicator_measurement, ohlcv_rows, "
+    "indicator_rows, ohlcv_first_ts, ohlcv_last_ts, indicator_first_ts, indicator_last_ts, metadata, source, "
+    "created_at, updated_at, related_runs, related_simulations"
+)
+DEFAULT_SUFFIX = {"ohlcv": "_ohlcv", "indicator": "_ind"}
+DROP_TIMEOUT = 5.0
+
+
+# ----------------------------------------------------------------------------------------- reads
+def _links(dataset_id: uuid.UUID) -> DatasetLinks:
+    base = f"/api/datasets/{dataset_id}"
+    return DatasetLinks(self=base, runs=f"{base}/runs", simulations=f"/api/simulations?dataset_id={dataset_id}",
+                        ohlcv=f"{base}/ohlcv", indicators=f"{base}/indicators")
+
+
+def _dataset(row: dict[str, Any], states: dict[str, reads.TableState] | None) -> Dataset:
+    state = None
+    if states is not None:
+        state = QuestDBState(ohlcv=states[row["ohlcv_measurement"]], indicator=states[row["indicator_measurement"]])
+    return Dataset(
+        dataset_id=row["dataset_id"], dataset_slug=row["dataset_slug"], symbol=row["symbol"],
+        granularity=row["granularity"], ohlcv_measurement=row["ohlcv_measurement"],
+        indicator_measurement=row["indicator_measurement"], ohlcv_rows=row["ohlcv_rows"],
+        indicator_rows=row["indicator_rows"], ohlcv_first_ts=row["ohlcv_first_ts"],
+        ohlcv_last_ts=row["ohlcv_last_ts"], indicator_first_ts=row["indicator_first_ts"],
+        indicator_last_ts=row["indicator_last_ts"], metadata=row["metadata"], source=row["source"],
+        created_at=utc(row["created_at"]), updated_at=utc(row["updated_at"]),  # type: ignore[arg-type]
+        related_runs=row["related_runs"], related_simulations=row["related_simulations"],
+        questdb_state=state, links=_links(row["dataset_id"]),
+        ohlcv_row_count=row["ohlcv_rows"], indicator_row_count=row["indicator_rows"],
+    )
+
+
+def _states(rows: list[dict[str, Any]]) -> dict[str, reads.TableState]:
+    names = [r[k] for r in rows for k in ("ohlcv_measurement", "indicator_measurement")]
+    return reads.table_states(names)
+
+
+def list_datasets(*, symbol: str | None, granularity: str | None, search: str | None, limit: int, offset: int,
+                  sort: DatasetSort) -> DatasetList:
+    where, params = _filters(symbol, granularity, search)
+    clause = sql.SQL(" where " + " and ".join(where) if where else "")
+    order = sql.SQL(SORTS[sort] + ", dataset_id")
+    with db.connection() as conn:
+        total = conn.execute(sql.SQL("select count(*) as n from stage1_datasets") + clause, params).fetchone()
+        rows = conn.execute(
+            sql.SQL(f"select {_CATALOG_COLUMNS} from dataset_catalog") + clause  # noqa: S608 - constant
+            + sql.SQL(" order by ") + order + sql.SQL(" limit %(limit)s offset %(offset)s"),
+            {**params, "limit": limit, "offset": offset},
+        ).fetchall()
+    states = _states(rows)
+    return DatasetList(datasets=[_dataset(r, states) for r in rows], total=total["n"] if total else 0,
+                       limit=limit, offset=offset)
+
+
+def _filters(symbol: str | None, granularity: str | None, search: str | None) -> tuple[list[str], dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if symbol:
+        where.append("lower(symbol) = lower(%(symbol)s)")
+        params["symbol"] = symbol
+    if granularity:
+        where.append("lower(granularity) = lower(%(granularity)s)")
+        params["granularity"] = granularity
+    if search:
+        where.append("(dataset_slug ilike %(pattern)s or symbol ilike %(pattern)s or ohlcv_measurement ilike "
+                     "%(pattern)s or indicator_measurement ilike %(pattern)s or source ilike %(pattern)s)")
+        params["pattern"] = like_pattern(search)
+    return where, params
+
+
+def find_row(conn: Connection[Any], ref: str, *, lock: str = "") -> dict[str, Any]:
+    """The `stage1_datasets` row of a UUID or slug reference, or 404. `lock`: "" / "share" / "update"."""
+    kind, value = parse_ref(ref)
+    column = "dataset_id" if kind == "id" else "dataset_slug"
+    suffix = {"": "", "share": " for share", "update": " for update"}[lock]
+    row = conn.execute(
+        f"select * from stage1_datasets where {column} = %s{suffix}", (value,)  # noqa: S608 - constant parts
+    ).fetchone()
+    if row is None:
+        raise NotFound("dataset not found", {"dataset_id": ref})
+    return row
+
+
+def get_dataset(ref: str) -> Dataset:
+    kind, value = parse_ref(ref)
+    column = "dataset_id" if kind == "id" else "dataset_slug"
+    with db.connection() as conn:
+        row = conn.execute(
+            f"select {_CATALOG_COLUMNS} from dataset_catalog where {column} = %s", (value,)  # noqa: S608
+        ).fetchone()
+    if row is None:
+        raise NotFound("dataset not found", {"dataset_id": ref})
+    return _dataset(row, _states([row]))
+
+
+# ---------------------------------------------------------------------------------------- upsert
+def _default_measurement(slug: str, which: str) -> str:
+    name = slug + DEFAULT_SUFFIX[which]
+    if len(name) > IDENT_MAX:
+        field = f"{which}_measurement"
+        raise BadRequest(f"dataset_slug is too long for the default {field}; give {field}",
+                         {"field": field, "default": name})
+    return name
+
+
+def _questdb_stats(names: dict[str, str]) -> dict[str, Any]:
+    """Row counts and bounds read from QuestDB (after its pending WAL writes are applied)."""
+    states = reads.table_states(list(names.values()), tolerant=False)
+    for name in set(names.values()):
+        if states[name].exists:
+            wait_applied(name)
+    states = reads.table_states(list(names.values()), tolerant=False)
+    out: dict[str, Any] = {}
+    for which, name in names.items():
+        state = states[name]
+        out[f"{which}_rows"] = state.row_count or 0
+        out[f"{which}_first_ts"] = state.first_ts
+        out[f"{which}_last_ts"] = state.last_ts
+    return out
+
+
+_UPSERT = """
+insert into stage1_datasets as d (
+    dataset_id, dataset_slug, symbol, granularity, ohlcv_measurement, indicator_measurement,
+    ohlcv_rows, indicator_rows, ohlcv_first_ts, ohlcv_last_ts, indicator_first_ts, indicator_last_ts,
+    metadata, source, created_at, updated_at)
+values (
+    coalesce(%(dataset_id)s, gen_random_uuid()), %(dataset_slug)s, coalesce(%(symbol)s, ''),
+    coalesce(%(granularity)s, ''), %(ohlcv_measurement)s, %(indicator_measurement)s,
+    coalesce(%(ohlcv_rows)s, 0), coalesce(%(indicator_rows)s, 0), %(ohlcv_first_ts)s, %(ohlcv_last_ts)s,
+    %(indicator_first_ts)s, %(indicator_last_ts)s, coalesce(%(metadata)s, '{}'::jsonb), coalesce(%(source)s, ''),
+    coalesce(%(created_at)s, now()), now())
+on conflict (dataset_slug) do update set
+    symbol = coalesce(%(symbol)s, d.symbol),
+    granularity = coalesce(%(granularity)s, d.granularity),
+    ohlcv_measurement = %(ohlcv_measurement)s,
+    indicator_measurement = %(indicator_measurement)s,
+    ohlcv_rows = coalesce(%(ohlcv_rows)s, d.ohlcv_rows),
+    indicator_rows = coalesce(%(indicator_rows)s, d.indicator_rows),
+    ohlcv_first_ts = case when %(exact)s then %(ohlcv_first_ts)s
+                          else coalesce(%(ohlcv_first_ts)s, d.ohlcv_first_ts) end,
+    ohlcv_last_ts = case when %(exact)s then %(ohlcv_last_ts)s
+                         else coalesce(%(ohlcv_last_ts)s, d.ohlcv_last_ts) end,
+    indicator_first_ts = case when %(exact)s then %(indicator_first_ts)s
+                              else coalesce(%(indicator_first_ts)s, d.indicator_first_ts) end,
+    indicator_last_ts = case when %(exact)s then %(indicator_last_ts)s
+                             else coalesce(%(indicator_last_ts)s, d.indicator_last_ts) end,
+    metadata = coalesce(%(metadata)s, d.metadata),
+    source = coalesce(%(source)s, d.source),
+    updated_at = now()
+returning dataset_id, (xmax = 0) as inserted
+"""
+
+
+def upsert_dataset(body: DatasetIn, *, record_questdb: bool = False) -> tuple[Dataset, bool]:
+    """Insert or update by slug. Returns the stored dataset and whether it was created."""
+    record = record_questdb or body.record_questdb
+    with db.connection() as conn:
+        existing = conn.execute("select dataset_id, ohlcv_measurement, indicator_measurement from stage1_datasets "
+                                "where dataset_slug = %s", (body.dataset_slug,)).fetchone()
+    if existing and body.dataset_id and existing["dataset_id"] != body.dataset_id:
+        raise Conflict("dataset_slug belongs to another dataset_id",
+                       {"dataset_slug": body.dataset_slug, "dataset_id": str(existing["dataset_id"])})
+    names = {
+        which: getattr(body, f"{which}_measurement")
+        or (existing[f"{which}_measurement"] if existing else _default_measurement(body.dataset_slug, which))
+        for which in ("ohlcv", "indicator")
+    }
+    params: dict[str, Any] = {
+        "dataset_id": body.dataset_id, "dataset_slug": body.dataset_slug, "symbol": body.symbol,
+        "granularity": body.granularity, "ohlcv_measurement": names["ohlcv"],
+        "indicator_measurement": names["indicator"], "ohlcv_rows": body.ohlcv_rows,
+        "indicator_rows": body.indicator_rows, "ohlcv_first_ts": body.ohlcv_first_ts,
+        "ohlcv_last_ts": body.ohlcv_last_ts, "indicator_first_ts": body.indicator_first_ts,
+        "indicator_last_ts": body.indicator_last_ts,
+        "metadata": None if body.metadata is None else jsonb(body.metadata), "source": body.source,
+        "created_at": client_time(body.created_at, "created_at"), "exact": record,
+    }
+    if record:
+        params.update(_questdb_stats(names))  # before any write: QuestDB down means nothing changes
+    try:
+        with db.connection() as conn:
+            result = conn.execute(_UPSERT, params).fetchone()
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict("dataset_id already belongs to another dataset",
+                       {"dataset_id": str(body.dataset_id), "constraint": exc.diag.constraint_name}) from None
+    assert result is not None
+    return get_dataset(str(result["dataset_id"])), bool(result["inserted"])
+
+
+# ---------------------------------------------------------------------------------------- delete
+def drop_tables(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Best-effort DROP of QuestDB tables no record references any more."""
+    dropped, left = [], {}
+    for name in names:
+        try:
+            drop_table_timeout(name)
+            dropped.append(name)
+        except Exception as exc:  # the records are already gone: report, never fail the request
+            left[name] = to_stage1_error(exc).message
+            log.warning("could not drop questdb table %s: %s", name, left[name])
+    return dropped, left
+
+
+def drop_table_timeout(name: str, timeout: float = DROP_TIMEOUT) -> None:
+    from stage1.core.questdb import get_questdb, quote
+
+    get_questdb().exec(f"DROP TABLE IF EXISTS {quote(name)}", timeout=timeout)
+
+
+def delete_dataset(ref: str, *, cascade: bool, drop_questdb: bool) -> DatasetDeleted:
+    """Delete the dataset (409 while runs reference it, unless `cascade`). Postgres first, in one
+    transaction; then the QuestDB tables that nothing references any more, best effort."""
+    with db.connection() as conn, conn.transaction():
+        row = find_row(conn, ref, lock="update")
+        dataset_id = row["dataset_id"]
+        runs = conn.execute("select prediction_measurement from walkforward_runs where dataset_id = %s",
+                            (dataset_id,)).fetchall()
+        if runs and not cascade:
+            raise Conflict("dataset has runs; delete them first or pass cascade=true",
+                           {"dataset_id": str(dataset_id), "related_runs": len(runs)})
+        sims = conn.execute("delete from simulation_runs where dataset_id = %s or run_id in "
+                            "(select run_id from walkforward_runs where dataset_id = %s)",
+                            (dataset_id, dataset_id)).rowcount
+        conn.execute("delete from walkforward_runs where dataset_id = %s", (dataset_id,))
+        try:
+            conn.execute("delete from stage1_datasets where dataset_id = %s", (dataset_id,))
+        except psycopg.errors.ForeignKeyViolation:  # a run was added concurrently
+            raise Conflict("dataset has runs", {"dataset_id": str(dataset_id)}) from None
+        tables = [r["prediction_measurement"] for r in runs]
+        if drop_questdb:
+            for name in (row["ohlcv_measurement"], row["indicator_measurement"]):
+                shared = conn.execute(
+                    "select 1 from stage1_datasets where ohlcv_measurement = %(n)s or indicator_measurement = %(n)s "
+                    "union all select 1 from walkforward_runs where prediction_measurement = %(n)s", {"n": name},
+                ).fetchone()
+                if shared is None and name not in tables:
+                    tables.append(name)
+    dropped, left = drop_tables(tables)
+    return DatasetDeleted(dataset_id=dataset_id, dataset_slug=row["dataset_slug"], deleted=True,
+                          runs_deleted=len(runs), simulations_deleted=sims, questdb_tables_dropped=dropped,
+                          questdb_tables_left=left)
+
+
+# ------------------------------------------------------------------------------------- row reads
+def read_rows(ref: str, which: Literal["ohlcv", "indicator"], *, from_s: int | None, to_s: int | None,
+              columns: list[str] | None, fmt: Literal["json", "csv"], limit: int | None, offset: int,
+              unit: reads.TimestampUnit) -> Rows | CsvBody:
+    """Rows of the dataset's OHLCV or indicator table. The one place these reads happen (a later
+    size-threshold → export-job path hooks in here)."""
+    if from_s is not None and to_s is not None and from_s > to_s:
+        raise BadRequest("from is after to", {"from": from_s, "to": to_s})
+    with db.connection() as conn:
+        row = find_row(conn, ref)
+    table = row[f"{which}_measurement"]
+    available = reads.table_columns(table)
+    ts = reads.designated(available, table)
+    cols, unknown = reads.resolve_columns(available, columns, exclude=(ts.name.lower(),))
+    if unknown:
+        raise BadRequest("unknown columns", {"unknown_columns": unknown, "measurement": table})
+    query = reads.RowQuery(table=table, ts_column=ts.name, ts_type=ts.type, columns=cols,
+                           from_s=from_s, to_s=to_s, unit=unit)
+    if fmt == "csv":
+        return CsvBody(f"{table}.csv", reads.open_csv(query, limit, offset))
+    size = page_limit(limit or 1000, len(cols) + 1)
+    data, total = reads.read_page(query, size, offset)
+    return Rows(measurement=table, columns=query.output_columns, rows=data, total=total, limit=size,
+                offset=offset, next_offset=next_offset(offset, len(data), total))

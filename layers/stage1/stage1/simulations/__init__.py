@@ -1,0 +1,1 @@
+"""Simulations: record, trades and aggregated trade buckets, all in Postgres (see docs/resources.md)."""

@@ -1,0 +1,256 @@
+"""Simulations: `simulation_runs`, `simulation_trades` and `simulation_trade_buckets`, all in Postgres.
+
+Trades are kept in Postgres (not QuestDB): a simulation has thousands of trades, not millions, and
+keeping them beside the record makes `POST /api/simulations` one Postgres transaction, so a
+simulation is never half-written. The buckets are aggregated by SQL from the stored trades in the
+same transaction (docs/resources.md lists them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import psycopg
+from psycopg import Connection, sql
+
+from stage1.core import db
+from stage1.core.errors import BadRequest, Conflict, NotFound
+from stage1.datasets.service import find_row as find_dataset
+from stage1.records import CsvBody, client_time, jsonb, next_offset, parse_ref, parse_uuid, utc
+from stage1.simulations.schemas import (
+    Bucket,
+    SimulationDeleted,
+    SimulationDetail,
+    SimulationIn,
+    SimulationLinks,
+    SimulationList,
+    SimulationSort,
+    SimulationSummary,
+    Trade,
+    TradeList,
+)
+from stage1.timeseries.timestamps import to_micros
+
+SORTS: dict[str, str] = {
+    "created_at": "s.created_at asc", "-created_at": "s.created_at desc",
+    "started_at": "s.started_at asc nulls last", "-started_at": "s.started_at desc nulls last",
+    "completed_at": "s.completed_at asc nulls last", "-completed_at": "s.completed_at desc nulls last",
+    "name": "s.name asc", "-name": "s.name desc", "trade_count": "s.trade_count asc",
+    "-trade_count": "s.trade_count desc",
+}
+_SELECT = """
+select s.simulation_id, s.run_id, s.dataset_id, d.dataset_slug, s.name, s.status, s.error, s.trade_count,
+       s.config, s.summary_metrics, s.started_at, s.completed_at, s.created_at, s.updated_at
+from simulation_runs s join stage1_datasets d on d.dataset_id = s.dataset_id
+"""
+_COUNT = "select count(*) as n from simulation_runs s join stage1_datasets d on d.dataset_id = s.dataset_id"
+_BUCKETS = """
+insert into simulation_trade_buckets (simulation_id, bucket_type, bucket_key, trade_count, win_count, win_rate,
+    total_pnl, mean_pnl, mean_return_pct)
+select %(id)s, bucket_type, bucket_key, count(*), count(*) filter (where pnl > 0),
+       (count(*) filter (where pnl > 0))::float8 / count(*), sum(pnl), avg(pnl), avg(return_pct)
+from (
+    select 'all' as bucket_type, 'all' as bucket_key, pnl, return_pct
+      from simulation_trades where simulation_id = %(id)s
+    union all
+    select 'side', side, pnl, return_pct from simulation_trades where simulation_id = %(id)s
+    union all
+    select 'month', to_char(to_timestamp(bar_timestamp) at time zone 'UTC', 'YYYY-MM'), pnl, return_pct
+      from simulation_trades where simulation_id = %(id)s
+) t
+group by bucket_type, bucket_key
+"""
+TRADE_COLUMNS = ["trade_index", "bar_timestamp", "side", "entry_price", "exit_price", "quantity", "pnl",
+                 "return_pct", "extra"]
+_TRADES = "select " + ", ".join(TRADE_COLUMNS) + " from simulation_trades"  # noqa: S608 - constant
+_SELECT_BUCKETS = """
+select bucket_type, bucket_key, trade_count, win_count, win_rate, total_pnl, mean_pnl, mean_return_pct
+from simulation_trade_buckets where simulation_id = %s
+order by case bucket_type when 'all' then 0 when 'side' then 1 else 2 end, bucket_key
+"""
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("started_at", "completed_at", "created_at", "updated_at"):
+        out[key] = utc(row[key])
+    return out
+
+
+def list_simulations(*, run: str | None, dataset: str | None, limit: int, offset: int,
+                     sort: SimulationSort, dataset_must_exist: bool = False) -> SimulationList:
+    """Simulations, filtered and paged. With `dataset_must_exist` an unknown dataset is a 404."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if run is not None:
+        where.append("s.run_id = %(run)s")
+        params["run"] = parse_uuid(run, "run_id")
+    if dataset is not None:
+        kind, value = parse_ref(dataset)
+        where.append("s.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s")
+        params["dataset"] = value
+    clause = " where " + " and ".join(where) if where else ""
+    with db.connection() as conn:
+        if dataset_must_exist and dataset is not None:
+            find_dataset(conn, dataset)
+        count_sql = _COUNT + clause
+        total = conn.execute(sql.SQL(count_sql), params).fetchone()
+        rows = conn.execute(sql.SQL(_SELECT + clause + " order by " + SORTS[sort]  # noqa: S608
+                                    + ", s.simulation_id limit %(limit)s offset %(offset)s"), params).fetchall()
+    return SimulationList(simulations=[SimulationSummary(**_summary(r)) for r in rows],
+                          total=total["n"] if total else 0, limit=limit, offset=offset)
+
+
+def _detail(conn: Connection[Any], simulation_id: uuid.UUID) -> SimulationDetail:
+    row = conn.execute(sql.SQL(_SELECT + " where s.simulation_id = %s"), (simulation_id,)).fetchone()
+    if row is None:
+        raise NotFound("simulation not found", {"simulation_id": str(simulation_id)})
+    buckets = conn.execute(_SELECT_BUCKETS, (simulation_id,)).fetchall()
+    base = f"/api/simulations/{simulation_id}"
+    links = SimulationLinks(self=base, trades=f"{base}/trades", dataset=f"/api/datasets/{row['dataset_id']}",
+                            run=f"/api/runs/{row['run_id']}" if row["run_id"] else None)
+    return SimulationDetail(**_summary(row), buckets=[Bucket(**b) for b in buckets], links=links)
+
+
+def get_simulation(ref: str) -> SimulationDetail:
+    simulation_id = parse_uuid(ref, "simulation_id")
+    with db.connection() as conn:
+        return _detail(conn, simulation_id)
+
+
+def _owner(conn: Connection[Any], body: SimulationIn) -> tuple[uuid.UUID | None, uuid.UUID]:
+    """(run_id, dataset_id) of a new simulation; unknown ones are 409 like a run's dataset."""
+    if body.run_id is None and body.dataset_id is None:
+        raise BadRequest("run_id or dataset_id is required", {"missing": ["run_id|dataset_id"]})
+    dataset_id = None
+    if body.dataset_id is not None:
+        kind, value = parse_ref(body.dataset_id)
+        column = "dataset_id" if kind == "id" else "dataset_slug"
+        found = conn.execute(f"select dataset_id from stage1_datasets where {column} = %s for share",  # noqa: S608
+                             (value,)).fetchone()
+        if found is None:
+            raise Conflict("unknown dataset_id", {"dataset_id": body.dataset_id})
+        dataset_id = found["dataset_id"]
+    if body.run_id is not None:
+        run = conn.execute("select dataset_id from walkforward_runs where run_id = %s for share",
+                           (body.run_id,)).fetchone()
+        if run is None:
+            raise Conflict("unknown run_id", {"run_id": str(body.run_id)})
+        if dataset_id is not None and dataset_id != run["dataset_id"]:
+            raise Conflict("the run belongs to another dataset",
+                           {"run_id": str(body.run_id), "dataset_id": str(run["dataset_id"])})
+        dataset_id = run["dataset_id"]
+    assert dataset_id is not None
+    return body.run_id, dataset_id
+
+
+def _trade_rows(simulation_id: uuid.UUID, body: SimulationIn) -> list[tuple[Any, ...]]:
+    rows, problems = [], []
+    for i, t in enumerate(body.trades):
+        try:
+            micros = to_micros(t.bar_timestamp)
+        except BadRequest:
+            micros = -1
+        if micros < 0:
+            problems.append({"trade": i, "field": "bar_timestamp", "value": str(t.bar_timestamp)[:64]})
+            continue
+        rows.append((simulation_id, i, micros // 1_000_000, t.side, t.entry_price, t.exit_price, t.quantity, t.pnl,
+                     t.return_pct, jsonb(t.extra)))
+    if problems:
+        raise BadRequest("invalid trades", {"problems": problems[:20], "problem_count": len(problems)})
+    return rows
+
+
+def create_simulation(body: SimulationIn) -> SimulationDetail:
+    """Record, trades and buckets in one Postgres transaction."""
+    if body.upload_id is not None:
+        raise BadRequest("upload_id is not supported on POST /api/simulations yet; send the trades inline",
+                         {"field": "upload_id"})
+    simulation_id = body.simulation_id or uuid.uuid4()
+    trades = _trade_rows(simulation_id, body)
+    with db.connection() as conn, conn.transaction():
+        run_id, dataset_id = _owner(conn, body)
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "insert into simulation_runs (simulation_id, run_id, dataset_id, name, status, config, "
+                    "summary_metrics, trade_count, started_at, completed_at) values (%s, %s, %s, %s, 'COMPLETED', "
+                    "%s, %s, %s, coalesce(%s, now()), coalesce(%s, now()))",
+                    (simulation_id, run_id, dataset_id, body.name, jsonb(body.config), jsonb(body.summary_metrics),
+                     len(trades), client_time(body.started_at, "started_at"),
+                     client_time(body.completed_at, "completed_at")),
+                )
+        except psycopg.errors.UniqueViolation:
+            raise Conflict("simulation_id already exists", {"simulation_id": str(simulation_id)}) from None
+        with conn.cursor() as cur, cur.copy(
+            "copy simulation_trades (simulation_id, trade_index, bar_timestamp, side, entry_price, exit_price, "
+            "quantity, pnl, return_pct, extra) from stdin"
+        ) as copy:
+            for row in trades:
+                copy.write_row(row)
+        conn.execute(_BUCKETS, {"id": simulation_id})
+        return _detail(conn, simulation_id)
+
+
+def delete_simulation(ref: str) -> SimulationDeleted:
+    simulation_id = parse_uuid(ref, "simulation_id")
+    with db.connection() as conn, conn.transaction():
+        row = conn.execute("delete from simulation_runs where simulation_id = %s returning trade_count",
+                           (simulation_id,)).fetchone()
+    if row is None:
+        raise NotFound("simulation not found", {"simulation_id": str(simulation_id)})
+    return SimulationDeleted(simulation_id=simulation_id, deleted=True, trades_deleted=row["trade_count"])
+
+
+def read_trades(ref: str, *, fmt: Literal["json", "csv"], side: str | None, from_s: int | None, to_s: int | None,
+                limit: int | None, offset: int) -> TradeList | CsvBody:
+    """Trades ordered by time (`bar_timestamp`, then `trade_index`). The one place they are read
+    (a later size-threshold → export-job path hooks in here)."""
+    if from_s is not None and to_s is not None and from_s > to_s:
+        raise BadRequest("from is after to", {"from": from_s, "to": to_s})
+    simulation_id = parse_uuid(ref, "simulation_id")
+    where = ["simulation_id = %(id)s"]
+    params: dict[str, Any] = {"id": simulation_id}
+    if side is not None:
+        where.append("side = %(side)s")
+        params["side"] = side
+    if from_s is not None:
+        where.append("bar_timestamp >= %(from)s")
+        params["from"] = from_s
+    if to_s is not None:
+        where.append("bar_timestamp <= %(to)s")
+        params["to"] = to_s
+    clause = " where " + " and ".join(where)
+    order = " order by bar_timestamp, trade_index"
+    with db.connection() as conn:
+        if conn.execute("select 1 from simulation_runs where simulation_id = %s", (simulation_id,)).fetchone() is None:
+            raise NotFound("simulation not found", {"simulation_id": str(simulation_id)})
+        if fmt == "json":
+            size = limit or 1000
+            count_sql = "select count(*) as n from simulation_trades" + clause  # noqa: S608 - constant parts
+            page_sql = _TRADES + clause + order + " limit %(limit)s offset %(offset)s"
+            total = conn.execute(sql.SQL(count_sql), params).fetchone()
+            rows = conn.execute(sql.SQL(page_sql), {**params, "limit": size, "offset": offset}).fetchall()
+            n = total["n"] if total else 0
+            return TradeList(simulation_id=simulation_id, trades=[Trade(**r) for r in rows], total=n, limit=size,
+                             offset=offset, next_offset=next_offset(offset, len(rows), n))
+    page = ""
+    if limit is not None:
+        page += " limit %(limit)s"
+        params["limit"] = limit
+    if offset:
+        page += " offset %(offset)s"
+        params["offset"] = offset
+    query = _TRADES + clause + order + page
+    return CsvBody(f"simulation_{simulation_id}_trades.csv", _copy_csv(query, params))
+
+
+def _copy_csv(query: str, params: dict[str, Any]) -> Iterator[bytes]:
+    """Stream `COPY (query) TO STDOUT` as CSV with a header; holds a pooled connection while it runs."""
+    with db.connection() as conn, conn.cursor() as cur, cur.copy(
+        sql.SQL("copy ({}) to stdout with (format csv, header true)").format(sql.SQL(query)), params,  # type: ignore[arg-type]
+    ) as copy:
+        for chunk in copy:
+            yield bytes(chunk)
