@@ -116,6 +116,8 @@ def env_vars() -> dict[str, str]:
         "STAGE1_AUTH_ENABLED": os.environ.get("STAGE1_AUTH_ENABLED", "true"),
         # The bootstrap token (read, write, admin) minted after the migrations: `make env` shows it.
         "STAGE1_TOKEN": s.get("STAGE1_TOKEN", ""),
+        # Browser origins allowed by the gateway's CORS and by MinIO (the template's CorsAllowOrigins).
+        "STAGE1_CORS_ALLOW_ORIGINS": os.environ.get("STAGE1_CORS_ALLOW_ORIGINS", "https://agenticresearch.info"),
         "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
         "STAGE1_STATE_DIR": str(STATE), "STAGE1_CACHE_DIR": str(CACHE),
     }
@@ -505,7 +507,10 @@ def up_minio(secrets_: dict) -> None:
         env = dict(os.environ, MINIO_ROOT_USER=ak, MINIO_ROOT_PASSWORD=sk, MINIO_BROWSER="off",
                    MINIO_NOTIFY_WEBHOOK_ENABLE_STAGE1="on",
                    MINIO_NOTIFY_WEBHOOK_ENDPOINT_STAGE1=f"http://{HOST}:3000/_local/s3-events",
-                   MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_STAGE1=str(queue), MINIO_UPDATE="off")
+                   MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_STAGE1=str(queue), MINIO_UPDATE="off",
+                   # MinIO has no bucket CORS API (PutBucketCors: NotImplemented); its server-wide rule
+                   # takes the template's origins instead. It always exposes ETag (docs/auth.md).
+                   MINIO_API_CORS_ALLOW_ORIGIN=env_vars()["STAGE1_CORS_ALLOW_ORIGINS"])
         return spawn("minio", [str(binary), "server", str(STATE / "minio"), "--address", f"{HOST}:{MINIO_PORT}",
                                "--console-address", f"{HOST}:{MINIO_CONSOLE}"], env=env)
 
