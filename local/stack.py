@@ -109,6 +109,7 @@ def env_vars() -> dict[str, str]:
         "STAGE1_QDB_HTTP_URL": f"http://{HOST}:{QDB_HTTP}", "STAGE1_QDB_USER": "", "STAGE1_QDB_PASSWORD": "",
         # QuestDB's read-only PGWire user: the user SQL of POST /api/questdb/query runs as it.
         "STAGE1_QDB_PG_READONLY_DSN": f"postgresql://{QDB_RO_USER}:{s['STAGE1_QDB_RO_PASSWORD']}@{HOST}:{QDB_PG}/qdb",
+        "STAGE1_EXPORT_CAN_STREAM": "true",  # the local gateway streams responses (docs/questdb.md)
         "STAGE1_S3_ENDPOINT": f"http://{HOST}:{MINIO_PORT}",
         "STAGE1_S3_ACCESS_KEY": s["STAGE1_S3_ACCESS_KEY"], "STAGE1_S3_SECRET_KEY": s["STAGE1_S3_SECRET_KEY"],
         "STAGE1_S3_REGION": REGION, "STAGE1_BUCKET": BUCKET, "STAGE1_ADMIN_SECRET": s["STAGE1_ADMIN_SECRET"],

@@ -62,6 +62,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A read whose result is larger goes to an export job (Lambda answers are capped at 6 MB).
     export_inline_max_bytes: int = 5 * 1024**2
     export_timeout: float = 60.0
+    # True where responses really stream (local gateway, containers): mode=inline may then exceed the cap.
+    export_can_stream: bool = False
     export_part_bytes: int = 8 * 1024**2
     export_url_expires_seconds: int = 3600
 

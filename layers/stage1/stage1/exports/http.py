@@ -38,8 +38,9 @@ def inline_cap(fmt: Format) -> int:
 
 
 def can_stream(request: Request[Any, Any, Any]) -> bool:
-    """Behind Mangum (Lambda) the whole response is buffered: no streaming there."""
-    return "aws.event" not in request.scope
+    """Only where the deployment says responses stream (`export_can_stream`: the local gateway, a
+    container) and never behind Mangum, which buffers whole responses (it sets `aws.context`)."""
+    return get_settings().export_can_stream and "aws.context" not in request.scope
 
 
 def _headers(filename: str) -> dict[str, str]:

@@ -67,8 +67,11 @@ def _table_type(code: str | None) -> str:
 
 
 def _needs_partition_bounds(m: Measurement) -> bool:
-    # tables() keeps min/max only for WAL tables; non-WAL tables get them from their partitions.
-    return m.designated_timestamp is not None and (m.first_ts is None or m.last_ts is None) and bool(m.row_count)
+    # tables() keeps min/max only for WAL tables, and has no row count yet for a WAL table that never
+    # had a transaction: those come from table_partitions() instead.
+    if m.row_count is None:
+        return True
+    return m.designated_timestamp is not None and (m.first_ts is None or m.last_ts is None) and m.row_count > 0
 
 
 def _partition_rows(name: str) -> list[dict[str, Any]]:
@@ -83,7 +86,10 @@ def _with_partition_bounds(m: Measurement, partitions: list[dict[str, Any]]) -> 
     maxs = [p["maxTimestamp"] for p in partitions if p.get("maxTimestamp") and not p.get("detached")]
     first = min((_unix(v) for v in mins), default=None)
     last = max((_unix(v) for v in maxs), default=None)
-    return Measurement(**{**_fields(m), "first_ts": m.first_ts if m.first_ts is not None else first,
+    rows = m.row_count if m.row_count is not None else sum(
+        int(p.get("numRows") or 0) for p in partitions if not p.get("detached"))
+    return Measurement(**{**_fields(m), "row_count": rows,
+                          "first_ts": m.first_ts if m.first_ts is not None else first,
                           "last_ts": m.last_ts if m.last_ts is not None else last})
 
 
