@@ -28,6 +28,16 @@ def test_backing_service_failures_become_503_naming_the_service(exc, service):
     assert err.details["service"] == service
 
 
+@pytest.mark.parametrize("exc", [
+    psycopg.errors.UntranslatableCharacter("unsupported Unicode escape sequence"),
+    psycopg.errors.NumericValueOutOfRange("integer out of range"),
+    psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"),
+])
+def test_values_postgres_cannot_hold_are_bad_input(exc):
+    err = to_stage1_error(exc)
+    assert err.status_code == 400 and err.details == {"postgres": str(exc)}
+
+
 def test_unknown_errors_hide_their_text():
     err = to_stage1_error(RuntimeError("secret internals"))
     assert err.status_code == 500

@@ -136,6 +136,10 @@ def to_stage1_error(exc: BaseException) -> Stage1Error:
     service = service_of(exc)
     if service is not None:
         return ServiceUnavailable(service, _first_line(exc))
+    if "psycopg.DataError" in _mro_names(exc):
+        # A value Postgres cannot hold (a NUL character in text or JSON, a number out of range): with
+        # bind parameters only, that is the client's input, so 400 with Postgres' reason.
+        return BadRequest("invalid value", {"postgres": _first_line(exc)})
     log.error("unhandled error", exc_info=exc)
     return Stage1Error("internal error", {"request_id": request_id_var.get()})
 
