@@ -3,6 +3,8 @@
     python -m stage1_local.sam check              sam validate --lint, then sam build of every zip function and layer
     python -m stage1_local.sam validate           sam validate --lint
     python -m stage1_local.sam build [--build-dir D]   sam build, skipping PackageType: Image functions
+    python -m stage1_local.sam deploy ENV [-- ARGS]   sam deploy with infra/samconfig.toml's ENV (dev, prod) plus
+                                                  the secret parameters from STAGE1_DEPLOY_* variables
     python -m stage1_local.sam run -- ARGS...     any sam command (e.g. `run -- deploy --guided`)
     python -m stage1_local.sam path               print the sam executable (installing it if needed)
 
@@ -20,9 +22,12 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from stage1_local.template import REPO, TEMPLATE, load_template
@@ -100,6 +105,48 @@ def build(build_dir: Path, template: Path = TEMPLATE, *, capture: bool = False) 
     return run_sam(*args, capture=capture)
 
 
+SAMCONFIG = REPO / "infra" / "samconfig.toml"
+
+
+def secret_env_name(parameter: str) -> str:
+    """`PostgresDsn` → `STAGE1_DEPLOY_POSTGRES_DSN`: where `deploy` reads a NoEcho parameter's value."""
+    return "STAGE1_DEPLOY_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", parameter).upper()
+
+
+def _quoted(value: str) -> str:
+    """SAM splits overrides on spaces and reads `Key="value"`, turning `\\"` back into `"` (and leaving other
+    backslashes alone): quote every secret, so `=`, `&` or spaces in a DSN cannot shift the split."""
+    if value.endswith("\\"):
+        raise SystemExit("a secret parameter value may not end with a backslash")
+    return '"' + value.replace('"', '\\"') + '"'
+
+
+def deploy_command(env: str, environ: Mapping[str, str], extra: list[str] | None = None) -> list[str]:
+    """`sam deploy` arguments for an environment of infra/samconfig.toml. A command-line
+    --parameter-overrides replaces the file's, so the file's overrides are repeated with the secrets
+    (the template's NoEcho parameters) appended from the environment; a secret without a default that
+    is not set is an error here rather than a failed change set."""
+    config = tomllib.loads(SAMCONFIG.read_text())
+    if env not in config or "deploy" not in config[env]:
+        raise SystemExit(f"no [{env}.deploy.parameters] in {SAMCONFIG}")
+    overrides = str(config[env]["deploy"]["parameters"].get("parameter_overrides", ""))
+    params = load_template().get("Parameters") or {}
+    missing = []
+    for name, spec in params.items():
+        if not spec.get("NoEcho"):
+            continue
+        value = environ.get(secret_env_name(name))
+        if value is None:
+            if "Default" not in spec:
+                missing.append(secret_env_name(name))
+            continue
+        overrides += f" {name}={_quoted(value)}"
+    if missing:
+        raise SystemExit("set the secret parameters in the environment first: " + ", ".join(missing))
+    return ["deploy", "--config-file", str(SAMCONFIG), "--config-env", env,
+            "--parameter-overrides", overrides.strip(), *(extra or [])]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stage1_local.sam", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("build", "check"):
         p = sub.add_parser(name)
         p.add_argument("--build-dir", type=Path, default=REPO / ".aws-sam" / "build")
+    deploy = sub.add_parser("deploy")
+    deploy.add_argument("env", help="an environment of infra/samconfig.toml (dev, prod)")
+    deploy.add_argument("args", nargs=argparse.REMAINDER)
     run = sub.add_parser("run")
     run.add_argument("args", nargs=argparse.REMAINDER)
     ns = parser.parse_args(argv)
@@ -129,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sam: no build output for {', '.join(missing)}", file=sys.stderr)
             return 1
         print(f"sam: built {', '.join(buildable())} into {ns.build_dir}")
+    elif ns.command == "deploy":
+        extra = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
+        return run_sam(*deploy_command(ns.env, os.environ, extra), check=False).returncode
     elif ns.command == "run":
         args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
         return run_sam(*args, check=False).returncode
