@@ -134,6 +134,10 @@ def build_gateway() -> Gateway:
 
     security.install(gateway)
     openapi.install(gateway)
+    # GET /api/events: live job events (SSE) from Postgres LISTEN/NOTIFY (docs/client.md).
+    from stage1_local import events
+
+    events.install(gateway)
     return gateway
 
 
@@ -148,7 +152,9 @@ def main() -> None:
     configure_logging(settings.log_level)
     gateway = build_gateway()
     log.info("gateway on http://%s:%d with %d routes", args.host, args.port, len(gateway.routes))
-    uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", lifespan="on")
+    # Open event streams (/api/events) never end on their own: give them 2 s on shutdown.
+    uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", lifespan="on",
+                timeout_graceful_shutdown=2)
 
 
 if __name__ == "__main__":
