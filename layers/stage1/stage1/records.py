@@ -67,10 +67,9 @@ def client_time(value: datetime | int | None, field: str) -> datetime | None:
     if isinstance(value, datetime):
         return utc(value)
     try:
-        micros = to_micros(value)
-    except BadRequest:
+        return datetime.fromtimestamp(to_micros(value) / 1_000_000, UTC)
+    except (BadRequest, ValueError, OverflowError, OSError):  # out of datetime's range (years 1-9999)
         raise BadRequest(f"invalid {field}", {"field": field, "value": value}) from None
-    return datetime.fromtimestamp(micros / 1_000_000, UTC)
 
 
 def jsonb(value: Any) -> Jsonb:
