@@ -31,8 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Comma-separated browser origins; the same rule as the template's CorsAllowOrigins parameter.
     cors_allow_origins: str = "https://agenticresearch.info"
     # The local gateway's per-token limiter (a token bucket): sustained requests/s and burst size.
-    rate_limit_rps: float = 100.0
-    rate_limit_burst: int = 500
+    rate_limit_rps: float = 200.0
+    rate_limit_burst: int = 1000
     # Wrong admin secrets accepted per client address and minute before POST /api/auth/token answers 429.
     admin_secret_attempts_per_minute: int = 10
     # last_used_at is written at most this often per token (a read-mostly lookup on every request).
