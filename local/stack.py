@@ -120,6 +120,8 @@ def env_vars() -> dict[str, str]:
         # Browser origins allowed by the gateway's CORS and by MinIO (the template's CorsAllowOrigins).
         "STAGE1_CORS_ALLOW_ORIGINS": os.environ.get("STAGE1_CORS_ALLOW_ORIGINS", "https://agenticresearch.info"),
         "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
+        # invoke_async from processes outside a gateway (tests, scripts) goes to the gateway on 3000.
+        "STAGE1_LOCAL_INVOKE_URL": f"http://{HOST}:{GATEWAY_PORT}",
         "STAGE1_STATE_DIR": str(STATE), "STAGE1_CACHE_DIR": str(CACHE),
     }
 

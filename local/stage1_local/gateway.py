@@ -138,6 +138,10 @@ def build_gateway() -> Gateway:
     from stage1_local import events
 
     events.install(gateway)
+    # MinIO's webhook → importer, /_local/invoke/<Function> (invoke_async), the job sweeper (docs/imports.md).
+    from stage1_local import jobs_local
+
+    jobs_local.install(gateway)
     return gateway
 
 

@@ -30,10 +30,12 @@ log = get_logger("jobs.dispatch")
 # {"function": "<LogicalName>"} in the job's payload.
 JOB_FUNCTIONS: dict[str, str] = {
     "import": "ImporterFunction",
+    "export": "ExporterFunction",
 }
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
-LocalRunner = Callable[[str, dict[str, Any]], None]
+# (function, event, wait) -> the handler's result when wait, else None (started in the background)
+LocalRunner = Callable[[str, dict[str, Any], bool], Any]
 _local_runner: LocalRunner | None = None
 _lambda: Any = None
 _lock = threading.Lock()
@@ -62,7 +64,7 @@ def invoke_async(function: str, event: dict[str, Any]) -> None:
     if not _NAME_RE.fullmatch(function):
         raise ValueError(f"not a logical function name: {function!r}")
     if _local_runner is not None:
-        _local_runner(function, event)
+        _local_runner(function, event, False)
         return
     # Per-function names are set by the template per deployment, so they are not Settings fields.
     name = os.environ.get(function_env_name(function))
@@ -76,6 +78,22 @@ def invoke_async(function: str, event: dict[str, Any]) -> None:
     raise ServiceUnavailable("dispatch", f"no target for {function}: set {function_env_name(function)}")
 
 
+def invoke_sync(function: str, event: dict[str, Any]) -> Any:
+    """Invoke and wait for the handler's (JSON) result: Lambda `RequestResponse`, or locally the
+    gateway runs it and answers with the result. For short work only (API Gateway's 30 s)."""
+    if not _NAME_RE.fullmatch(function):
+        raise ValueError(f"not a logical function name: {function!r}")
+    if _local_runner is not None:
+        return _local_runner(function, event, True)
+    name = os.environ.get(function_env_name(function))
+    if name:
+        return _invoke_lambda(name, event, wait=True)
+    url = get_settings().local_invoke_url
+    if url:
+        return _invoke_local(url, function, event, wait=True)
+    raise ServiceUnavailable("dispatch", f"no target for {function}: set {function_env_name(function)}")
+
+
 def dispatch_job(job: Job) -> None:
     function = function_for(job)
     if function is None:
@@ -83,7 +101,7 @@ def dispatch_job(job: Job) -> None:
     invoke_async(function, job_event(job))
 
 
-def _invoke_lambda(name: str, event: dict[str, Any]) -> None:
+def _invoke_lambda(name: str, event: dict[str, Any], *, wait: bool = False) -> Any:
     global _lambda
     if _lambda is None:
         with _lock:
@@ -92,21 +110,30 @@ def _invoke_lambda(name: str, event: dict[str, Any]) -> None:
                 from botocore.config import Config
 
                 _lambda = boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                                               connect_timeout=3, read_timeout=10))
-    response = _lambda.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps(event).encode())
-    if response.get("StatusCode") != 202:
-        raise ServiceUnavailable("lambda", f"invoke {name}: status {response.get('StatusCode')}")
+                                                               connect_timeout=3, read_timeout=60))
+    response = _lambda.invoke(FunctionName=name, InvocationType="RequestResponse" if wait else "Event",
+                              Payload=json.dumps(event).encode())
+    if not wait:
+        if response.get("StatusCode") != 202:
+            raise ServiceUnavailable("lambda", f"invoke {name}: status {response.get('StatusCode')}")
+        return None
+    body = response["Payload"].read()
+    if response.get("FunctionError"):
+        raise ServiceUnavailable("lambda", f"{name} failed: {body[:300]!r}")
+    return json.loads(body) if body else None
 
 
-def _invoke_local(url: str, function: str, event: dict[str, Any]) -> None:
+def _invoke_local(url: str, function: str, event: dict[str, Any], *, wait: bool = False) -> Any:
     import httpx
 
     try:
-        response = httpx.post(f"{url.rstrip('/')}/_local/invoke/{function}", json=event, timeout=10)
+        response = httpx.post(f"{url.rstrip('/')}/_local/invoke/{function}", json=event,
+                              params={"wait": "1"} if wait else None, timeout=120 if wait else 10)
     except httpx.TransportError as exc:
         raise ServiceUnavailable("dispatch", f"local gateway at {url}: {exc}") from exc
-    if response.status_code != 202:
+    if response.status_code != (200 if wait else 202):
         raise ServiceUnavailable("dispatch", f"local gateway answered {response.status_code}: {response.text[:200]}")
+    return response.json() if wait else None
 
 
 def reset_client() -> None:

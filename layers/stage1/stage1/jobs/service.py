@@ -340,3 +340,18 @@ def touch(job_ids: list[str]) -> None:
 def update_payload(conn: Connection[Any], job_id: str, patch: dict[str, Any]) -> None:
     conn.execute("update stage1_jobs set payload = payload || %s, updated_at = now() where job_id = %s",
                  (Jsonb(patch), job_id))
+
+
+def release(job_id: str, owner: str, error: str) -> bool:
+    """Give a RUNNING job back (a backing service failed mid-way): PENDING while attempts remain,
+    else FAILED. The sweeper dispatches PENDING jobs again."""
+    with db.connection() as conn:
+        row = conn.execute(
+            "update stage1_jobs set "
+            "status = case when attempts < max_attempts then 'PENDING' else 'FAILED' end, error = %s, "
+            "completed_at = case when attempts < max_attempts then null else now() end, "
+            "lease_owner = null, lease_expires_at = null, updated_at = now() "
+            "where job_id = %s and status = 'RUNNING' and lease_owner = %s returning job_id",
+            (error[:4000], job_id, owner),
+        ).fetchone()
+    return row is not None

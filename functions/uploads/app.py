@@ -1,0 +1,104 @@
+"""Uploads function: presigned uploads (single POST or multipart), their completion/nudge, and
+the inline imports `POST /api/questdb/import` (blocking) and `/api/questdb/import/async`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import anyio
+import msgspec
+from litestar import Request, post
+from litestar.params import JSONBody, Parameter
+
+from stage1.core.app import create_app, make_handler
+from stage1.core.errors import BadRequest, PayloadTooLarge
+from stage1.core.settings import get_settings
+from stage1.jobs.schemas import JobAccepted
+from stage1.uploads import service
+from stage1.uploads.schemas import (
+    CompleteRequest,
+    DatasetUploadRequest,
+    InlineImportRequest,
+    InlineImportResult,
+    UploadCompleted,
+    UploadCreated,
+    UploadRequest,
+)
+
+Kind = Literal["ohlcv", "indicators", "predictions", "trades", "raw"]
+Format = Literal["csv", "csv.gz", "parquet", "arrow"]
+Measurement = Annotated[str | None, Parameter(max_length=63)]
+Granularity = Annotated[str | None, Parameter(max_length=16)]
+
+
+def _decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
+    try:
+        return msgspec.json.decode(data or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise BadRequest("invalid request", {"problems": [str(exc)]}) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest("request body is not valid JSON", {"problems": [str(exc)]}) from None
+
+
+@post("/api/uploads", summary="Start an upload: presigned URL(s) and the import job", tags=["uploads"],
+      status_code=201, sync_to_thread=True)
+def create_upload(data: JSONBody[UploadRequest]) -> UploadCreated:
+    return service.create_upload(data)
+
+
+@post("/api/datasets/{dataset_id:str}/uploads", summary="Start an upload of a dataset's OHLCV or indicators",
+      tags=["uploads"], status_code=201, sync_to_thread=True)
+def create_dataset_upload(dataset_id: str, data: JSONBody[DatasetUploadRequest]) -> UploadCreated:
+    return service.create_dataset_upload(dataset_id, data)
+
+
+@post("/api/uploads/{upload_id:str}/complete", summary="Complete a multipart upload; nudge the import",
+      tags=["uploads"], status_code=200)
+async def complete_upload(upload_id: str, request: Request) -> UploadCompleted:
+    # The body is optional (a bare nudge), so it is read here rather than typed.
+    body = _decode(await request.body(), CompleteRequest)
+    return await anyio.to_thread.run_sync(service.complete_upload, upload_id, body)
+
+
+def _inline(content_type: str, data: bytes, measurement: str | None, kind: str | None, format: str | None,
+            granularity: str | None) -> dict:
+    if content_type.split(";")[0].strip().lower() == "application/json":
+        body = _decode(data, InlineImportRequest)
+        return {"body": body.data.encode(), "measurement": body.measurement, "kind": kind or body.kind,
+                "fmt": "csv", "granularity": granularity or body.granularity}
+    if not measurement:
+        raise BadRequest("measurement is required", {"field": "measurement"})
+    return {"body": data, "measurement": measurement, "kind": kind or "raw", "fmt": format,
+            "content_type": content_type, "granularity": granularity}
+
+
+@post("/api/questdb/import", summary="Import a small CSV/Arrow/Parquet body and wait for it", tags=["questdb"],
+      status_code=200)
+async def import_blocking(request: Request, measurement: Measurement = None, kind: Kind | None = None,
+                          format: Format | None = None, granularity: Granularity = None) -> InlineImportResult:
+    _refuse_large(request, get_settings().inline_import_max_bytes)
+    body = await request.body()
+    args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)
+    return await anyio.to_thread.run_sync(lambda: service.import_blocking(**args))
+
+
+@post("/api/questdb/import/async", summary="Import a CSV/Arrow/Parquet body as a job", tags=["questdb"],
+      status_code=202)
+async def import_async(request: Request, measurement: Measurement = None, kind: Kind | None = None,
+                       format: Format | None = None, granularity: Granularity = None) -> JobAccepted:
+    body = await request.body()
+    args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)
+    return await anyio.to_thread.run_sync(lambda: service.import_async(**args))
+
+
+def _refuse_large(request: Request, limit: int) -> None:
+    """413 before reading a body that says it is too large."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge("body too large for a blocking import: upload the file or use /api/questdb/import/async",
+                              {"size": int(length), "max_bytes": limit})
+
+
+app = create_app([create_upload, create_dataset_upload, complete_upload, import_blocking, import_async],
+                 title="Stage1 uploads and imports")
+handler = make_handler(app)

@@ -1,0 +1,247 @@
+"""File → QuestDB: batches from `formats`, rows from `normalize`, sent over ILP/HTTP with the
+questdb client's `Sender.dataframe`.
+
+Throughput comes from overlapping the three costs on a small machine: pyarrow parses the next CSV
+block (its own threads, GIL released) while `senders` threads each serialise a batch and wait for
+QuestDB to commit the previous one (one ILP/HTTP request = one transaction per batch). Memory is
+bounded by `block_size × (senders + 2)`: a queue of at most `senders` batches between the reader
+and the senders. See docs/imports.md for the figures behind the defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from stage1.core.logging import get_logger
+from stage1.core.questdb import get_questdb, ident, ilp_sender
+from stage1.imports.errors import ImportFailed
+from stage1.imports.formats import CSV, Source, open_batches
+from stage1.imports.normalize import Plan, plan, table_batch
+from stage1.timeseries.kinds import TIMESTAMP, Kind
+
+log = get_logger("imports")
+
+DEFAULT_BLOCK_SIZE = 4 << 20
+DEFAULT_SENDERS = 2
+# ILP/HTTP: the client retries a failed request for this long (safe: tables dedup on upsert keys).
+SENDER_OPTIONS = {"request_timeout": 120_000, "retry_timeout": 10_000, "request_min_throughput": 1 << 20}
+
+Progress = Callable[[int, int | None], None]  # (rows committed, total rows or None); may raise to stop
+
+
+@dataclass
+class ImportStats:
+    format: str
+    rows: int = 0
+    batches: int = 0
+    first_ts: int | None = None  # microseconds
+    last_ts: int | None = None
+    seconds: float = 0.0
+    columns: list[str] | None = None
+
+
+class _Senders:
+    """`n` threads, each with its own ILP/HTTP Sender, fed through a bounded queue."""
+
+    def __init__(self, table: str, n: int) -> None:
+        self.table = table
+        self.queue: queue.Queue[tuple[Any, int] | None] = queue.Queue(maxsize=n)
+        self.error: BaseException | None = None
+        self.committed = 0
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, name=f"ilp-{i}", daemon=True) for i in range(n)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self) -> None:
+        sender = None
+        try:
+            sender = ilp_sender(**SENDER_OPTIONS)
+            sender.establish()
+            while (item := self.queue.get()) is not None:
+                if self.error is not None:
+                    continue  # drain after a failure elsewhere
+                frame, rows = item
+                sender.dataframe(frame, table_name=self.table, at=TIMESTAMP)
+                sender.flush()
+                with self._lock:
+                    self.committed += rows
+        except BaseException as exc:  # reported to the producer, which stops
+            with self._lock:
+                self.error = self.error or exc
+            while self.queue.get() is not None:  # keep draining so the producer never blocks
+                pass
+        finally:
+            if sender is not None:
+                with contextlib.suppress(Exception):  # closing after an error
+                    sender.close(flush=False)
+
+    def put(self, item: tuple[Any, int], heartbeat: Callable[[], None]) -> None:
+        while True:
+            self.raise_error()
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                heartbeat()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def finish(self, heartbeat: Callable[[], None] | None = None) -> None:
+        for _ in self._threads:
+            self.queue.put(None)
+        for t in self._threads:
+            while t.is_alive():
+                t.join(timeout=0.5)
+                if heartbeat is not None and t.is_alive():
+                    heartbeat()
+
+    def abort(self) -> None:
+        with self._lock:
+            self.error = self.error or ImportFailed("aborted")
+        self.finish()
+
+
+def _frame(table: pa.Table, p: Plan) -> pd.DataFrame:
+    """Arrow-backed pandas (zero copy; the client's fastest DataFrame path), SYMBOL columns as categoricals."""
+    df = table.to_pandas(types_mapper=pd.ArrowDtype, self_destruct=True)
+    for name in p.symbols:
+        if name in df.columns:
+            df[name] = df[name].astype("string[python]").astype("category")
+    return df
+
+
+def import_file(
+    source: Source, kind: Kind, table: str, *,
+    prepare: Callable[[Plan], None] | None = None,
+    progress: Progress | None = None,
+    senders: int = DEFAULT_SENDERS,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    report_every: float = 1.0,
+) -> ImportStats:
+    """Stream `source` into the QuestDB table `table`. `prepare(plan)` runs after the columns are
+    checked and before any row is sent (create the table there). `progress(rows, total)` is called
+    at most every `report_every` seconds; an exception from it stops the import."""
+    ident(table)
+    started = time.monotonic()
+    batches = open_batches(source, block_size=block_size)
+    stats = ImportStats(batches.format)
+    try:
+        p = plan(kind, batches.schema)
+        stats.columns = p.table_columns
+        if prepare is not None:
+            prepare(p)
+        total = batches.total_rows
+        pool = _Senders(table, max(1, senders))
+        last = time.monotonic()
+
+        def heartbeat(force: bool = False) -> None:
+            nonlocal last
+            if progress is not None and (force or time.monotonic() - last >= report_every):
+                last = time.monotonic()
+                progress(pool.committed, total)
+
+        try:
+            heartbeat(force=True)
+            for batch in batches.batches:
+                if batch.num_rows == 0:
+                    continue
+                rows = table_batch(p, batch, stats.rows)
+                lo, hi = pc.min_max(rows.column(TIMESTAMP)).values()
+                lo, hi = lo.cast(pa.int64()).as_py(), hi.cast(pa.int64()).as_py()
+                stats.first_ts = lo if stats.first_ts is None else min(stats.first_ts, lo)
+                stats.last_ts = hi if stats.last_ts is None else max(stats.last_ts, hi)
+                if stats.batches == 0 and total is None and batches.format == CSV and source.size > block_size:
+                    total = int(batch.num_rows * source.size / block_size)  # an estimate, corrected at the end
+                stats.rows += batch.num_rows
+                stats.batches += 1
+                pool.put((_frame(rows, p), batch.num_rows), heartbeat)
+                del rows, batch
+                heartbeat()
+            pool.finish(heartbeat)
+            pool.raise_error()
+        except BaseException:
+            pool.abort()
+            raise
+    except ImportFailed:
+        raise
+    except Exception as exc:
+        raise _classify(exc) from exc
+    finally:
+        batches.close()
+    stats.seconds = time.monotonic() - started
+    if progress is not None:
+        progress(stats.rows, stats.rows)
+    return stats
+
+
+def _classify(exc: Exception) -> Exception:
+    """QuestDB's own rejection (bad value for a column type, ...) becomes an `ImportFailed` with its
+    text; transport errors (QuestDB down) stay as they are, so the job can be retried."""
+    name = type(exc).__name__
+    text = str(exc)
+    if name in ("IngressError", "QuestDBError", "SenderError", "QuestDBServerRejectionError") and (
+            "Could not flush buffer" not in text or "400" in text or "error in line" in text.lower()):
+        return ImportFailed(f"QuestDB rejected the rows: {text[:500]}", {"questdb": text[:1000]})
+    return exc
+
+
+# ---------------------------------------------------------------- after the rows are sent
+def wait_applied(table: str, *, timeout: float = 300.0, heartbeat: Callable[[], None] | None = None) -> bool:
+    """Wait until QuestDB has applied the table's WAL (writerTxn caught up with sequencerTxn), so
+    counts and bounds read afterwards include every committed row. False on timeout."""
+    name = ident(table)
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        rows = get_questdb().exec(
+            f"select suspended, writerTxn, sequencerTxn, errorMessage from wal_tables() where name = '{name}'"  # noqa: S608
+        ).dataset
+        if not rows:
+            return True  # not a WAL table: visible on commit
+        suspended, writer, sequencer, message = rows[0]
+        if suspended:
+            raise ImportFailed(f"QuestDB suspended the table's WAL: {message}", {"questdb": message})
+        if writer >= sequencer:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        if heartbeat is not None:
+            heartbeat()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+@dataclass(frozen=True)
+class TableStats:
+    rows: int
+    first_ts: int | None  # microseconds
+    last_ts: int | None
+
+
+def table_stats(table: str) -> TableStats:
+    q = get_questdb().exec(
+        f'select count() n, min({TIMESTAMP}) lo, max({TIMESTAMP}) hi from "{ident(table)}"'  # noqa: S608
+    )
+    n, lo, hi = q.dataset[0] if q.dataset else (0, None, None)
+    return TableStats(int(n or 0), _micros(lo), _micros(hi))
+
+
+def _micros(value: Any) -> int | None:
+    if value is None:
+        return None
+    from stage1.timeseries.timestamps import to_micros
+
+    return to_micros(value)

@@ -1,0 +1,58 @@
+"""One pass of the sweeper (a scheduled function on AWS, a loop in the local gateway):
+
+1. RUNNING jobs whose lease expired (their worker died) go back to PENDING while attempts remain
+   and are dispatched again; the others become FAILED.
+2. PENDING jobs nobody touched for `stale_after` seconds (a lost event or dispatch) are looked at
+   again: a per-type check says whether their input is ready (dispatch), not yet (wait), or never
+   coming (the check fails the job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from stage1.core.logging import get_logger, log_fields
+from stage1.jobs import dispatch, service
+from stage1.jobs.service import Job
+
+log = get_logger("jobs.sweeper")
+
+ReadyCheck = Callable[[Job], "bool | None"]
+
+
+def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int = 30) -> dict[str, Any]:
+    checks = checks or {}
+    swept = service.sweep()
+    redispatched = 0
+    for job in swept.requeued:
+        redispatched += _dispatch(job)
+    stale_dispatched, waiting = 0, []
+    for job_type in dispatch.JOB_FUNCTIONS:
+        for job in service.stale_pending(job_type, stale_after):
+            check = checks.get(job.job_type)
+            try:
+                ready = check(job) if check else True
+            except Exception as exc:  # one bad job must not stop the sweep
+                log_fields(log, 40, "ready check failed", job_id=job.job_id, error=str(exc)[:300])
+                ready = None
+            if ready:
+                stale_dispatched += _dispatch(job)
+            elif ready is None:
+                waiting.append(job.job_id)
+    service.touch(waiting)
+    out = {"requeued": len(swept.requeued), "failed": len(swept.failed), "redispatched": redispatched,
+           "stale_dispatched": stale_dispatched, "waiting": len(waiting)}
+    if any(out.values()):
+        log_fields(log, 20, "sweep", **out)
+    return out
+
+
+def _dispatch(job: Job) -> int:
+    try:
+        dispatch.dispatch_job(job)
+        service.touch([job.job_id])
+        return 1
+    except Exception as exc:  # the next sweep tries again
+        log_fields(log, 40, "dispatch failed", job_id=job.job_id, error=str(exc)[:300])
+        return 0

@@ -1,0 +1,92 @@
+"""Upload requests and responses (CONTRACT.md, Uploads). Unknown request fields are ignored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from stage1.core.structs import Model
+
+UploadKind = Literal["ohlcv", "indicators", "predictions", "trades", "raw"]
+DatasetKind = Literal["ohlcv", "indicators"]
+
+
+class UploadRequest(Model, kw_only=True):
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    size: Annotated[int, msgspec.Meta(gt=0)]
+    kind: UploadKind
+    measurement: Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
+    content_type: Annotated[str, msgspec.Meta(max_length=127)] = ""
+    dataset_id: str | None = None
+    # Partitioning of a table this upload creates (e.g. "1m", "1h"); a dataset's own granularity wins.
+    granularity: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+
+class DatasetUploadRequest(Model, kw_only=True):
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    size: Annotated[int, msgspec.Meta(gt=0)]
+    kind: DatasetKind = "ohlcv"
+    content_type: Annotated[str, msgspec.Meta(max_length=127)] = ""
+    # Defaults to the dataset's ohlcv_measurement / indicator_measurement.
+    measurement: Annotated[str, msgspec.Meta(min_length=1, max_length=63)] | None = None
+
+
+class UploadPart(Model):
+    part_number: int
+    url: str
+
+
+class UploadCreated(Model, kw_only=True):
+    upload_id: str
+    job_id: str
+    url: str
+    fields: dict[str, str] | None = None
+    method: str
+    expires_at: str
+    object_key: str
+    measurement: str
+    kind: str
+    format: str
+    multipart: bool = False
+    part_size: int | None = None
+    parts: list[UploadPart] | None = None
+    complete_url: str
+    poll_url: str
+
+
+class CompletedPart(Model, kw_only=True):
+    part_number: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    etag: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class CompleteRequest(Model, kw_only=True):
+    # The ETags of the parts (from each PUT's ETag header); omitted: the server lists the parts.
+    parts: list[CompletedPart] | None = None
+
+
+class UploadCompleted(Model, kw_only=True):
+    upload_id: str
+    job_id: str
+    status: str
+    uploaded: bool
+    size: int | None = None
+    poll_url: str
+    message: str
+
+
+class InlineImportRequest(Model, kw_only=True):
+    """The JSON form of the inline imports (the desktop's older client): CSV text in `data`."""
+
+    measurement: Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
+    data: str
+    kind: UploadKind = "raw"
+    granularity: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+
+
+class InlineImportResult(Model, kw_only=True):
+    job_id: str
+    status: str
+    measurement: str
+    rows_written: int
+    result: Any = None

@@ -1,0 +1,322 @@
+"""Uploads: the client asks, the server creates the job and hands out presigned URLs, the client
+sends the file straight to the bucket; the bucket's ObjectCreated event (or the nudge of
+`complete_upload`, or the sweeper) starts the importer.
+
+Object keys are generated here (`uploads/<upload_id>/data.<ext>`), never taken from the client.
+The job's idempotency key is the object (`s3://<bucket>/<key>`): one job per object.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from stage1.core import db, storage
+from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from stage1.core.logging import get_logger, log_fields
+from stage1.core.questdb import ident
+from stage1.core.settings import get_settings
+from stage1.jobs import dispatch
+from stage1.jobs import service as jobs
+from stage1.jobs.schemas import JobAccepted
+from stage1.uploads.formats import EXTENSIONS, STORED_CONTENT_TYPE, format_from_name, known_content_type
+from stage1.uploads.schemas import (
+    CompleteRequest,
+    DatasetUploadRequest,
+    InlineImportResult,
+    UploadCompleted,
+    UploadCreated,
+    UploadPart,
+    UploadRequest,
+)
+
+log = get_logger("uploads")
+JOB_TYPE = "import"
+PREFIX = "uploads/"
+INLINE_PREFIX = "inline/"
+MIN_PART = 16 * 1024**2  # S3 needs >= 5 MiB; larger parts mean fewer URLs
+MAX_PARTS = 10_000
+
+
+def job_poll_url(job_id: str) -> str:
+    return f"/api/jobs/{job_id}"
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def part_size_for(size: int) -> int:
+    """Parts of at least 16 MiB, few enough for S3's 10,000-part limit, in whole MiB."""
+    need = math.ceil(size / MAX_PARTS)
+    return max(MIN_PART, math.ceil(need / 1024**2) * 1024**2)
+
+
+def _validate(filename: str, content_type: str, size: int, measurement: str) -> str:
+    settings = get_settings()
+    if size > settings.upload_max_bytes:
+        raise BadRequest("file too large for an upload",
+                         {"field": "size", "size": size, "max_bytes": settings.upload_max_bytes})
+    if content_type and not known_content_type(content_type):
+        raise BadRequest("unsupported content_type",
+                         {"field": "content_type", "value": content_type[:80],
+                          "accepted": "text/csv, application/gzip, application/vnd.apache.parquet, "
+                                      "application/vnd.apache.arrow.file|stream, application/octet-stream"})
+    fmt = format_from_name(filename, content_type)
+    if fmt is None:
+        raise BadRequest("unknown file format: name the file .csv, .csv.gz, .parquet or .arrow",
+                         {"field": "filename", "value": filename[:80]})
+    ident(measurement)
+    return fmt
+
+
+def create_upload(req: UploadRequest) -> UploadCreated:
+    dataset = _dataset(req.dataset_id) if req.dataset_id else None
+    if dataset is not None and req.kind not in ("ohlcv", "indicators"):
+        raise BadRequest("a dataset upload is of kind ohlcv or indicators", {"field": "kind"})
+    granularity = (dataset or {}).get("granularity") or req.granularity
+    return _create(req.filename, req.content_type, req.size, req.kind, req.measurement,
+                   dataset["dataset_id"] if dataset else None, granularity)
+
+
+def create_dataset_upload(ref: str, req: DatasetUploadRequest) -> UploadCreated:
+    dataset = _dataset(ref)
+    measurement = req.measurement or (
+        dataset["ohlcv_measurement"] if req.kind == "ohlcv" else dataset["indicator_measurement"])
+    return _create(req.filename, req.content_type, req.size, req.kind, measurement, dataset["dataset_id"],
+                   dataset.get("granularity"))
+
+
+_DATASET_COLUMNS = "select dataset_id, dataset_slug, granularity, ohlcv_measurement, indicator_measurement "
+_DATASET_BY_ID = _DATASET_COLUMNS + "from stage1_datasets where dataset_id = %s"
+_DATASET_BY_SLUG = _DATASET_COLUMNS + "from stage1_datasets where dataset_slug = %s"
+
+
+def _dataset(ref: str) -> dict[str, Any]:
+    """A dataset by UUID or slug (404 if unknown)."""
+    try:
+        key, column = str(uuid.UUID(str(ref))), "dataset_id"
+    except ValueError:
+        key, column = str(ref), "dataset_slug"
+    sql = _DATASET_BY_ID if column == "dataset_id" else _DATASET_BY_SLUG
+    with db.connection() as conn:
+        row = conn.execute(sql, (key,)).fetchone()
+    if row is None:
+        raise NotFound("no such dataset", {"dataset_id": str(ref)[:80]})
+    return {**row, "dataset_id": str(row["dataset_id"])}
+
+
+def _create(filename: str, content_type: str, size: int, kind: str, measurement: str,
+            dataset_id: str | None, granularity: str | None) -> UploadCreated:
+    fmt = _validate(filename, content_type, size, measurement)
+    settings = get_settings()
+    s3 = storage.get_s3()
+    upload_id = str(uuid.uuid4())
+    key = f"{PREFIX}{upload_id}/data.{EXTENSIONS[fmt]}"
+    stored_type = STORED_CONTENT_TYPE[fmt]
+    multipart = size > settings.multipart_threshold_bytes
+    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_url_expires_seconds)
+    mp_id = None
+    part_size = None
+    if multipart:
+        mp_id = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType=stored_type)["UploadId"]
+        part_size = part_size_for(size)
+    payload = {"bucket": settings.bucket, "key": key, "upload_id": upload_id, "kind": kind,
+               "measurement": measurement, "format": fmt, "dataset_id": dataset_id, "granularity": granularity,
+               "size": size, "ready": False, "expires_at": _iso(expires)}
+    with db.connection() as conn:
+        job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+        conn.execute(
+            "insert into stage1_uploads (upload_id, object_key, multipart_upload_id, part_size, kind, measurement, "
+            "dataset_id, job_id, filename, format, size, content_type) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (upload_id, key, mp_id, part_size, kind, measurement, dataset_id, job.job_id, filename[:255], fmt,
+             size, content_type[:127]),
+        )
+    common = {"upload_id": upload_id, "job_id": job.job_id, "expires_at": _iso(expires), "object_key": key,
+              "measurement": measurement, "kind": kind, "format": fmt,
+              "complete_url": f"/api/uploads/{upload_id}/complete", "poll_url": job_poll_url(job.job_id)}
+    if not multipart:
+        post = s3.generate_presigned_post(
+            Bucket=settings.bucket, Key=key, Fields={"Content-Type": stored_type},
+            Conditions=[["content-length-range", 1, size], {"Content-Type": stored_type}],
+            ExpiresIn=settings.upload_url_expires_seconds,
+        )
+        return UploadCreated(url=post["url"], fields=post["fields"], method="POST", **common)
+    count = math.ceil(size / part_size)
+    parts = [
+        UploadPart(n, s3.generate_presigned_url(
+            "upload_part", Params={"Bucket": settings.bucket, "Key": key, "UploadId": mp_id, "PartNumber": n},
+            ExpiresIn=settings.upload_url_expires_seconds))
+        for n in range(1, count + 1)
+    ]
+    return UploadCreated(url=parts[0].url, method="PUT", multipart=True, part_size=part_size, parts=parts, **common)
+
+
+def _upload(upload_id: str) -> dict[str, Any]:
+    try:
+        uid = str(uuid.UUID(str(upload_id)))
+    except ValueError:
+        raise NotFound("no such upload", {"upload_id": str(upload_id)[:80]}) from None
+    with db.connection() as conn:
+        row = conn.execute("select * from stage1_uploads where upload_id = %s", (uid,)).fetchone()
+    if row is None:
+        raise NotFound("no such upload", {"upload_id": uid})
+    return {**row, "upload_id": str(row["upload_id"]), "job_id": str(row["job_id"])}
+
+
+def _head(bucket: str, key: str) -> int | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return int(storage.get_s3().head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except ClientError as exc:
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            return None
+        raise
+
+
+def complete_upload(upload_id: str, req: CompleteRequest) -> UploadCompleted:
+    """Finish a multipart upload (with the client's part ETags, or the parts the store lists), and
+    in every case nudge the import: idempotent, safe to call again or alongside the event."""
+    from botocore.exceptions import ClientError
+
+    up = _upload(upload_id)
+    bucket, key = get_settings().bucket, up["object_key"]
+    s3 = storage.get_s3()
+    size = _head(bucket, key)
+    if size is None and up["multipart_upload_id"]:
+        parts = [{"PartNumber": p.part_number, "ETag": p.etag} for p in (req.parts or [])] or _list_parts(
+            bucket, key, up["multipart_upload_id"])
+        if not parts:
+            raise Conflict("no parts uploaded yet", {"upload_id": up["upload_id"]})
+        try:
+            s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["multipart_upload_id"],
+                                         MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in ("NoSuchUpload",):  # NoSuchUpload: completed concurrently (checked below)
+                raise BadRequest("the object store refused to complete the upload",
+                                 {"code": code, "reason": str(exc)[:300]}) from exc
+        size = _head(bucket, key)
+    job = jobs.get_job(up["job_id"])
+    if size is None:
+        return UploadCompleted(upload_id=up["upload_id"], job_id=job.job_id, status=job.status, uploaded=False,
+                               poll_url=job_poll_url(job.job_id), message="the object has not arrived yet")
+    if size > up["size"]:
+        s3.delete_object(Bucket=bucket, Key=key)
+        jobs.fail(job.job_id, None, f"object of {size} bytes is larger than the declared {up['size']}")
+        raise BadRequest("uploaded object is larger than the declared size",
+                         {"size": size, "declared": up["size"]})
+    with db.connection() as conn:
+        conn.execute("update stage1_uploads set status = 'UPLOADED', multipart_upload_id = null, updated_at = now() "
+                     "where upload_id = %s", (up["upload_id"],))
+        jobs.update_payload(conn, job.job_id, {"ready": True})
+    if job.status == jobs.PENDING:
+        dispatch.dispatch_job(job)
+        message = "import started"
+    else:
+        message = f"import is {job.status}"
+    return UploadCompleted(upload_id=up["upload_id"], job_id=job.job_id, status=job.status, uploaded=True,
+                           size=size, poll_url=job_poll_url(job.job_id), message=message)
+
+
+def _list_parts(bucket: str, key: str, mp_id: str) -> list[dict[str, Any]]:
+    s3 = storage.get_s3()
+    parts: list[dict[str, Any]] = []
+    marker = 0
+    while True:
+        page = s3.list_parts(Bucket=bucket, Key=key, UploadId=mp_id, PartNumberMarker=marker)
+        parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in page.get("Parts", [])]
+        if not page.get("IsTruncated"):
+            return parts
+        marker = page["NextPartNumberMarker"]
+
+
+# ---------------------------------------------------------------- inline imports
+def _inline_format(body: bytes, content_type: str, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in EXTENSIONS:
+            raise BadRequest("unknown format", {"field": "format", "accepted": list(EXTENSIONS)})
+        return fmt
+    head = body[:8]
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head[:6] == b"ARROW1" or head[:4] == b"\xff\xff\xff\xff":
+        return "arrow"
+    if head[:2] == b"\x1f\x8b":
+        return "csv.gz"
+    return format_from_name("", content_type) or "csv"
+
+
+def import_async(body: bytes, *, measurement: str, kind: str, content_type: str = "", fmt: str | None = None,
+                 granularity: str | None = None) -> JobAccepted:
+    """The body goes to the bucket under a new upload's key; the ObjectCreated event imports it
+    (and the sweeper, should the event be lost)."""
+    if not body:
+        raise BadRequest("empty body", {"field": "body"})
+    fmt = _inline_format(body, content_type, fmt)
+    created = _create(f"inline.{EXTENSIONS[fmt]}", "", len(body), kind, measurement, None, granularity)
+    settings = get_settings()
+    storage.get_s3().put_object(Bucket=settings.bucket, Key=created.object_key, Body=body,
+                                ContentType=STORED_CONTENT_TYPE[fmt])
+    return JobAccepted(job_id=created.job_id, status="PENDING", poll_url=job_poll_url(created.job_id),
+                       message=f"Import job created. Poll {job_poll_url(created.job_id)} for status.")
+
+
+def import_blocking(body: bytes, *, measurement: str, kind: str, content_type: str = "", fmt: str | None = None,
+                    granularity: str | None = None) -> InlineImportResult:
+    """Small bodies, imported before the response: the body is stored under `inline/` (no event)
+    and the importer is invoked synchronously on its job. Missing columns: 400 listing them."""
+    settings = get_settings()
+    if len(body) > settings.inline_import_max_bytes:
+        raise PayloadTooLarge("body too large for a blocking import: upload the file or use /api/questdb/import/async",
+                              {"size": len(body), "max_bytes": settings.inline_import_max_bytes})
+    if not body:
+        raise BadRequest("empty body", {"field": "body"})
+    fmt = _inline_format(body, content_type, fmt)
+    ident(measurement)
+    key = f"{INLINE_PREFIX}{uuid.uuid4()}/data.{EXTENSIONS[fmt]}"
+    storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=body, ContentType=STORED_CONTENT_TYPE[fmt])
+    payload = {"bucket": settings.bucket, "key": key, "kind": kind, "measurement": measurement, "format": fmt,
+               "granularity": granularity, "size": len(body), "ready": True, "inline": True}
+    with db.connection() as conn:
+        job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+    try:
+        outcome = dispatch.invoke_sync("ImporterFunction", dispatch.job_event(job)) or {}
+    finally:
+        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+    status = outcome.get("status")
+    if status == jobs.FAILED:
+        details = {**(outcome.get("details") or {}), "job_id": job.job_id}
+        raise BadRequest(outcome.get("error") or "import failed", details)
+    if status != jobs.COMPLETED:
+        raise Conflict(f"import did not complete: {status}", {"job_id": job.job_id, "status": status})
+    result = outcome.get("result") or {}
+    return InlineImportResult(job_id=job.job_id, status=status, measurement=measurement,
+                              rows_written=int(result.get("rows", 0)), result=result)
+
+
+# ---------------------------------------------------------------- sweeper
+def ready_for_import(job: jobs.Job) -> bool | None:
+    """For the sweeper: should a stale PENDING import be dispatched? True if its object is there
+    (a lost event: the upload is marked so), None if it is still awaited, False if it never came
+    (the URL expired an hour ago: the job is failed)."""
+    payload = job.payload
+    if payload.get("ready"):
+        return True
+    size = _head(payload["bucket"], payload["key"])
+    if size is not None:
+        with db.connection() as conn:
+            conn.execute("update stage1_uploads set status = 'UPLOADED', updated_at = now() where object_key = %s",
+                         (payload["key"],))
+            jobs.update_payload(conn, job.job_id, {"ready": True})
+        log_fields(log, 20, "object found without an event", key=payload["key"])
+        return True
+    expires = payload.get("expires_at")
+    if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) + timedelta(hours=1) < datetime.now(UTC):
+        jobs.fail(job.job_id, None, "the file was never uploaded (the upload URL expired)")
+        return False
+    return None

@@ -1,0 +1,173 @@
+"""What Lambda and S3 do for jobs on AWS, done by the local gateway (docs/imports.md):
+
+- `POST /_local/s3-events`: MinIO's bucket-notification webhook. MinIO checks the target with a
+  HEAD (answered 200); a POST carries S3-shaped `Records` (keys URL-encoded, decoded by the
+  importer exactly as for AWS events). The importer runs in the background and the webhook
+  returns at once. With `webhook_token` set, MinIO's `Authorization: Bearer <token>` is required.
+- `POST /_local/invoke/<LogicalName>`: `stage1.jobs.dispatch.invoke_async` from processes outside
+  a gateway; the function's handler runs in the background (`?wait=1`: run and answer its result).
+  Inside the gateway process, dispatch calls the same runner directly.
+- The sweeper (functions/sweeper/handler.py, scheduled on AWS) as a background loop.
+
+These routes bypass the authorizer like AWS's internal invocations do; the gateway listens on
+loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from stage1.core.logging import get_logger, log_fields
+from stage1.core.settings import get_settings
+from stage1.jobs import dispatch
+from stage1_local.template import functions, load_handler
+
+log = get_logger("gateway.jobs")
+S3_EVENTS = "/_local/s3-events"
+INVOKE = "/_local/invoke/"
+IMPORTER = "ImporterFunction"
+SWEEPER = "SweeperFunction"
+
+
+class LocalContext:
+    """The bits of Lambda's context object the handlers read."""
+
+    def __init__(self, function: str) -> None:
+        self.aws_request_id = f"local-{uuid.uuid4().hex[:16]}"
+        self.function_name = function
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 900_000
+
+
+class Runner:
+    """Runs function handlers on threads, as Lambda would run invocations: background invocations on
+    one pool (two at a time, the machine's cores), waited-for ones on another so that a blocking
+    import never queues behind a long upload."""
+
+    def __init__(self) -> None:
+        self.background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invoke")
+        self.waited = ThreadPoolExecutor(max_workers=4, thread_name_prefix="invoke-sync")
+
+    def __call__(self, function: str, event: dict[str, Any], wait: bool) -> Any:
+        fn = functions().get(function)
+        if fn is None:
+            raise ValueError(f"no function {function} in template.yaml")
+        if wait:
+            return self.waited.submit(self.run, function, event).result(timeout=300)
+        self.background.submit(self.run, function, event)
+        return None
+
+    @staticmethod
+    def run(function: str, event: dict[str, Any]) -> Any:
+        try:
+            result = load_handler(functions()[function])(event, LocalContext(function))
+            return json.loads(json.dumps(result, default=str))  # what Lambda would return: JSON
+        except Exception:
+            log.exception("local invocation failed", extra={"fields": {"function": function}})
+            raise
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _reply(send: Any, status: int, payload: Any = None) -> None:
+    body = b"" if payload is None else json.dumps(payload, default=str).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _authorised(scope: dict[str, Any]) -> bool:
+    token = get_settings().webhook_token
+    if not token:
+        return True
+    headers = dict(scope.get("headers") or [])
+    given = headers.get(b"authorization", b"").decode("latin-1")
+    return hmac.compare_digest(given, f"Bearer {token}")
+
+
+def s3_events_route(runner: Runner) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        method = scope["method"]
+        if method in ("HEAD", "GET"):  # MinIO's reachability check
+            await _reply(send, 200)
+            return
+        if method != "POST":
+            await _reply(send, 405, {"error": "method not allowed", "details": None})
+            return
+        if not _authorised(scope):
+            await _reply(send, 401, {"error": "invalid webhook token", "details": None})
+            return
+        try:
+            payload = json.loads(await _body(receive) or b"{}")
+        except ValueError:
+            await _reply(send, 400, {"error": "webhook body is not JSON", "details": None})
+            return
+        records = payload.get("Records") if isinstance(payload, dict) else None
+        if records:
+            runner(IMPORTER, {"Records": records}, False)
+            log_fields(log, 20, "s3 event", records=len(records), key=payload.get("Key"))
+        await _reply(send, 200, {"accepted": len(records or [])})
+
+    return app
+
+
+def invoke_route(runner: Runner, function: str) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            await _reply(send, 405, {"error": "method not allowed", "details": None})
+            return
+        try:
+            event = json.loads(await _body(receive) or b"{}")
+        except ValueError:
+            await _reply(send, 400, {"error": "event is not JSON", "details": None})
+            return
+        if b"wait=1" in scope.get("query_string", b""):
+            try:
+                result = await asyncio.to_thread(runner, function, event, True)
+            except Exception as exc:
+                await _reply(send, 502, {"error": f"{function} failed: {type(exc).__name__}", "details": None})
+                return
+            await _reply(send, 200, result)
+            return
+        runner(function, event, False)
+        await _reply(send, 202, {"accepted": True})
+
+    return app
+
+
+def sweeper_loop() -> Any:
+    async def loop() -> None:
+        handler = load_handler(functions()[SWEEPER])
+        while True:
+            try:
+                await asyncio.to_thread(handler, {"source": "local.sweeper"}, LocalContext(SWEEPER))
+            except Exception:
+                log.exception("sweep failed")
+            await asyncio.sleep(get_settings().sweep_interval_seconds)
+
+    return loop
+
+
+def install(gateway: Any) -> Runner:
+    runner = Runner()
+    dispatch.set_local_runner(runner)
+    gateway.local_routes[S3_EVENTS] = s3_events_route(runner)
+    for name in functions():
+        gateway.local_routes[INVOKE + name] = invoke_route(runner, name)
+    if SWEEPER in functions():
+        gateway.background.append(sweeper_loop())
+    return runner
