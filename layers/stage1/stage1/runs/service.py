@@ -258,11 +258,14 @@ def _free_names(conn: Connection[Any], candidates: list[str]) -> list[str]:
     return [c for c in candidates if c not in used and not states[c].exists]
 
 
-def _insert_folds(conn: Connection[Any], run_id: uuid.UUID, body: RunIn) -> None:
+def _check_folds(body: RunIn) -> None:
     numbers = [f.fold_number for f in body.folds]
     duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
     if duplicates:
         raise BadRequest("duplicate fold_number", {"duplicate_folds": duplicates})
+
+
+def _insert_folds(conn: Connection[Any], run_id: uuid.UUID, body: RunIn) -> None:
     if not body.folds:
         return
     with conn.cursor() as cur:
@@ -336,7 +339,8 @@ def _existing_table(table: str, declared: list[str] | None) -> tuple[int, list[s
 
 def create_run(body: RunIn) -> RunCreated:
     """Store a run, its folds and (optionally) its inline predictions as one unit (module docstring)."""
-    batch = _parse_inline(body)  # every 400 about the payload comes before anything is written
+    _check_folds(body)  # every 400 about the payload comes before anything is read or written
+    batch = _parse_inline(body)
     thresholds = batch.extra_columns if batch is not None else list(body.threshold_columns or [])
     with db.connection() as conn, conn.transaction():
         dataset = _dataset_of(conn, body)
