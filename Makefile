@@ -58,6 +58,12 @@ openapi: venv  ## write docs/openapi.json: every function's OpenAPI spec merged 
 lint: venv
 	$(VPY) -m ruff check .
 
+# --- The client (docs/client.md): the `stage1` command is .venv/bin/stage1.
+.PHONY: demo
+
+demo: venv  ## the end-to-end demo against the running stack (dataset, uploads, run, predictions, simulation)
+	$(VPY) -m stage1_local.demo $(ARGS)
+
 # --- AWS deployment (docs/deploy.md). aws-sam-cli lives in its own venv under ~/.cache/stage1; `make test`
 # runs the same checks as tests/deploy (sam validate --lint, sam build of every zip function and the layer).
 .PHONY: sam-check sam-build package-report layer-lock bench-cold-start sam

@@ -1,0 +1,54 @@
+"""The one exception the client raises: the service's error envelope, or why there was none."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class ApiError(Exception):
+    """A request that did not succeed.
+
+    `status` is the HTTP status (0 when no response arrived: connection refused, timeout);
+    `message` and `details` come from the envelope `{"error": ..., "details": ...}` when the
+    service sent one, else from the response text or the transport error."""
+
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None, *,
+                 method: str = "", url: str = "", headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details
+        self.method = method
+        self.url = url
+        self.headers = headers or {}
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+    def one_line(self, max_details: int = 300) -> str:
+        """`404 run not found {"run_id": "..."}`: what the CLI prints."""
+        head = f"{self.status} {self.message}" if self.status else self.message
+        if self.details:
+            text = json.dumps(self.details, separators=(", ", ": "), default=str)
+            head += " " + (text if len(text) <= max_details else text[: max_details - 1] + "…")
+        return head.replace("\n", " ")
+
+    @classmethod
+    def from_response(cls, status: int, body: bytes, *, method: str = "", url: str = "",
+                      headers: dict[str, str] | None = None, reason: str = "") -> ApiError:
+        message, details = "", None
+        try:
+            doc = json.loads(body) if body else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+            message = doc["error"]
+            raw = doc.get("details")
+            details = raw if isinstance(raw, dict) else ({"details": raw} if raw is not None else None)
+        elif isinstance(doc, dict) and isinstance(doc.get("message"), str):  # API Gateway's own answers
+            message = doc["message"]
+        else:
+            text = body.decode("utf-8", "replace").strip().splitlines()
+            message = (text[0][:200] if text else "") or reason or "request failed"
+        return cls(status, message, details, method=method, url=url, headers=headers)

@@ -1,0 +1,274 @@
+"""Uploads straight to the object store with the presigned URLs the service hands out.
+
+`POST /api/uploads` answers either one presigned POST (`url` + `fields`; a presigned PUT when
+`method` is PUT) or, above the server's size threshold, a multipart upload with one presigned URL
+per part (`parts`). The file is streamed from disk in chunks — never read whole — with byte
+progress reported through `on_bytes(sent, size)`; parts go up in parallel. A multipart upload is
+finished with `POST /api/uploads/{id}/complete` (which is also the idempotent nudge for a single
+upload whose object-store event went missing). The import job then runs server-side: follow it
+with `wait()` (events or polling; see stage1.client.jobs).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import httpx
+
+from stage1.client.errors import ApiError
+
+if TYPE_CHECKING:
+    from stage1.client.api import BytesCallback, Client
+    from stage1.jobs.schemas import JobOut
+    from stage1.uploads.schemas import UploadCompleted, UploadCreated, UploadPart
+
+KINDS = ("ohlcv", "indicators", "predictions", "trades", "raw")
+CONTENT_TYPES = {
+    ".csv": "text/csv",
+    ".gz": "application/gzip",
+    ".parquet": "application/vnd.apache.parquet",
+    ".pq": "application/vnd.apache.parquet",
+    ".arrow": "application/vnd.apache.arrow.file",
+    ".feather": "application/vnd.apache.arrow.file",
+    ".ipc": "application/vnd.apache.arrow.file",
+}
+CHUNK = 1024 * 1024
+PART_ATTEMPTS = 3
+# A single upload's import still PENDING this long after the bytes arrived: nudge it (the object
+# store's event may be lost), then again at this interval.
+NUDGE_AFTER_SECONDS = 5.0
+
+
+@dataclass
+class Upload:
+    """A finished transfer: the upload and the import job that follows it."""
+
+    upload_id: str
+    job_id: str
+    size: int
+    multipart: bool
+    parts: int
+    created: UploadCreated | None = field(repr=False, default=None)
+
+
+def content_type_for(path: Path) -> str:
+    return CONTENT_TYPES.get(path.suffix.lower(), "application/octet-stream")
+
+
+class _Progress:
+    """Bytes sent across threads; a retried part takes its bytes back."""
+
+    def __init__(self, size: int, callback: BytesCallback | None) -> None:
+        self.size, self.callback, self.done = size, callback, 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+            done = self.done
+        if self.callback is not None:
+            self.callback(done, self.size)
+
+
+class _CountingFile:
+    """A file object for httpx's multipart encoder that reports what it reads. httpx sizes the
+    body from `fileno()` (so the POST carries a Content-Length, as S3's POST policy wants) and
+    reads it in 64 KiB chunks."""
+
+    def __init__(self, f: BinaryIO, progress: _Progress) -> None:
+        self.f, self.progress, self.sent = f, progress, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.sent += len(data)
+        self.progress.add(len(data))
+        return data
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if offset == 0 and whence == 0 and self.sent:  # a re-send starts the count again
+            self.progress.add(-self.sent)
+            self.sent = 0
+        return self.f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.f.tell()
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+
+def _file_range(path: Path, offset: int, length: int, progress: _Progress, sent: list[int]) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        left = length
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
+            if not chunk:
+                raise ApiError(0, f"{path} shrank while uploading", {"offset": offset + length - left})
+            left -= len(chunk)
+            sent[0] += len(chunk)
+            progress.add(len(chunk))
+            yield chunk
+
+
+class Uploads:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def create(self, *, filename: str, size: int, kind: str, measurement: str | None = None,
+               dataset: str | None = None, content_type: str = "") -> UploadCreated:
+        """The presigned URL(s) for one file: `POST /api/datasets/{dataset}/uploads` for a
+        dataset's ohlcv/indicators (the measurement defaults to the dataset's table), else
+        `POST /api/uploads` (a measurement is required)."""
+        from stage1.uploads.schemas import DatasetUploadRequest, UploadCreated, UploadRequest
+
+        if dataset is not None and kind in ("ohlcv", "indicators"):
+            body: Any = DatasetUploadRequest(filename=filename, size=size, kind=kind,
+                                             content_type=content_type, measurement=measurement)
+            path = f"/api/datasets/{_slug(dataset)}/uploads"
+        else:
+            if not measurement:
+                raise ApiError(0, f"a {kind} upload needs --measurement (only ohlcv and indicators default to "
+                                  "the dataset's tables)", {"kind": kind})
+            body = UploadRequest(filename=filename, size=size, kind=kind,
+                                 measurement=measurement, content_type=content_type)
+            path = "/api/uploads"
+        return self.client.request("POST", path, UploadCreated, body=body)
+
+    def complete(self, upload_id: str, parts: list[dict[str, Any]] | None = None) -> UploadCompleted:
+        """Finish a multipart upload (`parts`: part_number + etag; without them the server lists
+        the parts), and in every case nudge the import — idempotent."""
+        from stage1.uploads.schemas import CompletedPart, CompleteRequest, UploadCompleted
+
+        body = CompleteRequest(parts=[CompletedPart(part_number=p["part_number"], etag=p["etag"])
+                                      for p in parts] if parts else None)
+        return self.client.request("POST", f"/api/uploads/{_uid(upload_id)}/complete", UploadCompleted, body=body)
+
+    def upload(self, path: str | Path, *, kind: str, dataset: str | None = None, measurement: str | None = None,
+               content_type: str | None = None, on_bytes: BytesCallback | None = None,
+               concurrency: int = 4) -> Upload:
+        """Send one file (CSV, CSV.gz, Parquet, Arrow IPC). With `dataset` (slug or UUID) and no
+        `measurement`, an ohlcv/indicators file goes to that dataset's table of its kind."""
+        path = Path(path)
+        if kind not in KINDS:
+            raise ApiError(0, f"kind must be one of {', '.join(KINDS)}", {"kind": kind})
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ApiError(0, f"cannot read {path}: {exc.strerror}") from exc
+        if size == 0:
+            raise ApiError(0, f"{path} is empty")
+        if dataset is not None and kind not in ("ohlcv", "indicators"):
+            self.client.datasets.get(dataset)  # a clear 404 for a mistyped slug
+        created = self.create(filename=path.name, size=size, kind=kind, measurement=measurement,
+                              dataset=dataset, content_type=content_type or content_type_for(path))
+        progress = _Progress(size, on_bytes)
+        parts = created.parts or []
+        if parts:
+            etags = self._multipart(path, size, parts, created.part_size, progress, concurrency)
+            self.complete(created.upload_id, etags)
+        else:
+            self._single(path, size, created, progress)
+        return Upload(created.upload_id, created.job_id, size, bool(parts), max(1, len(parts)), created)
+
+    def wait(self, upload: Upload, *, on_update: Callable[[JobOut], None] | None = None,
+             timeout: float | None = None, use_events: bool = True) -> JobOut:
+        """Follow the upload's import job to COMPLETED/FAILED/CANCELLED. While it sits in PENDING
+        the upload is nudged (`POST /api/uploads/{id}/complete`), in case no event arrived."""
+        last = [0.0]
+
+        def nudge(job: JobOut, idle: float) -> None:
+            if job.status == "PENDING" and idle >= NUDGE_AFTER_SECONDS and idle - last[0] >= NUDGE_AFTER_SECONDS:
+                last[0] = idle
+                try:
+                    self.complete(upload.upload_id)
+                except ApiError as exc:
+                    if exc.status in (401, 403):
+                        raise
+                    # anything else: the watch goes on and reports what the job does
+
+        return self.client.jobs.watch(upload.job_id, on_update=on_update, timeout=timeout, use_events=use_events,
+                                      on_idle=nudge)
+
+    # -- transfers
+    def _single(self, path: Path, size: int, created: UploadCreated, progress: _Progress) -> None:
+        url, method = created.url, (created.method or "POST").upper()
+        store = self.client.store
+        try:
+            with open(path, "rb") as f:
+                if method == "POST":
+                    fields = dict(created.fields or {})
+                    content_type = fields.get("Content-Type") or fields.get("content-type") or content_type_for(path)
+                    response = store.post(url, data=fields, files={"file": (path.name, _CountingFile(f, progress),
+                                                                            content_type)})
+                else:
+                    sent = [0]
+                    response = store.request(method, url, content=_file_range(path, 0, size, progress, sent),
+                                             headers={"Content-Length": str(size)})
+        except httpx.TransportError as exc:
+            raise ApiError(0, f"upload to the object store failed: {type(exc).__name__}: {exc}") from exc
+        if response.is_error:
+            raise _store_error(response)
+
+    def _multipart(self, path: Path, size: int, parts: list[UploadPart], part_size: int | None, progress: _Progress,
+                   concurrency: int) -> list[dict[str, Any]]:
+        ordered = sorted(parts, key=lambda p: p.part_number)
+        step = part_size or math.ceil(size / len(ordered))
+
+        def send(part: UploadPart) -> dict[str, Any]:
+            number = part.part_number
+            offset = (number - 1) * step
+            length = min(step, size - offset)
+            error: ApiError | None = None
+            for _ in range(PART_ATTEMPTS):
+                sent = [0]
+                try:
+                    response = self.client.store.put(part.url, content=_file_range(path, offset, length, progress,
+                                                                                       sent),
+                                                     headers={"Content-Length": str(length)})
+                except httpx.TransportError as exc:
+                    error = ApiError(0, f"part {number} failed: {type(exc).__name__}: {exc}")
+                else:
+                    if response.is_success:
+                        return {"part_number": number, "etag": response.headers.get("ETag", "")}
+                    error = _store_error(response)
+                    if response.status_code < 500:
+                        break
+                progress.add(-sent[0])
+            assert error is not None
+            raise error
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ordered)))) as pool:
+            return list(pool.map(send, ordered))
+
+
+def _store_error(response: httpx.Response) -> ApiError:
+    """The object store answers S3 XML errors: keep the code and message."""
+    import re
+
+    text = response.text
+    code = re.search(r"<Code>([^<]+)</Code>", text)
+    message = re.search(r"<Message>([^<]+)</Message>", text)
+    details = {"store_code": code.group(1)} if code else None
+    what = message.group(1) if message else (text.strip().splitlines() or [response.reason_phrase])[0][:200]
+    return ApiError(response.status_code, f"object store refused the upload: {what}", details)
+
+
+def _slug(value: str) -> str:
+    from stage1.client.api import _ref
+
+    return _ref(value)
+
+
+def _uid(value: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ApiError(0, f"not an upload id: {str(value)[:64]!r}") from None
