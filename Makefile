@@ -58,6 +58,12 @@ openapi: venv  ## write docs/openapi.json: every function's OpenAPI spec merged 
 lint: venv
 	$(VPY) -m ruff check .
 
+# --- Seed data (docs/resources.md): two datasets, two runs, two simulations, through the API.
+.PHONY: seed
+
+seed: venv  ## load the seed datasets, runs and simulations through the gateway (idempotent; needs `make up`)
+	$(VPY) -m stage1_local.seed
+
 # --- The client (docs/client.md): the `stage1` command is .venv/bin/stage1.
 .PHONY: demo
 
