@@ -29,6 +29,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -131,31 +132,56 @@ def _template_layers() -> dict[str, dict[str, Any]]:
 
 def build_layer(name: str) -> Layer:
     """A template layer, built as `sam build` builds it, into the cache. The dependencies are reused
-    while the lock and build script are unchanged; the layer's own code is copied fresh every time."""
+    while the lock and build script are unchanged. Every build goes to a folder named by what went in
+    and is never rewritten in place, so concurrent test runs never see a half-built layer."""
     resource = _template_layers()[name]
     content = REPO / str(resource["Properties"]["ContentUri"])
     script = content / "build_layer.py"
-    out = CACHE / name
-    with _locked(name):
+    key = _tree_digest(content)
+    out = CACHE / f"{name}-{key}"
+    if not (out / ".complete").exists():
+        tmp = CACHE / f".tmp-{name}-{os.getpid()}-{key}"
+        shutil.rmtree(tmp, ignore_errors=True)
         if script.is_file():  # BuildMethod: makefile → build_layer.py (stdlib only)
             module = _load_build_script(script)
             deps = CACHE / f"{name}-deps-{_digest(script, module.LOCK)}" / "python"
-            if not (deps.parent / ".complete").exists():
-                shutil.rmtree(deps.parent, ignore_errors=True)
-                module.install_dependencies(deps)
-                (deps.parent / ".complete").touch()
-            shutil.rmtree(out, ignore_errors=True)
-            shutil.copytree(deps, out / "python", copy_function=_link_or_copy)
-            module.add_package(out / "python")
+            with _locked(f"{name}-deps"):
+                if not (deps.parent / ".complete").exists():
+                    shutil.rmtree(deps.parent, ignore_errors=True)
+                    module.install_dependencies(deps)
+                    (deps.parent / ".complete").touch()
+            shutil.copytree(deps, tmp / "python", copy_function=_link_or_copy)
+            module.add_package(tmp / "python")
         else:  # SAM's python builder: requirements.txt installed next to the folder's content
             req = content / "requirements.txt"
-            shutil.rmtree(out, ignore_errors=True)
-            site = out / "python"
-            shutil.copytree(content, site, ignore=shutil.ignore_patterns(*_SKIP, "*.pyc", "*.egg-info"))
+            shutil.copytree(content, tmp / "python", ignore=shutil.ignore_patterns(*_SKIP, "*.pyc", "*.egg-info"))
             if req.is_file():
-                _pip_target(req, site)
+                _pip_target(req, tmp / "python")
+        (tmp / ".complete").touch()
+        try:
+            tmp.rename(out)
+        except OSError:  # another process built the same content first
+            shutil.rmtree(tmp, ignore_errors=True)
+        _prune(name, keep=out)
     site = out / "python"
     return Layer(name, site, tree_bytes(site), top_entries(site))
+
+
+def _tree_digest(root: Path) -> str:
+    """Content hash of a source folder (paths and bytes; caches and byte code ignored)."""
+    h = hashlib.sha256()
+    for path in sorted(_files(root, source=True)):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _prune(name: str, keep: Path, max_age: float = 3600.0) -> None:
+    """Drop builds of other content older than an hour (a concurrent run may still read a newer one)."""
+    now = time.time()
+    for old in CACHE.glob(f"{name}-*"):
+        if (old.is_dir() and old != keep and not old.name.startswith(f"{name}-deps-")
+                and now - old.stat().st_mtime > max_age):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _link_or_copy(src: str, dst: str) -> None:
