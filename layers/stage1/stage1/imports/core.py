@@ -27,7 +27,7 @@ from stage1.core.questdb import get_questdb, ident, ilp_sender
 from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import CSV, Source, open_batches
 from stage1.imports.normalize import Plan, plan, table_batch
-from stage1.timeseries.kinds import TIMESTAMP, Kind
+from stage1.timeseries.kinds import SPECS, TIMESTAMP, Kind
 
 log = get_logger("imports")
 
@@ -136,7 +136,7 @@ def import_file(
     at most every `report_every` seconds; an exception from it stops the import."""
     ident(table)
     started = time.monotonic()
-    batches = open_batches(source, block_size=block_size)
+    batches = open_batches(source, block_size=block_size, hints=column_hints(kind))
     stats = ImportStats(batches.format)
     try:
         p = plan(kind, batches.schema)
@@ -185,6 +185,15 @@ def import_file(
     if progress is not None:
         progress(stats.rows, stats.rows)
     return stats
+
+
+_ARROW_TYPES = {"DOUBLE": pa.float64(), "LONG": pa.int64(), "INT": pa.int64(), "SYMBOL": pa.string()}
+
+
+def column_hints(kind: Kind) -> dict[str, pa.DataType]:
+    """The kind's declared columns: a CSV value that does not parse as the column's type fails with
+    pyarrow's message naming the column and row, before anything is sent."""
+    return {name: _ARROW_TYPES[qtype] for name, qtype in SPECS[kind].columns if qtype in _ARROW_TYPES}
 
 
 def _classify(exc: Exception) -> Exception:

@@ -9,6 +9,7 @@ batch (`iter_batches`), Arrow IPC one record batch at a time.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,11 +70,20 @@ class Source:
         return cls(lambda: pa.BufferReader(data), len(data))
 
 
-def _csv_error(exc: Exception) -> ImportFailed:
-    return ImportFailed(f"CSV could not be parsed: {exc}", {"library": "pyarrow.csv", "reason": str(exc)[:500]})
+def _csv_error(exc: Exception, names: list[str] | None = None) -> ImportFailed:
+    """pyarrow's message, plus the column's name where it gives the column's (0-based) number."""
+    text = str(exc)
+    details: dict[str, Any] = {"library": "pyarrow.csv", "reason": text[:500]}
+    found = re.search(r"CSV column #(\d+)", text)
+    if found and names and int(found.group(1)) < len(names):
+        details["column"] = names[int(found.group(1))]
+        text = f"column {details['column']!r}: {text}"
+    return ImportFailed(f"CSV could not be parsed: {text[:500]}", details)
 
 
-def open_batches(source: Source, *, block_size: int = 4 << 20, use_threads: bool = True) -> Batches:
+def open_batches(source: Source, *, block_size: int = 4 << 20, use_threads: bool = True,
+                 hints: dict[str, pa.DataType] | None = None) -> Batches:
+    """`hints`: types of known columns (by lower-case name) that a CSV must parse as."""
     f = source.open()
     try:
         head = f.read(8)
@@ -84,7 +94,7 @@ def open_batches(source: Source, *, block_size: int = 4 << 20, use_threads: bool
     fmt = sniff(head)
     if fmt in (CSV, CSV_GZ):
         f.close()
-        return _open_csv(source, fmt, block_size, use_threads)
+        return _open_csv(source, fmt, block_size, use_threads, hints or {})
     if fmt == PARQUET:
         try:
             pf = pq.ParquetFile(f)
@@ -121,7 +131,8 @@ def _csv_stream(source: Source, fmt: str) -> Any:
     return pa.CompressedInputStream(raw, "gzip") if fmt == CSV_GZ else raw
 
 
-def _open_csv(source: Source, fmt: str, block_size: int, use_threads: bool) -> Batches:
+def _open_csv(source: Source, fmt: str, block_size: int, use_threads: bool,
+              hints: dict[str, pa.DataType]) -> Batches:
     read = pcsv.ReadOptions(block_size=block_size, use_threads=use_threads)
     # First pass over the first block only: the column names and inferred types.
     probe_stream = _csv_stream(source, fmt)
@@ -135,7 +146,9 @@ def _open_csv(source: Source, fmt: str, block_size: int, use_threads: bool) -> B
     types = {}
     for fld in schema:
         name = fld.name.strip().lower()
-        if pa.types.is_null(fld.type) or (pa.types.is_integer(fld.type) and name not in INTEGER_COLUMNS
+        if name in hints:
+            types[fld.name] = hints[name]
+        elif pa.types.is_null(fld.type) or (pa.types.is_integer(fld.type) and name not in INTEGER_COLUMNS
                                           and name not in ("timestamp", "timestamp_unix")):
             types[fld.name] = pa.float64()
     stream = _csv_stream(source, fmt)
@@ -143,16 +156,16 @@ def _open_csv(source: Source, fmt: str, block_size: int, use_threads: bool) -> B
         reader = pcsv.open_csv(stream, read_options=read, convert_options=pcsv.ConvertOptions(column_types=types))
     except (pa.ArrowInvalid, OSError) as exc:
         stream.close()
-        raise _csv_error(exc) from exc
-    return Batches(fmt, reader.schema, _csv_batches(reader), None, [reader, stream])
+        raise _csv_error(exc, schema.names) from exc
+    return Batches(fmt, reader.schema, _csv_batches(reader, reader.schema.names), None, [reader, stream])
 
 
-def _csv_batches(reader: Any) -> Iterator[pa.RecordBatch]:
+def _csv_batches(reader: Any, names: list[str]) -> Iterator[pa.RecordBatch]:
     while True:
         try:
             batch = reader.read_next_batch()
         except StopIteration:
             return
         except (pa.ArrowInvalid, OSError) as exc:
-            raise _csv_error(exc) from exc
+            raise _csv_error(exc, names) from exc
         yield batch

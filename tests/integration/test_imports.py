@@ -1,0 +1,333 @@
+"""Uploads and imports through the real path: client → presigned URL → MinIO → webhook →
+gateway:3000 → importer → QuestDB, with the job polled through the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from imports_support import (
+    T0,
+    count,
+    drop,
+    encode,
+    gz,
+    ohlcv_csv,
+    ohlcv_table,
+    post_file,
+    rows,
+    start_upload,
+    upload,
+    wait_job,
+)
+
+from stage1.core import db, storage
+from stage1.core.questdb import get_questdb
+from stage1.jobs import service as jobs
+
+JOB_FIELDS = {"job_id", "job_type", "status", "progress", "total", "result", "error", "attempts", "created_at",
+              "updated_at", "started_at", "completed_at"}
+
+
+@pytest.fixture
+def table(unique):
+    name = f"zz_imp_{unique}"
+    yield name
+    drop(name)
+
+
+def test_presigned_post_csv_imports_every_row_with_its_values(client, table):
+    data = ohlcv_csv(2_000)
+    up = upload(client, data, "bars.csv", table)
+    assert up["method"] == "POST" and up["fields"]["key"] == up["object_key"]
+    assert up["object_key"].startswith(f"uploads/{up['upload_id']}/") and "bars" not in up["object_key"]
+    job = wait_job(client, up["job_id"])
+    assert set(job) == JOB_FIELDS
+    assert job["status"] == "COMPLETED", job
+    assert job["progress"] == job["total"] == 2_000 and job["attempts"] == 1
+    assert job["result"]["rows"] == 2_000 and job["result"]["table_rows"] == 2_000
+    assert job["result"]["first_ts"] == T0 and job["result"]["last_ts"] == T0 + 60 * 1_999
+    assert count(table) == 2_000
+    first = rows(table, 2)
+    assert first[0]["timestamp"].startswith("2023-11-14T22:13:20")
+    assert (first[0]["open"], first[0]["high"], first[0]["low"], first[0]["close"], first[0]["volume"]) == (
+        100.0, 101.0, 99.0, 100.5, 0.0)
+    assert first[1]["open"] == 100.1 and first[1]["volume"] == 1.0
+    # The table is a WAL table that dedups on the timestamp.
+    meta = get_questdb().exec(f"select walEnabled, dedup from tables() where table_name = '{table}'").dataset
+    assert meta == [[True, True]]
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "arrow", "arrows"])
+def test_other_formats(client, table, fmt):
+    n = 5_000
+    t = ohlcv_table(n)
+    data = gz(ohlcv_csv(n)) if fmt == "csv.gz" else encode(t, fmt)
+    name = {"csv.gz": "x.csv.gz", "parquet": "x.parquet", "arrow": "x.arrow", "arrows": "x.arrows"}[fmt]
+    job = wait_job(client, upload(client, data, name, table)["job_id"])
+    assert job["status"] == "COMPLETED", job
+    assert job["result"]["rows"] == n and count(table) == n
+    assert rows(table, 1)[0]["close"] == 100.5
+
+
+def test_timestamps_in_ms_and_iso_strings_land_on_the_same_instants(client, unique):
+    ms, iso = f"zz_imp_ms_{unique}", f"zz_imp_iso_{unique}"
+    try:
+        a = b"timestamp,prediction\n1700000000000,0.25\n1700000060000,0.5\n"
+        b = b"timestamp,prediction\n2023-11-14T22:13:20Z,0.25\n2023-11-14T22:14:20+00:00,0.5\n"
+        ja = wait_job(client, upload(client, a, "a.csv", ms, "predictions")["job_id"])
+        jb = wait_job(client, upload(client, b, "b.csv", iso, "predictions")["job_id"])
+        assert ja["status"] == jb["status"] == "COMPLETED", (ja, jb)
+        assert [r["timestamp"] for r in rows(ms)] == [r["timestamp"] for r in rows(iso)]
+        assert rows(ms)[0]["timestamp"].startswith("2023-11-14T22:13:20.000000")
+    finally:
+        drop(ms)
+        drop(iso)
+
+
+def test_multipart_upload_of_a_larger_file(client, table):
+    n = 1_700_000
+    data = ohlcv_csv(n)  # ~75 MB: above the 64 MiB threshold
+    assert len(data) > 64 * 1024**2
+    up = start_upload(client, "big.csv", len(data), table)
+    assert up["method"] == "PUT" and up["multipart"] and len(up["parts"]) >= 2
+    size = up["part_size"]
+    etags = []
+    with httpx.Client(timeout=120) as raw:
+        for part in up["parts"]:
+            chunk = data[(part["part_number"] - 1) * size: part["part_number"] * size]
+            r = raw.put(part["url"], content=chunk)
+            assert r.status_code == 200, r.text
+            etags.append({"part_number": part["part_number"], "etag": r.headers["etag"]})
+    r = client.post(up["complete_url"], json={"parts": etags})
+    assert r.status_code == 200, r.text
+    assert r.json()["uploaded"] is True and r.json()["size"] == len(data)
+    job = wait_job(client, up["job_id"], timeout=180)
+    assert job["status"] == "COMPLETED", job
+    assert count(table) == n
+    # Completing again is a harmless nudge.
+    again = client.post(up["complete_url"], json={})
+    assert again.status_code == 200 and again.json()["status"] == "COMPLETED"
+    assert count(table) == n
+
+
+def test_malformed_file_fails_with_a_useful_error_and_leaves_no_rows(client, table):
+    data = b"timestamp_unix,open,high,low,close,volume\n1700000000,1,2,0.5,1.5,10\n1700000060,1,2,oops,1.5,10\n"
+    job = wait_job(client, upload(client, data, "bad.csv", table)["job_id"])
+    assert job["status"] == "FAILED"
+    assert "oops" in job["error"] and "'low'" in job["error"], job["error"]
+    assert job["result"]["error_details"]["column"] == "low"
+    assert not get_questdb().table_exists(table) and count(table) == 0
+
+
+def test_missing_columns_fail_the_upload_listing_them(client, table):
+    data = b"timestamp_unix,open,close\n1700000000,1,2\n"
+    job = wait_job(client, upload(client, data, "few.csv", table)["job_id"])
+    assert job["status"] == "FAILED"
+    assert job["result"]["error_details"]["missing_columns"] == ["high", "low", "volume"]
+    assert "high" in job["error"] and count(table) == 0
+
+
+def test_blocking_import_lists_missing_columns_as_a_400(client, table):
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=predictions", content=b"timestamp,target\n1,2\n",
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"]["missing_columns"] == ["prediction"]
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=predictions", content=b"target\n2\n",
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 400 and r.json()["details"]["missing_columns"] == ["timestamp_unix|timestamp", "prediction"]
+
+
+def test_blocking_import_csv_arrow_and_the_json_form(client, table):
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=ohlcv", content=ohlcv_csv(300),
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "COMPLETED" and r.json()["rows_written"] == 300 and count(table) == 300
+    # Arrow body: same rows again (dedup) plus 100 new ones.
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=ohlcv", content=encode(ohlcv_table(400), "arrow"),
+                    headers={"content-type": "application/vnd.apache.arrow.file"})
+    assert r.status_code == 200, r.text
+    assert count(table) == 400
+    # The JSON shape of the desktop's older client.
+    other = table + "_j"
+    try:
+        r = client.post("/api/questdb/import", json={"measurement": other, "kind": "predictions",
+                                                     "data": "timestamp_unix,prediction,target\n1609459200,0.65,1\n"
+                                                             "1609459260,0.72,1"})
+        assert r.status_code == 200, r.text
+        assert count(other) == 2 and rows(other)[1]["prediction"] == 0.72
+    finally:
+        drop(other)
+
+
+def test_blocking_import_over_the_limit_is_a_413(client, settings, table):
+    body = b"timestamp,prediction\n" + b"1700000000,0.5\n" * (settings.inline_import_max_bytes // 15 + 10)
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=predictions", content=body,
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 413, r.text[:300]
+    assert r.json()["details"]["max_bytes"] == settings.inline_import_max_bytes
+    assert count(table) == 0
+
+
+def test_async_import_returns_a_job_to_poll(client, table):
+    r = client.post(f"/api/questdb/import/async?measurement={table}&kind=ohlcv", content=ohlcv_csv(500),
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert set(body) == {"job_id", "status", "poll_url", "message"}
+    assert body["status"] == "PENDING" and body["poll_url"] == f"/api/jobs/{body['job_id']}"
+    assert client.get(f"/api/questdb/jobs/{body['job_id']}").status_code == 200
+    job = wait_job(client, body["job_id"])
+    assert job["status"] == "COMPLETED" and count(table) == 500
+
+
+def _minio_payload(up: dict, bucket: str) -> dict:
+    key = up["object_key"].replace("/", "%2F")
+    return {"EventName": "s3:ObjectCreated:Post", "Key": f"{bucket}/{up['object_key']}",
+            "Records": [{"eventVersion": "2.0", "eventSource": "minio:s3", "eventName": "s3:ObjectCreated:Post",
+                         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}}]}
+
+
+def test_the_same_event_three_times_leaves_one_copy(client, gateway_url, settings, table):
+    up = upload(client, ohlcv_csv(1_000), "bars.csv", table)
+    job = wait_job(client, up["job_id"])
+    assert job["status"] == "COMPLETED"
+    for _ in range(3):
+        r = httpx.post(f"{gateway_url}/_local/s3-events", json=_minio_payload(up, settings.bucket),
+                       headers={"authorization": f"Bearer {settings.webhook_token}"} if settings.webhook_token else {})
+        assert r.status_code == 200
+        assert client.post(up["complete_url"]).status_code == 200  # and the nudge, for good measure
+    time.sleep(2)
+    after = client.get(f"/api/jobs/{up['job_id']}").json()
+    assert after["status"] == "COMPLETED" and after["attempts"] == 1
+    assert count(table) == 1_000
+    # Even a forced re-run of the whole file (retry path) upserts instead of duplicating.
+    with db.connection() as conn:
+        conn.execute("update stage1_jobs set status = 'FAILED' where job_id = %s", (up["job_id"],))
+    assert client.post(f"/api/jobs/{up['job_id']}/retry").status_code == 200
+    assert wait_job(client, up["job_id"])["status"] == "COMPLETED"
+    assert count(table) == 1_000
+
+
+def test_minio_webhook_check_and_bad_bodies(gateway_url):
+    assert httpx.head(f"{gateway_url}/_local/s3-events").status_code == 200
+    r = httpx.post(f"{gateway_url}/_local/s3-events", content=b"not json")
+    assert r.status_code in (400, 401)
+    r = httpx.post(f"{gateway_url}/_local/s3-events", json={"Records": [
+        {"eventName": "s3:ObjectCreated:Put", "s3": {"bucket": {"name": "x"}, "object": {"key": "uploads%2Fnone"}}}]})
+    assert r.status_code in (200, 401)
+
+
+def test_killed_importer_is_rerun_by_the_sweeper_to_the_exact_row_count(client, settings, table):
+    n = 1_500_000
+    key = f"inline/killtest-{table}/data.csv"  # no ObjectCreated event under inline/: only our subprocess runs it
+    storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=ohlcv_csv(n))
+    payload = {"bucket": settings.bucket, "key": key, "kind": "ohlcv", "measurement": table, "format": "csv",
+               "ready": True}
+    with db.connection() as conn:
+        job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+    code = ("import sys; from stage1_local.template import functions, load_handler; "
+            "load_handler(functions()['ImporterFunction'])({'job_id': sys.argv[1]}, None)")
+    env = {**os.environ, "STAGE1_JOB_LEASE_SECONDS": "3", "STAGE1_IMPORT_SENDERS": "1",
+           "STAGE1_IMPORT_BLOCK_BYTES": str(512 * 1024)}
+    proc = subprocess.Popen([sys.executable, "-c", code, job.job_id], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            now = jobs.get_job(job.job_id)
+            if now.status == "RUNNING" and now.progress > 0:
+                break
+            assert proc.poll() is None, "the importer finished before it could be killed"
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed_at = jobs.get_job(job.job_id)
+    assert 0 < killed_at.progress < n and killed_at.status == "RUNNING"
+    try:
+        final = wait_job(client, job.job_id, timeout=180)
+        assert final["status"] == "COMPLETED", final
+        assert final["attempts"] == 2
+        assert count(table) == n
+    finally:
+        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+
+
+def test_cancel_and_retry_through_the_api(client, table):
+    data = ohlcv_csv(100)
+    up = start_upload(client, "c.csv", len(data), table)
+    r = client.post(f"/api/jobs/{up['job_id']}/cancel")
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
+    assert client.post(f"/api/jobs/{up['job_id']}/cancel").json()["status"] == "CANCELLED"  # idempotent
+    post_file(up, data)  # the event arrives for a cancelled job: nothing runs
+    time.sleep(3)
+    assert client.get(f"/api/jobs/{up['job_id']}").json()["status"] == "CANCELLED" and count(table) == 0
+    r = client.post(f"/api/jobs/{up['job_id']}/retry")
+    assert r.status_code == 200 and r.json()["status"] in ("PENDING", "RUNNING", "COMPLETED")
+    job = wait_job(client, up["job_id"])
+    assert job["status"] == "COMPLETED" and count(table) == 100
+    r = client.post(f"/api/jobs/{up['job_id']}/cancel")
+    assert r.status_code == 409 and r.json()["details"]["status"] == "COMPLETED"
+    assert client.post(f"/api/jobs/{up['job_id']}/retry").status_code == 409
+
+
+def test_upload_validation(client, settings, unique):
+    base = {"filename": "a.csv", "size": 10, "kind": "ohlcv", "measurement": f"zz_v_{unique}"}
+    for bad in ({"kind": "nope"}, {"size": 0}, {"measurement": "Bad-Name"}, {"filename": "a.exe"},
+                {"size": settings.upload_max_bytes + 1}, {"content_type": "image/png"}):
+        r = client.post("/api/uploads", json={**base, **bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert set(r.json()) == {"error", "details"}
+    r = client.post("/api/uploads", json={**base, "unknown_field": 1, "content_type": "text/csv"})
+    assert r.status_code == 201
+    assert client.post("/api/uploads/not-a-uuid/complete").status_code == 404
+    assert client.get("/api/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_oversized_object_in_a_presigned_post_is_refused_by_the_store(client, table):
+    up = start_upload(client, "s.csv", 50, table)
+    r = httpx.post(up["url"], data=up["fields"], files={"file": ("s.csv", ohlcv_csv(50))})
+    assert r.status_code == 400 and "EntityTooLarge" in r.text
+
+
+def test_dataset_upload_updates_the_dataset_counts_and_bounds(client, unique):
+    slug = f"zz_ds_{unique}"
+    r = client.post("/api/datasets", json={"dataset_slug": slug, "symbol": "BTC", "granularity": "1m"})
+    assert r.status_code in (200, 201), r.text
+    ds = r.json()
+    data = ohlcv_csv(1_000)
+    try:
+        r = client.post(f"/api/datasets/{slug}/uploads", json={"filename": "o.csv", "size": len(data), "kind": "ohlcv"})
+        assert r.status_code == 201, r.text
+        up = r.json()
+        assert up["measurement"] == ds["ohlcv_measurement"]
+        post_file(up, data)
+        assert wait_job(client, up["job_id"])["status"] == "COMPLETED"
+        detail = client.get(f"/api/datasets/{slug}").json()
+        assert detail["ohlcv_rows"] == 1_000
+        assert detail["ohlcv_first_ts"] == T0 and detail["ohlcv_last_ts"] == T0 + 60 * 999
+    finally:
+        client.delete(f"/api/datasets/{slug}?cascade=true")
+        drop(ds["ohlcv_measurement"])
+
+
+def test_job_listing_filters_and_pages(client, table):
+    up = start_upload(client, "l.csv", 10, table)
+    r = client.get("/api/jobs", params={"status": "PENDING", "job_type": "import", "limit": 5})
+    assert r.status_code == 200
+    page = r.json()
+    assert page["limit"] == 5 and page["total"] >= 1 and all(j["status"] == "PENDING" for j in page["items"])
+    assert client.get("/api/jobs", params={"status": "BOGUS"}).status_code == 400
+    assert client.get("/api/jobs", params={"limit": 0}).status_code == 400
+    client.post(f"/api/jobs/{up['job_id']}/cancel")
+    assert json.loads(client.get(f"/api/jobs/{up['job_id']}").text)["status"] == "CANCELLED"
