@@ -1,0 +1,86 @@
+"""The import core's rules without services: vectorised timestamps agree with the scalar rules,
+formats are recognised, columns are checked, part sizes respect S3's limits."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pytest
+
+from stage1.imports.errors import ImportFailed
+from stage1.imports.formats import Source, open_batches, sniff
+from stage1.imports.normalize import plan, table_batch, timestamps_to_micros
+from stage1.timeseries.kinds import Kind
+from stage1.timeseries.timestamps import MICROS_BELOW, MILLIS_BELOW, SECONDS_BELOW, to_micros
+from stage1.uploads.formats import format_from_name
+from stage1.uploads.service import MAX_PARTS, MIN_PART, part_size_for
+
+EDGES = [0, 1, -1, 1_700_000_000, SECONDS_BELOW - 1, SECONDS_BELOW, MILLIS_BELOW - 1, MILLIS_BELOW,
+         MICROS_BELOW - 1, MICROS_BELOW, 1_700_000_000_123_456_789, -1_700_000_000_123_456_789, -(SECONDS_BELOW + 7)]
+
+
+def test_integer_timestamps_follow_the_scalar_rules_at_every_threshold():
+    assert timestamps_to_micros(pa.array(EDGES, pa.int64())).to_pylist() == [to_micros(v) for v in EDGES]
+
+
+def test_float_and_string_timestamps():
+    floats = [1_700_000_000.5, 1_700_000_000_123.5, -1.25]
+    assert timestamps_to_micros(pa.array(floats)).to_pylist() == [to_micros(v) for v in floats]
+    texts = ["2023-11-14T22:13:20Z", "2023-11-14T23:13:20+01:00", "2023-11-14 22:13:20.5"]
+    assert timestamps_to_micros(pa.array(texts)).to_pylist() == [to_micros(v) for v in texts]
+    assert timestamps_to_micros(pa.array(["1700000000", " 1700000000000 "])).to_pylist() == [
+        1_700_000_000_000_000] * 2
+
+
+def test_csv_inferred_iso_timestamps_and_bad_values():
+    table = pcsv.read_csv(io.BytesIO(b"timestamp\n2023-11-14T22:13:20Z\n2023-11-14T22:13:21.25Z\n"))
+    assert timestamps_to_micros(table.column("timestamp")).to_pylist() == [1_700_000_000_000_000,
+                                                                            1_700_000_001_250_000]
+    with pytest.raises(ImportFailed, match="invalid timestamp 'yesterday'"):
+        timestamps_to_micros(pa.array(["2023-11-14T22:13:20Z", "yesterday"]))
+    with pytest.raises(ImportFailed, match="empty"):
+        timestamps_to_micros(pa.array([1, None]))
+
+
+def test_plan_lists_missing_and_invalid_columns():
+    with pytest.raises(ImportFailed) as missing:
+        plan(Kind.OHLCV, pa.schema([("Timestamp_Unix", pa.int64()), ("open", pa.float64())]))
+    assert missing.value.details["missing_columns"] == ["high", "low", "close", "volume"]
+    with pytest.raises(ImportFailed) as invalid:
+        plan(Kind.RAW, pa.schema([("timestamp", pa.int64()), ("rsi-14", pa.float64())]))
+    assert invalid.value.details["invalid_columns"] == ["rsi-14"]
+
+
+def test_raw_rows_get_their_ordinal_and_the_other_alias_is_dropped():
+    schema = pa.schema([("timestamp_unix", pa.int64()), ("timestamp", pa.string()), ("Value", pa.float64())])
+    p = plan(Kind.RAW, schema)
+    batch = pa.record_batch([pa.array([1, 2]), pa.array(["a", "b"]), pa.array([0.5, 1.5])], schema=schema)
+    out = table_batch(p, batch, first_ordinal=10)
+    assert out.column_names == ["timestamp", "value", "row_id"]
+    assert out.column("row_id").to_pylist() == [10, 11]
+
+
+def test_formats_by_name_and_by_content():
+    assert format_from_name("A.CSV") == "csv" and format_from_name("x.csv.gz") == "csv.gz"
+    assert format_from_name("x.parquet") == "parquet" and format_from_name("x.arrow") == "arrow"
+    assert format_from_name("blob", "application/vnd.apache.parquet") == "parquet"
+    assert format_from_name("x.exe") is None
+    assert sniff(b"PAR1....") == "parquet" and sniff(b"ARROW1\0\0") == "arrow"
+    assert sniff(b"\x1f\x8b\x08") == "csv.gz" and sniff(b"timestamp,") == "csv"
+
+
+def test_csv_batches_are_bounded_by_the_block_size():
+    data = b"timestamp,value\n" + b"".join(b"%d,%d.5\n" % (1_700_000_000 + i, i) for i in range(50_000))
+    batches = open_batches(Source.from_bytes(data), block_size=64 * 1024)
+    sizes = [b.num_rows for b in batches.batches]
+    assert sum(sizes) == 50_000 and len(sizes) > 5 and max(sizes) < 10_000
+    assert batches.schema.field("value").type == pa.float64()
+
+
+def test_part_sizes_respect_s3_limits():
+    assert part_size_for(100 * 1024**2) == MIN_PART
+    for size in (10 * 1024**3, 50 * 1024**3, 5 * 1024**4):
+        part = part_size_for(size)
+        assert part >= MIN_PART and part % 1024**2 == 0 and -(-size // part) <= MAX_PARTS
