@@ -4,14 +4,19 @@ imports in a fresh process. Plus the shape every zip function needs once an imag
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from stage1_local.sam import CACHE
 from stage1_local.template import REPO, functions, load_template
 
 RESOURCES = load_template()["Resources"]
@@ -82,15 +87,48 @@ def test_image_requirements_resolve_for_its_base(name, tmp_path):
     assert {"litestar", "msgspec", "psycopg"} <= names  # the shared layer's set came along
 
 
+def image_python(version: str, requirement_files: list[Path]) -> Path:
+    """A venv of the base image's Python (from pyenv, as on these machines) with what the Dockerfile
+    installs, wheels only; cached by content. Without that Python, the project's venv stands in."""
+    candidates = [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))]
+    candidates += [p for p in [shutil.which(f"python{version}")] if p]
+    working = [p for p in candidates if subprocess.run([p, "-c", "pass"], capture_output=True).returncode == 0]
+    if not working:
+        return Path(sys.executable)
+    found = working[0]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in requirement_files)).hexdigest()[:16]
+    venv = CACHE / f"image-venv-{version}-{digest}"
+    python = venv / "bin" / "python"
+    with open(CACHE / f"image-venv-{version}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / ".complete").exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([found, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                            "--only-binary=:all:", *[a for f in requirement_files for a in ("-r", str(f))]],
+                           check=True, timeout=900)
+            (venv / ".complete").touch()
+            for old in CACHE.glob(f"image-venv-{version}-*"):  # superseded requirements (500 MB each)
+                if old != venv and old.is_dir() and time.time() - old.stat().st_mtime > 3600:
+                    shutil.rmtree(old, ignore_errors=True)
+    return python
+
+
 @pytest.mark.parametrize("name", IMAGES)
 def test_image_handler_imports_in_a_fresh_process(name, tmp_path):
-    """The module CMD names, imported the way the image lays it out: the context root on sys.path."""
-    resource, context, _, _ = image(name)
+    """The module CMD names, imported as the image lays it out (the build context's root and the shared
+    package on sys.path), by the base image's Python with the image's requirements installed."""
+    resource, context, _, text = image(name)
+    python_version = BASE.search(text).group(1)
+    files = [context / s for s in re.findall(r"^COPY\s+(\S*requirements[^\s]*\.txt)\s", text, re.M)]
+    python = image_python(python_version, files)
     command = resource["Properties"]["ImageConfig"]["Command"][0]
     module, _, attr = command.rpartition(".")
-    code = (f"import sys, importlib; sys.path[:0] = [{str(context)!r}]; "
-            f"h = getattr(importlib.import_module({module!r}), {attr!r}); assert callable(h); print('ok')")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
+    code = (f"import sys, importlib; sys.path[:0] = [{str(context)!r}, {str(REPO / 'layers' / 'stage1')!r}]; "
+            f"h = getattr(importlib.import_module({module!r}), {attr!r}); assert callable(h); "
+            "print(sys.version_info[:2])")
+    proc = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     fn = functions()[name]  # the local gateway resolves the same file
     assert fn.handler == command
