@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.core.app import create_app, make_handler
@@ -29,9 +30,12 @@ def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | No
                              offset=offset, sort=sort)
 
 
-@post("/api/runs", status_code=201, summary="Store a run, its folds and its predictions as one unit", **BLOCKING)
-def create_run(data: JSONBody[RunIn]) -> RunCreated:
-    return service.create_run(data)
+@post("/api/runs", summary="Store a run, its folds and its predictions as one unit (201; 202 with a job_id "
+      "while the predictions of an upload_id are still importing)", tags=["runs"],
+      responses={202: ResponseSpec(data_container=RunCreated, description="Run created; predictions importing")})
+async def create_run(data: JSONBody[RunIn]) -> Response[RunCreated]:
+    created = await in_thread(service.create_run, data)
+    return Response(created, status_code=202 if created.status == "RUNNING" else 201)
 
 
 @get("/api/runs/{run_id:str}", summary="One run with its folds (download_predictions=true: the predictions CSV)",

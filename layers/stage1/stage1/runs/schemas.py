@@ -62,6 +62,8 @@ class RunIn(Model, kw_only=True):
     folds: Annotated[list[FoldIn], msgspec.Meta(max_length=100_000)] = msgspec.field(default_factory=list)
     predictions: list[dict[str, Cell]] | None = None
     predictions_csv: str | None = None
+    # Predictions from an uploaded file (POST /api/uploads, kind predictions): the run is RUNNING
+    # until the upload's import job ends (202 with `job_id`), then COMPLETED or FAILED.
     upload_id: uuid.UUID | None = None
 
 
@@ -76,6 +78,9 @@ class RunCreated(Model, kw_only=True):
     prediction_rows: int
     threshold_columns: list[str]
     status: RunStatus
+    # With `upload_id`: the import job to poll (the run is RUNNING until it ends).
+    job_id: str | None = None
+    poll_url: str | None = None
 
 
 class Fold(Model, kw_only=True):
@@ -104,6 +109,9 @@ class RunSummary(Model, kw_only=True):
     fold_count: int
     target_column: str
     prediction_rows: int
+    # Set for runs whose predictions came from an upload (its import job).
+    job_id: uuid.UUID | None = None
+    upload_id: uuid.UUID | None = None
 
 
 class RunList(Model):

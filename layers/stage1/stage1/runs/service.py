@@ -10,6 +10,7 @@ crash in the middle can leave: at most a QuestDB table that no run references (d
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,7 +19,7 @@ import psycopg
 from psycopg import Connection, sql
 
 from stage1.core import db
-from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, to_stage1_error
+from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Stage1Error, to_stage1_error
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.paging import like_pattern
 from stage1.core.questdb import IDENT_MAX, get_questdb, quote
@@ -61,7 +62,7 @@ SORTS: dict[str, str] = {
 }
 _SUMMARY = """
 select r.run_id, r.dataset_id, d.dataset_slug, r.prediction_measurement, r.status, r.error, r.started_at,
-       r.completed_at, r.created_at, r.updated_at, r.target_column, r.prediction_rows,
+       r.completed_at, r.created_at, r.updated_at, r.target_column, r.prediction_rows, r.job_id, r.upload_id,
        (select count(*) from walkforward_folds f where f.run_id = r.run_id) as fold_count
 """
 _DETAIL_EXTRA = ", r.feature_columns, r.threshold_columns, r.walk_config, r.hyperparameters, r.summary_metrics"
@@ -76,7 +77,7 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "started_at": utc(row["started_at"]), "completed_at": utc(row["completed_at"]),
         "created_at": utc(row["created_at"]), "updated_at": utc(row["updated_at"]),
         "fold_count": row["fold_count"], "target_column": row["target_column"],
-        "prediction_rows": row["prediction_rows"],
+        "prediction_rows": row["prediction_rows"], "job_id": row["job_id"], "upload_id": row["upload_id"],
     }
 
 
@@ -104,10 +105,12 @@ def list_runs(*, dataset: str | None, status: RunStatus | None, measurement: str
         if dataset_must_exist and dataset is not None:
             datasets.find_row(conn, dataset)
         total = conn.execute(sql.SQL("select count(*) as n" + _FROM + clause), params).fetchone()  # noqa: S608
-        rows = conn.execute(
-            sql.SQL(_SUMMARY + _FROM + clause + " order by " + SORTS[sort]  # noqa: S608 - constant parts
-                    + ", r.run_id limit %(limit)s offset %(offset)s"), params,
-        ).fetchall()
+        page_sql = sql.SQL(_SUMMARY + _FROM + clause + " order by " + SORTS[sort]  # noqa: S608 - constant parts
+                           + ", r.run_id limit %(limit)s offset %(offset)s")
+        rows = conn.execute(page_sql, params).fetchall()
+    if _settle_all(rows):  # runs waiting for an upload import: show them as they are now
+        with db.connection() as conn:
+            rows = conn.execute(page_sql, params).fetchall()
     return RunList(runs=[RunSummary(**_summary(r)) for r in rows], total=total["n"] if total else 0,
                    limit=limit, offset=offset)
 
@@ -121,6 +124,7 @@ def _run_row(conn: Connection[Any], run_id: uuid.UUID) -> dict[str, Any]:
 
 def get_run(run_ref: str) -> RunDetail:
     run_id = parse_uuid(run_ref, "run_id")
+    settle(run_id)
     with db.connection() as conn:
         row = _run_row(conn, run_id)
         folds = conn.execute(
@@ -145,11 +149,17 @@ def read_predictions(run_ref: str, *, fmt: Literal["json", "csv"], fold: int | N
     if from_s is not None and to_s is not None and from_s > to_s:
         raise BadRequest("from is after to", {"from": from_s, "to": to_s})
     run_id = parse_uuid(run_ref, "run_id")
+    settle(run_id)
     with db.connection() as conn:
-        row = conn.execute("select prediction_measurement, threshold_columns from walkforward_runs where run_id = %s",
-                           (run_id,)).fetchone()
+        row = conn.execute("select prediction_measurement, threshold_columns, status, error, job_id "
+                           "from walkforward_runs where run_id = %s", (run_id,)).fetchone()
     if row is None:
         raise NotFound("run not found", {"run_id": str(run_id)})
+    if row["status"] != "COMPLETED":  # never serve the rows of a run that is not whole
+        job = str(row["job_id"]) if row["job_id"] else None
+        raise Conflict(f"the run is {row['status']}: its predictions are not available",
+                       {"status": row["status"], "error": row["error"], "job_id": job,
+                        "poll_url": f"/api/jobs/{job}" if job else None})
     table, thresholds = row["prediction_measurement"], list(row["threshold_columns"])
     wanted = [*preds.BASE_COLUMNS, *thresholds]
     header = ["timestamp", *wanted]
@@ -192,9 +202,6 @@ def _parse_inline(body: RunIn) -> preds.PredictionBatch | None:
     given = [name for name in ("predictions", "predictions_csv", "upload_id") if getattr(body, name) is not None]
     if len(given) > 1:
         raise BadRequest("give predictions in one way only", {"fields": given})
-    if body.upload_id is not None:
-        raise BadRequest("upload_id is not supported on POST /api/runs yet; send the predictions inline",
-                         {"field": "upload_id"})
     if body.predictions is not None:
         return preds.from_rows(body.predictions, body.threshold_columns)
     if body.predictions_csv is not None:
@@ -211,18 +218,20 @@ def _candidates(slug: str, now: datetime) -> list[str]:
 
 _INSERT_RUN = """
 insert into walkforward_runs (run_id, dataset_id, prediction_measurement, status, target_column, feature_columns,
-    threshold_columns, walk_config, hyperparameters, summary_metrics, started_at)
-values (coalesce(%(run_id)s, gen_random_uuid()), %(dataset_id)s, %(name)s, 'PENDING', %(target_column)s,
+    threshold_columns, walk_config, hyperparameters, summary_metrics, started_at, upload_id, job_id)
+values (coalesce(%(run_id)s, gen_random_uuid()), %(dataset_id)s, %(name)s, %(status)s, %(target_column)s,
     %(feature_columns)s, %(threshold_columns)s, %(walk_config)s, %(hyperparameters)s, %(summary_metrics)s,
-    coalesce(%(started_at)s, now()))
+    coalesce(%(started_at)s, now()), %(upload_id)s, %(job_id)s)
 on conflict (prediction_measurement) do nothing
 returning run_id
 """
 
 
-def _insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any],
-                thresholds: list[str]) -> tuple[uuid.UUID, str]:
+def _insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any], thresholds: list[str],
+                upload: dict[str, Any] | None = None) -> tuple[uuid.UUID, str]:
     params = {
+        "status": "RUNNING" if upload else "PENDING", "upload_id": upload["upload_id"] if upload else None,
+        "job_id": upload["job_id"] if upload else None,
         "run_id": body.run_id, "dataset_id": dataset["dataset_id"], "target_column": body.target_column,
         "feature_columns": jsonb(body.feature_columns), "threshold_columns": jsonb(thresholds),
         "walk_config": jsonb(body.walk_config), "hyperparameters": jsonb(body.hyperparameters),
@@ -231,7 +240,9 @@ def _insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any],
     if body.run_id is not None and conn.execute("select 1 from walkforward_runs where run_id = %s",
                                                 (body.run_id,)).fetchone():
         raise Conflict("run_id already exists", {"run_id": str(body.run_id)})
-    if body.prediction_measurement is not None:
+    if upload is not None:
+        names = [upload["measurement"]]
+    elif body.prediction_measurement is not None:
         names = [body.prediction_measurement]
     else:
         names = _free_names(conn, _candidates(dataset["dataset_slug"], datetime.now(UTC)))
@@ -243,9 +254,8 @@ def _insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any],
             raise Conflict("run_id already exists", {"run_id": str(body.run_id)}) from None
         if row is not None:
             return row["run_id"], name
-    if body.prediction_measurement is not None:
-        raise Conflict("prediction_measurement is already used by another run",
-                       {"prediction_measurement": body.prediction_measurement})
+    if len(names) == 1:
+        raise Conflict("prediction_measurement is already used by another run", {"prediction_measurement": names[0]})
     raise Conflict("no free prediction_measurement name; give one", {"tried": names[-1]})
 
 
@@ -341,6 +351,8 @@ def create_run(body: RunIn) -> RunCreated:
     """Store a run, its folds and (optionally) its inline predictions as one unit (module docstring)."""
     _check_folds(body)  # every 400 about the payload comes before anything is read or written
     batch = _parse_inline(body)
+    if body.upload_id is not None:
+        return _create_from_upload(body)
     thresholds = batch.extra_columns if batch is not None else list(body.threshold_columns or [])
     with db.connection() as conn, conn.transaction():
         dataset = _dataset_of(conn, body)
@@ -362,6 +374,93 @@ def create_run(body: RunIn) -> RunCreated:
                       status="COMPLETED")
 
 
+# ------------------------------------------------------------------------- predictions from an upload
+def _upload_of(conn: Connection[Any], body: RunIn, dataset: dict[str, Any]) -> dict[str, Any]:
+    """The upload a run's predictions come from (kind predictions, same dataset if it names one);
+    an unknown upload is a 409 like an unknown dataset, and so is one whose import already failed."""
+    row = conn.execute(
+        "select u.upload_id, u.kind, u.measurement, u.dataset_id, u.job_id, j.status as job_status, j.error "
+        "from stage1_uploads u join stage1_jobs j on j.job_id = u.job_id where u.upload_id = %s",
+        (body.upload_id,),
+    ).fetchone()
+    if row is None:
+        raise Conflict("unknown upload_id", {"upload_id": str(body.upload_id)})
+    if row["kind"] != "predictions":
+        raise BadRequest("the upload is not of kind predictions", {"upload_id": str(body.upload_id),
+                                                                   "kind": row["kind"]})
+    if body.prediction_measurement and body.prediction_measurement != row["measurement"]:
+        raise BadRequest("prediction_measurement differs from the upload's measurement",
+                         {"prediction_measurement": body.prediction_measurement, "upload": row["measurement"]})
+    if row["dataset_id"] is not None and row["dataset_id"] != dataset["dataset_id"]:
+        raise Conflict("the upload belongs to another dataset", {"upload_id": str(body.upload_id)})
+    if row["job_status"] in ("FAILED", "CANCELLED"):
+        raise Conflict(f"the upload's import is {row['job_status']}",
+                       {"job_id": str(row["job_id"]), "job_error": row["error"]})
+    return row
+
+
+def _create_from_upload(body: RunIn) -> RunCreated:
+    """The run and its folds now, status RUNNING and linked to the upload's import job; the run
+    becomes COMPLETED (or FAILED, with the job's error) when that job ends (`settle`)."""
+    with db.connection() as conn, conn.transaction():
+        dataset = _dataset_of(conn, body)
+        upload = _upload_of(conn, body, dataset)
+        run_id, table = _insert_run(conn, body, dataset, list(body.threshold_columns or []), upload)
+        _insert_folds(conn, run_id, body)
+    settle(run_id)  # the import may be done already
+    with db.connection() as conn:
+        row = conn.execute("select status, prediction_rows, threshold_columns from walkforward_runs "
+                           "where run_id = %s", (run_id,)).fetchone()
+        job = conn.execute("select result from stage1_jobs where job_id = %s", (upload["job_id"],)).fetchone()
+    written = int(((job or {}).get("result") or {}).get("rows_written") or 0) if row["status"] == "COMPLETED" else 0
+    job_id = str(upload["job_id"])
+    log_fields(log, 20, "run stored from an upload", run_id=str(run_id), table=table, job_id=job_id,
+               status=row["status"])
+    return RunCreated(run_id=run_id, dataset_id=dataset["dataset_id"], prediction_measurement=table,
+                      questdb_rows_written=written, prediction_rows=row["prediction_rows"],
+                      threshold_columns=list(row["threshold_columns"]), status=row["status"], job_id=job_id,
+                      poll_url=f"/api/jobs/{job_id}")
+
+
+def settle(run_id: uuid.UUID) -> None:
+    """Move a RUNNING run whose upload import has ended to COMPLETED (counts read from QuestDB) or
+    FAILED (the job's error). Idempotent; a QuestDB that is down leaves the run RUNNING for the
+    next read to settle."""
+    with db.connection() as conn, conn.transaction():
+        row = conn.execute(
+            "select r.status, r.prediction_measurement, r.threshold_columns, j.status as job_status, j.error, "
+            "j.completed_at as job_completed_at from walkforward_runs r join stage1_jobs j on j.job_id = r.job_id "
+            "where r.run_id = %s for update of r", (run_id,),
+        ).fetchone()
+        if row is None or row["status"] != "RUNNING" or row["job_status"] in ("PENDING", "RUNNING"):
+            return
+        if row["job_status"] != "COMPLETED":
+            conn.execute(
+                "update walkforward_runs set status = 'FAILED', error = %s, completed_at = now(), updated_at = now() "
+                "where run_id = %s",
+                (f"predictions import {row['job_status'].lower()}: {row['error'] or 'no reason given'}", run_id),
+            )
+            return
+        declared = list(row["threshold_columns"]) or None
+        try:
+            rows, thresholds = _existing_table(row["prediction_measurement"], declared)
+        except (ServiceUnavailable, OSError) as exc:
+            log.warning("run %s not settled yet: %s", run_id, exc)
+            return
+        conn.execute(
+            "update walkforward_runs set status = 'COMPLETED', prediction_rows = %s, threshold_columns = %s, "
+            "completed_at = coalesce(completed_at, %s, now()), updated_at = now() where run_id = %s",
+            (rows, jsonb(thresholds), row["job_completed_at"], run_id),
+        )
+
+
+def _settle_all(rows: list[dict[str, Any]]) -> bool:
+    running = [r["run_id"] for r in rows if r["status"] == "RUNNING" and r.get("job_id")]
+    for run_id in running:
+        settle(run_id)
+    return bool(running)
+
+
 # ---------------------------------------------------------------------------------------- delete
 def delete_run(run_ref: str) -> RunDeleted:
     """Postgres rows first (simulations of the run go with it), then the predictions table, best
@@ -369,10 +468,15 @@ def delete_run(run_ref: str) -> RunDeleted:
     run_id = parse_uuid(run_ref, "run_id")
     with db.connection() as conn, conn.transaction():
         sims = conn.execute("select count(*) as n from simulation_runs where run_id = %s", (run_id,)).fetchone()
-        row = conn.execute("delete from walkforward_runs where run_id = %s returning prediction_measurement",
+        row = conn.execute("delete from walkforward_runs where run_id = %s returning prediction_measurement, job_id",
                            (run_id,)).fetchone()
         if row is None:
             raise NotFound("run not found", {"run_id": str(run_id)})
+    if row["job_id"] is not None:  # an upload still importing into the table: stop it first
+        from stage1.jobs import service as jobs
+
+        with contextlib.suppress(Stage1Error):
+            jobs.cancel(str(row["job_id"]))
     table = row["prediction_measurement"]
     dropped, left = datasets.drop_tables([table])
     return RunDeleted(run_id=run_id, deleted=True, prediction_measurement=table,
