@@ -101,3 +101,12 @@ def test_function_iam_is_least_privilege(name):
                 assert "*" not in action, f"wildcard action {action}"
             for resource in _as_list(statement["Resource"]):
                 assert resource != "*", "statement on every resource"
+
+
+def test_network_template_is_valid_cloudformation():
+    from cfnlint.api import ManualArgs, lint_file
+
+    from stage1_local.template import REPO
+
+    matches = lint_file(REPO / "infra" / "network.yaml", config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    assert not matches, "\n".join(str(m) for m in matches)
