@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import anyio
 import msgspec
 from litestar import Request, post
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from stage1.core.app import create_app, make_handler
 from stage1.core.errors import BadRequest, PayloadTooLarge
@@ -25,10 +25,12 @@ from stage1.uploads.schemas import (
     UploadRequest,
 )
 
-Kind = Literal["ohlcv", "indicators", "predictions", "trades", "raw"]
-Format = Literal["csv", "csv.gz", "parquet", "arrow"]
-Measurement = Annotated[str | None, Parameter(max_length=63)]
-Granularity = Annotated[str | None, Parameter(max_length=16)]
+Kind = Annotated[Literal["ohlcv", "indicators", "predictions", "trades", "raw"] | None, QueryParameter()]
+Format = Annotated[Literal["csv", "csv.gz", "parquet", "arrow"] | None, QueryParameter()]
+Measurement = Annotated[str | None, QueryParameter(max_length=63)]
+Granularity = Annotated[str | None, QueryParameter(max_length=16)]
+DatasetRef = Annotated[str, PathParameter(description="dataset UUID or slug", max_length=100)]
+UploadId = Annotated[str, PathParameter(description="upload UUID", max_length=64)]
 
 
 def _decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
@@ -48,13 +50,13 @@ def create_upload(data: JSONBody[UploadRequest]) -> UploadCreated:
 
 @post("/api/datasets/{dataset_id:str}/uploads", summary="Start an upload of a dataset's OHLCV or indicators",
       tags=["uploads"], status_code=201, sync_to_thread=True)
-def create_dataset_upload(dataset_id: str, data: JSONBody[DatasetUploadRequest]) -> UploadCreated:
+def create_dataset_upload(dataset_id: DatasetRef, data: JSONBody[DatasetUploadRequest]) -> UploadCreated:
     return service.create_dataset_upload(dataset_id, data)
 
 
 @post("/api/uploads/{upload_id:str}/complete", summary="Complete a multipart upload; nudge the import",
       tags=["uploads"], status_code=200)
-async def complete_upload(upload_id: str, request: Request) -> UploadCompleted:
+async def complete_upload(upload_id: UploadId, request: Request) -> UploadCompleted:
     # The body is optional (a bare nudge), so it is read here rather than typed.
     body = _decode(await request.body(), CompleteRequest)
     return await anyio.to_thread.run_sync(service.complete_upload, upload_id, body)
@@ -74,8 +76,8 @@ def _inline(content_type: str, data: bytes, measurement: str | None, kind: str |
 
 @post("/api/questdb/import", summary="Import a small CSV/Arrow/Parquet body and wait for it", tags=["questdb"],
       status_code=200)
-async def import_blocking(request: Request, measurement: Measurement = None, kind: Kind | None = None,
-                          format: Format | None = None, granularity: Granularity = None) -> InlineImportResult:
+async def import_blocking(request: Request, measurement: Measurement = None, kind: Kind = None,
+                          format: Format = None, granularity: Granularity = None) -> InlineImportResult:
     _refuse_large(request, get_settings().inline_import_max_bytes)
     body = await request.body()
     args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)
@@ -84,8 +86,8 @@ async def import_blocking(request: Request, measurement: Measurement = None, kin
 
 @post("/api/questdb/import/async", summary="Import a CSV/Arrow/Parquet body as a job", tags=["questdb"],
       status_code=202)
-async def import_async(request: Request, measurement: Measurement = None, kind: Kind | None = None,
-                       format: Format | None = None, granularity: Granularity = None) -> JobAccepted:
+async def import_async(request: Request, measurement: Measurement = None, kind: Kind = None,
+                       format: Format = None, granularity: Granularity = None) -> JobAccepted:
     body = await request.body()
     args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)
     return await anyio.to_thread.run_sync(lambda: service.import_async(**args))
