@@ -158,6 +158,8 @@ def test_ohlcv_and_indicator_rows_json_and_csv(client, triplet):
     assert window["columns"] == ["timestamp", "close", "open"] and window["total"] == 50
     assert window["rows"] == [{"timestamp": o["timestamp"], "close": o["close"], "open": o["open"]}
                               for o in ohlcv[100:150]]
+    edge = client.get(f"/api/datasets/{slug}/ohlcv", params={"from": 0, "to": 253402300799, "limit": 1})
+    assert edge.status_code == 200 and edge.json()["total"] == 500  # the largest `to` (year 9999) is no error
     ms = client.get(f"/api/datasets/{slug}/ohlcv", params={"limit": 1, "timestamp_unit": "ms"}).json()
     assert ms["rows"][0]["timestamp"] == ohlcv[0]["timestamp"] * 1000
 

@@ -27,6 +27,7 @@ _COLUMN_RE = re.compile(r"^[A-Za-z0-9_]{1,127}$")
 _DIVISORS = {"TIMESTAMP": {"s": 1_000_000, "ms": 1_000, "us": 1},
              "TIMESTAMP_NS": {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000}}
 STATE_TIMEOUT = 3.0
+MAX_UNIX = 253_402_300_799  # 9999-12-31T23:59:59Z, the largest `from`/`to` accepted
 _STATE_SQL = (
     "select table_name, designatedTimestamp, partitionBy, walEnabled, dedup, table_suspended, table_row_count, "
     "table_min_timestamp, table_max_timestamp, wal_pending_row_count from tables()"
@@ -140,7 +141,7 @@ class RowQuery:
         ts = _q(self.ts_column)
         if self.from_s is not None:
             parts.append(f"{ts} >= {literal(datetime.fromtimestamp(self.from_s, UTC))}")
-        if self.to_s is not None:  # `to` is inclusive: everything before the next second
+        if self.to_s is not None and self.to_s < MAX_UNIX:  # inclusive: everything before the next second
             parts.append(f"{ts} < {literal(datetime.fromtimestamp(self.to_s + 1, UTC))}")
         parts += [f"{_q(col)} = {literal(int(value))}" for col, value in self.filters.items()]
         return f" where {' and '.join(parts)}" if parts else ""
