@@ -15,8 +15,8 @@ QuestDB's refusal is a 400 with its text in `details.questdb` (before any byte i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import anyio.to_thread
@@ -27,7 +27,7 @@ from stage1.core.errors import PayloadTooLarge
 from stage1.core.settings import get_settings
 from stage1.exports.schemas import Mode
 from stage1.exports.service import safe_filename, start_export_job
-from stage1.exports.stream import MEDIA_TYPES, Format, open_async
+from stage1.exports.stream import MEDIA_TYPES, Format, open_sync
 from stage1.jobs.schemas import JobAccepted
 from stage1.sql.readonly import check_readonly
 
@@ -47,9 +47,11 @@ def _headers(filename: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
 
 
-async def _accepted(sql: str, fmt: Format, timeout: float, filename: str, source: dict[str, Any]) -> Response[Any]:
+async def _accepted(sql: str, fmt: Format, timeout: float, filename: str, source: dict[str, Any], *,
+                    large: bool) -> Response[Any]:
     accepted: JobAccepted = await anyio.to_thread.run_sync(
-        lambda: start_export_job(sql, fmt, timeout=timeout, filename=filename, source=source))
+        lambda: start_export_job(sql, fmt, timeout=timeout, filename=filename, source=source,
+                                 reason="large" if large else "requested", checked=large))
     return Response(accepted, status_code=202, headers={"Location": accepted.poll_url})
 
 
@@ -63,40 +65,41 @@ async def large_read(
     name = safe_filename(filename, fmt)
     source = source or {"path": request.url.path}
     if mode == "job":
-        return await _accepted(statement, fmt, timeout, name, source)
+        return await _accepted(statement, fmt, timeout, name, source, large=False)
 
     cap = inline_cap(fmt)
-    stack = AsyncExitStack()
-    pieces = await stack.enter_async_context(open_async(statement, fmt, timeout))
-    try:
+    stack = ExitStack()
+
+    def read_head() -> tuple[Iterator[bytes], bytes, bool]:
+        pieces = iter(stack.enter_context(open_sync(statement, fmt, timeout)))
         head = bytearray()
-        iterator = pieces.__aiter__()
-        finished = False
         while len(head) <= cap:
             try:
-                head += await iterator.__anext__()
-            except StopAsyncIteration:
-                finished = True
-                break
+                head += next(pieces)
+            except StopIteration:
+                return pieces, bytes(head), True
+        return pieces, bytes(head), False
+
+    try:
+        rest, head, finished = await anyio.to_thread.run_sync(read_head)
         if finished or mode == "auto" or not can_stream(request):
-            await stack.aclose()  # closing the connection makes QuestDB stop the query
+            await anyio.to_thread.run_sync(stack.close)  # closing the connection makes QuestDB stop
         else:
-            return Stream(_body(stack.pop_all(), bytes(head), iterator), media_type=MEDIA_TYPES[fmt],
-                          headers=_headers(name))
+            # Litestar runs a sync iterator in worker threads, one ~1 MiB piece per hop.
+            return Stream(_body(stack.pop_all(), head, rest), media_type=MEDIA_TYPES[fmt], headers=_headers(name))
     except BaseException:
-        await stack.aclose()
+        await anyio.to_thread.run_sync(stack.close)
         raise
     if finished:
-        return Response(bytes(head), media_type=MEDIA_TYPES[fmt], headers=_headers(name))
+        return Response(head, media_type=MEDIA_TYPES[fmt], headers=_headers(name))
     if mode == "inline":
         raise PayloadTooLarge(f"the result is larger than {cap} bytes; use mode=job or mode=auto",
                               {"limit_bytes": cap, "mode": mode})
-    return await _accepted(statement, fmt, timeout, name, source)
+    return await _accepted(statement, fmt, timeout, name, source, large=True)
 
 
-async def _body(owned: AsyncExitStack, head: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+def _body(owned: ExitStack, head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     """The streamed response owns the open `/exp` read and closes it however the stream ends."""
-    async with owned:
+    with owned:
         yield head
-        async for piece in rest:
-            yield piece
+        yield from rest

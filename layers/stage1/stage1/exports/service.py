@@ -38,12 +38,17 @@ def safe_filename(name: str | None, fmt: Format, default: str = "export") -> str
 
 
 def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
-                     source: dict[str, Any] | None = None) -> JobAccepted:
-    """A PENDING export job, committed, then dispatched to the ExporterFunction."""
+                     source: dict[str, Any] | None = None, reason: str = "requested",
+                     checked: bool = False) -> JobAccepted:
+    """A PENDING export job, committed, then dispatched to the ExporterFunction. Unless QuestDB has
+    already accepted the statement (`checked`), it is compiled first, so a bad query is a 400 now."""
     from stage1.jobs.dispatch import invoke_async
     from stage1.jobs.service import create_job, fail
+    from stage1.sql.service import preflight
 
     statement = check_readonly(sql).sql
+    if not checked:
+        preflight(statement)
     payload = {"function": FUNCTION, "sql": statement, "format": fmt, "timeout": timeout, "filename": filename,
                "source": source or {}}
     with db.connection() as conn:
@@ -53,9 +58,10 @@ def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
     except Exception as exc:
         fail(job.job_id, None, f"could not start the export: {exc}")
         raise
+    why = "the result is large" if reason == "large" else "an export job was requested"
     return JobAccepted(job_id=job.job_id, status=job.status, poll_url=f"/api/jobs/{job.job_id}",
-                       message="the result is large: it is being exported to the object store; poll poll_url, "
-                               "the download URL will be in result.url")
+                       message=f"{why}: it is being written to the object store; poll poll_url, the download URL "
+                               f"will be in result.url")
 
 
 def presign(key: str, filename: str, expires: int) -> str:

@@ -62,7 +62,7 @@ def get_pool() -> Any:
                     min_size=0,
                     max_size=4,
                     kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": 3},
-                    check=ConnectionPool.check_connection,
+                    check=_check,
                     timeout=5,
                     open=False,
                     name="questdb-readonly",
@@ -70,6 +70,12 @@ def get_pool() -> Any:
                 pool.open(wait=False)
                 _pool = pool
     return _pool
+
+
+def _check(conn: Any) -> None:
+    """Is a pooled connection alive? Not psycopg's `check_connection`: its empty simple query gets
+    no answer from QuestDB after an extended-protocol Parse."""
+    list(conn.cursor().stream("select 1"))
 
 
 def close_pool() -> None:
@@ -149,6 +155,21 @@ def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
     rows = rows[:limit]
     rows, cut = _fit(rows, get_settings().export_inline_max_bytes)
     return QueryOut(columns=columns, rows=rows, count=len(rows), truncated=truncated or cut, limit=limit)
+
+
+def preflight(sql: str) -> None:
+    """Have QuestDB compile (not run) the statement as the read-only user: its refusal (unknown
+    column, syntax, permission) becomes a 400 now instead of a failed job later."""
+    from psycopg import pq
+
+    statement = check_readonly(sql).sql
+    with _connection() as conn:
+        result = conn.pgconn.prepare(b"", statement.encode())
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            message = (result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"").decode(errors="replace")
+            raw_position = (result.error_field(pq.DiagnosticField.STATEMENT_POSITION) or b"").decode()
+            position = int(raw_position) - 1 if raw_position.isdigit() else None
+            raise QuestDBError("questdb rejected the query", message or "invalid statement", position)
 
 
 def _fit(rows: list[list[Any]], max_bytes: int) -> tuple[list[list[Any]], bool]:

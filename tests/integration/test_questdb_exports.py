@@ -1,0 +1,169 @@
+"""The large-read contract of POST /api/questdb/export: inline (200) when small, an export job (202)
+when large or asked for, and the job's presigned URL downloads exactly QuestDB's rows.
+
+A gateway of its own runs here with a 20 kB inline cap (`STAGE1_EXPORT_INLINE_MAX_BYTES`), so a
+few hundred rows take the job path. The Lambda side (Mangum buffers, no streaming) is driven through
+the function's own handler with an HttpApi event."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from qdb_fixtures import create_predictions, drop, exp_csv
+
+REPO = Path(__file__).resolve().parents[2]
+CAP = 20_000
+ROWS = 2_000  # ~150 kB of CSV: well over the cap
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def small_cap_gateway():
+    port = free_port()
+    env = {**os.environ, "STAGE1_EXPORT_INLINE_MAX_BYTES": str(CAP), "STAGE1_GATEWAY_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen([sys.executable, "-m", "stage1_local.gateway", "--port", str(port)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the test gateway did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+@pytest.fixture
+def small(small_cap_gateway, api_headers):
+    with httpx.Client(base_url=small_cap_gateway, headers=api_headers, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def predictions():
+    name = f"zzq5x_{uuid.uuid4().hex[:8]}_wf"
+    create_predictions(name, ROWS)
+    yield name
+    drop(name)
+
+
+def wait_job(client: httpx.Client, poll_url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(poll_url).json()
+        if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job still {job['status']} after {timeout} s")
+
+
+def test_small_result_answers_inline(small, predictions):
+    sql = f"select * from {predictions} where bar_index < 10"
+    r = small.post("/api/questdb/export", json={"sql": sql})
+    assert r.status_code == 200 and r.content == exp_csv(sql)
+
+
+def test_large_result_becomes_a_job_whose_url_downloads_the_rows(small, predictions):
+    sql = f"select * from {predictions} order by timestamp"
+    expected = exp_csv(sql)
+    assert len(expected) > CAP
+    r = small.post("/api/questdb/export", json={"sql": sql, "filename": "wf-preds"})
+    assert r.status_code == 202, r.text
+    accepted = r.json()
+    assert accepted["status"] == "PENDING" and accepted["poll_url"] == f"/api/jobs/{accepted['job_id']}"
+    assert r.headers["location"] == accepted["poll_url"]
+    job = wait_job(small, accepted["poll_url"])
+    assert job["status"] == "COMPLETED", job
+    assert job["job_type"] == "export"
+    result = job["result"]
+    assert result["key"] == f"exports/{accepted['job_id']}/wf-preds.csv"
+    assert (result["format"], result["rows"], result["bytes"]) == ("csv", ROWS, len(expected))
+    assert job["progress"] == ROWS
+    download = httpx.get(result["url"], timeout=60)  # presigned: no token, straight from the store
+    assert download.status_code == 200
+    assert download.content == expected
+    assert 'filename="wf-preds.csv"' in download.headers["content-disposition"]
+    lines = download.text.splitlines()
+    assert len(lines) == ROWS + 1 and lines[1].startswith('"2024-01-01T00:00:00.000000Z",0,0,')
+
+
+def test_job_mode_parquet(small, predictions):
+    import pyarrow.parquet as pq
+
+    sql = f"select bar_index, fold_number, prediction from {predictions}"
+    r = small.post("/api/questdb/export", params={"mode": "job"}, json={"sql": sql, "format": "parquet"})
+    assert r.status_code == 202, r.text
+    job = wait_job(small, r.json()["poll_url"])
+    assert job["status"] == "COMPLETED", job
+    assert job["result"]["key"].endswith("/export.parquet") and job["result"]["rows"] is None
+    table = pq.read_table(io.BytesIO(httpx.get(job["result"]["url"], timeout=60).content))
+    assert table.num_rows == ROWS
+    assert table.column("bar_index").to_pylist() == list(range(ROWS))
+    assert table.column("fold_number").to_pylist()[:4] == [0, 1, 2, 0]
+
+
+def test_job_mode_refuses_bad_sql_at_once(small, predictions):
+    r = small.post("/api/questdb/export", params={"mode": "job"}, json={"sql": f"select nosuch from {predictions}"})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"]["questdb"] == "Invalid column: nosuch"
+    r = small.post("/api/questdb/export", params={"mode": "job"}, json={"sql": f"drop table {predictions}"})
+    assert r.status_code == 400
+
+
+def test_inline_mode_streams_past_the_cap_locally(small, predictions):
+    sql = f"select * from {predictions}"
+    r = small.post("/api/questdb/export", params={"mode": "inline"}, json={"sql": sql})
+    assert r.status_code == 200 and r.content == exp_csv(sql)
+
+
+def lambda_event(path: str, query: str, body: dict) -> dict:
+    """An HttpApi (payload 2.0) event as API Gateway sends it, with the authorizer's context."""
+    return {
+        "version": "2.0", "routeKey": f"POST {path}", "rawPath": path, "rawQueryString": query,
+        "headers": {"content-type": "application/json", "host": "api.example.com"},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "pytest"},
+            "requestId": "q5-lambda", "routeKey": f"POST {path}", "stage": "$default", "time": "", "timeEpoch": 0,
+            "authorizer": {"lambda": {"token_id": "t", "token_name": "pytest", "scopes": "read"}},
+        },
+        "body": json.dumps(body), "isBase64Encoded": False,
+    }
+
+
+def test_on_lambda_inline_is_capped_and_auto_still_inline_when_small(settings, predictions):
+    from stage1_local.template import functions, load_handler
+
+    handler = load_handler(functions()["QuestDbFunction"])
+    big = f"select x, x * 3 y from long_sequence({settings.export_inline_max_bytes // 8})"
+    out = handler(lambda_event("/api/questdb/export", "mode=inline", {"sql": big}), None)
+    assert out["statusCode"] == 413, out.get("body", "")[:300]
+    assert json.loads(out["body"])["details"]["limit_bytes"] == settings.export_inline_max_bytes
+    sql = f"select * from {predictions} where bar_index < 5"
+    out = handler(lambda_event("/api/questdb/export", "", {"sql": sql}), None)
+    assert out["statusCode"] == 200
+    body = base64.b64decode(out["body"]) if out.get("isBase64Encoded") else out["body"].encode()
+    assert body == exp_csv(sql)
