@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -134,16 +135,22 @@ def make_trades(bars: list[dict[str, Any]], predictions: list[dict[str, Any]]) -
 
 
 # ---------------------------------------------------------------- the demo
-def follow(client: Client, upload: Any, label: str, timeout: float) -> Any:
+def job_printer() -> Any:
+    """An on_update callback that says each new state of a job once."""
     seen: list[str] = []
+    started = time.monotonic()
 
     def on_update(job: Any) -> None:
         line = f"{job.status} {job.progress:,}" + (f"/{job.total:,}" if job.total else "") + " rows"
         if not seen or seen[-1] != line:
             seen.append(line)
-            say(f"job {job.job_id[:8]}: {line}")
+            say(f"job {job.job_id[:8]}: {line}  (+{time.monotonic() - started:.1f} s)")
 
-    job = client.uploads.wait(upload, on_update=on_update, timeout=timeout)
+    return on_update
+
+
+def follow(client: Client, upload: Any, label: str, timeout: float) -> Any:
+    job = client.uploads.wait(upload, on_update=job_printer(), timeout=timeout)
     if job.status != "COMPLETED":
         raise DemoFailed(f"{label} import job {job.job_id} ended {job.status}: {job.error}")
     return job
@@ -184,26 +191,33 @@ def run_demo(client: Client, *, bars_count: int, cleanup: bool, timeout: float) 
                   and state.indicator.row_count == len(indicators),
                   "QuestDB holds exactly the uploaded rows (no duplicates)")
 
-            step(3, f"Save a walk-forward run: {FOLDS} folds and their predictions (POST /api/runs)")
+            step(3, f"Save a walk-forward run: {FOLDS} folds, predictions uploaded as a file, then poll its job")
             folds, predictions = make_run(bars, seed)
-            answer = client.runs.create({
+            run_body: dict[str, Any] = {
                 "dataset_slug": slug, "target_column": "next_bar_up", "feature_columns": ["sma_20", "rsi_14", "atr_14"],
                 "threshold_columns": list(THRESHOLDS), "walk_config": {"scheme": "expanding", "folds": FOLDS},
                 "hyperparameters": {"max_depth": 4, "eta": 0.1, "n_estimators": 200},
                 "summary_metrics": {"accuracy": round(sum(f["metrics"]["accuracy"] for f in folds) / FOLDS, 4)},
-                "folds": folds, "predictions": predictions})
-            if hasattr(answer, "poll_url"):  # the server imports the predictions in a job
-                say(f"accepted as job {answer.job_id}; polling {answer.poll_url}")
-                job = client.jobs.watch(answer.job_id, timeout=timeout,
-                                        on_update=lambda j: say(f"job {j.job_id[:8]}: {j.status} {j.progress:,}"))
-                if job.status != "COMPLETED":
-                    raise DemoFailed(f"run job {job.job_id} ended {job.status}: {job.error}")
-                run_id = (job.result or {}).get("run_id")
-            else:
-                say(f"stored in the request: run {answer.run_id}, {answer.questdb_rows_written:,} prediction rows "
-                    f"written to {answer.prediction_measurement} (status {answer.status})")
-                run_id = answer.run_id
-            check(run_id is not None, "the run has an id")
+                "folds": folds}
+            path = write_csv(Path(tmp) / "predictions.csv", predictions)
+            measurement = f"{slug}_wf_{datetime.now(UTC):%Y%m%d%H%M%S}"  # DESIGN.md's naming
+            upload = client.uploads.upload(path, kind="predictions", measurement=measurement)
+            say(f"predictions.csv: {len(predictions):,} rows uploaded to the object store for {measurement}; "
+                f"import job {upload.job_id}")
+            try:
+                created = client.runs.create({**run_body, "upload_id": upload.upload_id})
+            except ApiError as exc:
+                if exc.status != 400 or (exc.details or {}).get("field") != "upload_id":
+                    raise
+                say("this server takes run predictions inline only: sending them in the request instead")
+                created = client.runs.create({**run_body, "prediction_measurement": measurement,
+                                              "predictions": predictions})
+            say(f"POST /api/runs → run {created.run_id}, status {created.status}"
+                + (f", job {created.job_id} (poll {created.poll_url})" if created.job_id else
+                   f", {created.questdb_rows_written:,} rows written in the request"))
+            run = client.runs.wait(created, timeout=timeout, on_update=job_printer())
+            run_id = run.run_id
+            check(run.status == "COMPLETED", f"run {run_id} is COMPLETED")
 
             step(4, "Load the run and its predictions back (GET /api/runs/{id}, /predictions)")
             run = client.runs.get(run_id)

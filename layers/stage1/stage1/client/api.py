@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from stage1.client.jobs import Jobs
     from stage1.client.uploads import Uploads
     from stage1.datasets.schemas import Dataset, DatasetDeleted, DatasetIn, DatasetList, Rows
-    from stage1.jobs.schemas import JobAccepted, JobOut
+    from stage1.jobs.schemas import JobOut
     from stage1.runs.schemas import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSummary
     from stage1.simulations.schemas import (
         SimulationDeleted,
@@ -147,7 +147,7 @@ class Client:
                 response = self.http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 if method == "GET" and attempt < self.retries and isinstance(exc, httpx.ConnectError):
-                    time.sleep(0.5 * 2**attempt)
+                    time.sleep(0.2 * 2**attempt)
                     continue
                 raise ApiError(0, f"cannot reach {self.url}: {type(exc).__name__}: {exc}".rstrip(": "),
                                method=method, url=str(request.url)) from exc
@@ -328,15 +328,28 @@ class Runs(_Resource):
 
         return self.client.request("GET", f"/api/runs/{_ref(run_id)}", RunDetail)
 
-    def create(self, data: RunIn | dict[str, Any]) -> RunCreated | JobAccepted:
-        """Store a run with its folds (and predictions inline). The answer is `RunCreated` when the
-        server wrote everything in the request (201), or `JobAccepted` when it imports the
-        predictions in a job (202): follow it with `client.jobs.watch(answer.job_id)`."""
-        from stage1.jobs.schemas import JobAccepted
+    def create(self, data: RunIn | dict[str, Any]) -> RunCreated:
+        """Store a run with its folds, and its predictions inline (`predictions` rows or
+        `predictions_csv`) or from an upload (`upload_id` of a `kind="predictions"` upload).
+
+        Inline, everything is written in the request: 201, `status` COMPLETED. From an upload
+        whose import is still going: 202, `status` RUNNING and the import's `job_id` — follow it
+        with `wait()` (or `client.jobs.watch(created.job_id)`)."""
         from stage1.runs.schemas import RunCreated
 
-        response = self.client._send("POST", "/api/runs", body=data)
-        return self.client.decode(response, JobAccepted if response.status_code == 202 else RunCreated)
+        return self.client.request("POST", "/api/runs", RunCreated, body=data)
+
+    def wait(self, created: RunCreated, *, on_update: Callable[[JobOut], None] | None = None,
+             timeout: float | None = None) -> RunDetail:
+        """The run once its predictions are in: follows its import job if it has one, then reads the
+        run back. A run that ended FAILED raises `ApiError` with the run's error."""
+        if created.job_id and created.status not in ("COMPLETED", "FAILED"):
+            self.client.jobs.watch(created.job_id, on_update=on_update, timeout=timeout)
+        run = self.get(created.run_id)
+        if run.status != "COMPLETED":
+            raise ApiError(0, f"run {run.run_id} is {run.status}: {run.error or 'no error text'}",
+                           {"run_id": str(run.run_id), "status": run.status, "job_id": created.job_id})
+        return run
 
     def delete(self, run_id: str | uuid.UUID) -> RunDeleted:
         from stage1.runs.schemas import RunDeleted

@@ -108,10 +108,12 @@ class Jobs:
         (seconds) raises `ApiError` (status 0) with the last state in `details`."""
         job_id = _job_ref(job_id)
         deadline = None if timeout is None else time.monotonic() + timeout
+        # Heartbeats are when a quiet stream looks at the deadline: a short timeout wants them often.
+        heartbeat = HEARTBEAT if timeout is None else min(HEARTBEAT, max(0.5, timeout / 4))
         if use_events and self.events_supported is not False:
             for _ in range(5):  # a stream that ends ("closed": listener lost) is re-opened a few times
                 try:
-                    job = self._follow_events(job_id, on_update, deadline, on_idle)
+                    job = self._follow_events(job_id, on_update, deadline, on_idle, heartbeat)
                 except EventsUnavailable:
                     break
                 if job is not None:
@@ -119,10 +121,10 @@ class Jobs:
         return self._poll(job_id, on_update, deadline, poll_interval, on_idle)
 
     def _follow_events(self, job_id: str, on_update: OnUpdate | None, deadline: float | None,
-                       on_idle: Callable[[JobOut, float], None] | None) -> JobOut | None:
+                       on_idle: Callable[[JobOut, float], None] | None, heartbeat: float) -> JobOut | None:
         """The final job, or None when the stream ended before it finished."""
         last_change = time.monotonic()
-        with contextlib.closing(self.events([job_id], include_heartbeats=True)) as stream:
+        with contextlib.closing(self.events([job_id], heartbeat=heartbeat, include_heartbeats=True)) as stream:
             return self._consume(stream, job_id, on_update, deadline, on_idle, last_change)
 
     def _consume(self, stream: Iterator[JobEvent | Message], job_id: str, on_update: OnUpdate | None,
