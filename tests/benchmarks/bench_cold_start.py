@@ -106,6 +106,7 @@ def main() -> int:
 
     layers: dict = {}
     fns = api_functions([ns.importtime] if ns.importtime else ns.only)
+    failed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         results = []
         for fn in fns:
@@ -121,9 +122,12 @@ def main() -> int:
                 proc = subprocess.run(command(fn, pkg, event_file, ns.venv, []), capture_output=True, text=True,
                                       env=environment(), cwd=tmp, timeout=120)
                 if proc.returncode != 0:
-                    print(f"{fn.name}: failed\n{proc.stderr[-3000:]}", file=sys.stderr)
-                    return 1
+                    failed.append(fn.name)
+                    print(f"{fn.name}: failed\n{proc.stderr[-1500:]}", file=sys.stderr)
+                    break
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            if not runs or len(runs) < ns.runs:
+                continue
             med = {k: statistics.median(r[k] for r in runs) for k in ("import_ms", "first_ms", "warm_ms", "cpu_ms")}
             med["best_ms"] = min(r["total_ms"] for r in runs)
             results.append((fn.name, event["routeKey"], runs[-1]["status"], med))
@@ -147,7 +151,9 @@ def main() -> int:
           " first request (what a loaded machine does not inflate), warm = a second request in the same process)")
     if slow:
         print(f"over {TARGET_MS:.0f} ms: {', '.join(slow)}  (see --importtime NAME)")
-    return 0
+    if failed:
+        print(f"failed to import or serve: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
