@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,14 +99,19 @@ class Broker:
             try:
                 sub.queue.put_nowait(item)
             except asyncio.QueueFull:  # a stuck client: end its stream rather than hold memory
-                self.unsubscribe(sub)
-                sub.queue = asyncio.Queue(1)
-                sub.close()
+                self._evict(sub)
+
+    def _evict(self, sub: Subscriber) -> None:
+        """Unsubscribe and end the stream. A full queue is dropped first: the client reads the job
+        again when it reconnects, so nothing it needs is lost."""
+        self.unsubscribe(sub)
+        if sub.queue.full():
+            sub.queue = asyncio.Queue(1)
+        sub.close()
 
     def _drop_all(self) -> None:
         for sub in list(self.subscribers):
-            self.unsubscribe(sub)
-            sub.close()
+            self._evict(sub)
 
     async def run(self) -> None:
         """The gateway's background loop: LISTEN, publish, reconnect (1 s back-off doubling to 10 s)."""
@@ -114,7 +120,9 @@ class Broker:
         delay = 1.0
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                # Named after the gateway's process, so it is easy to find in pg_stat_activity.
+                async with await psycopg.AsyncConnection.connect(
+                        self.dsn, autocommit=True, application_name=f"stage1-gateway-events-{os.getpid()}") as conn:
                     await conn.execute(f"listen {CHANNEL}")
                     self.listening, delay = True, 1.0
                     log.info("listening for job events on channel %s", CHANNEL)

@@ -80,6 +80,13 @@ def test_broker_fans_out_filters_and_drops_a_stuck_subscriber(monkeypatch):
             broker.publish(json.dumps({"job_id": JOB, "status": "RUNNING"}))
         assert stuck not in broker.subscribers
         assert stuck.queue.get_nowait() is events._CLOSED  # its stream ends, the client reconnects
+        # The listener lost Postgres: every stream ends, a full one too.
+        full = broker.subscribe(None)
+        for _ in range(2):
+            broker.publish(json.dumps({"job_id": JOB, "status": "RUNNING"}))
+        broker._drop_all()
+        assert broker.subscribers == set()
+        assert full.queue.get_nowait() is events._CLOSED
 
     asyncio.run(scenario())
 

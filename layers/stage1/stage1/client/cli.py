@@ -334,8 +334,7 @@ def _finish(job: JobOut, args: argparse.Namespace, out: Console, err: Console) -
     if args.json:
         _print_json(job)
     if job.status == "COMPLETED":
-        err.print(f"[green]job {job.job_id} COMPLETED[/]: {job.progress:,} rows" +
-                  (f" — result {_compact(job.result, 200)}" if job.result else ""), highlight=False)
+        err.print(f"[green]job {job.job_id} COMPLETED[/]: {job.progress:,} rows", highlight=False)
         return EXIT_OK
     raise Failed(f"job {job.job_id} {job.status}: {job.error or 'no error text'}")
 
