@@ -87,3 +87,23 @@ def test_refs_times_and_page_bounds():
     assert client_time(1704067200000, "t") == datetime(2024, 1, 1, tzinfo=UTC)
     assert client_time(datetime(2024, 1, 1, 2), "t") == datetime(2024, 1, 1, 2, tzinfo=UTC)
     assert page_limit(10_000, 6) == 10_000 and page_limit(10_000, 200) == 1_000 and page_limit(5, 10**9) == 1
+
+
+def test_fast_and_row_paths_agree():
+    """Whole-column conversion (the common case) and the row-by-row path give the same batch."""
+    text = "timestamp,bar_index,fold_number,prediction,target,thr\n" + "".join(
+        f"{1704067200 + i * 3600},{i},{i % 3},{i / 7},{'' if i % 5 == 0 else i % 2},{0.5 if i % 4 else ''}\n"
+        for i in range(50))
+    fast = preds.from_csv(text, None)
+    slow = preds.from_csv(text + "1704067200, 0 ,0,nan,,\n", None)  # spaces and NaN force the row path
+    assert slow.rows[:-1] == fast.rows
+    assert slow.rows[-1] == preds.PredictionRow(1704067200 * 10**6, 0, 0, None, None, (None,))
+    as_json = preds.from_rows([{"timestamp": 1704067200 + i * 3600, "bar_index": i, "fold_number": i % 3,
+                                "prediction": i / 7, "target": None if i % 5 == 0 else float(i % 2),
+                                "thr": 0.5 if i % 4 else None} for i in range(50)], None)
+    assert as_json.rows == fast.rows
+    # The formatted lines equal the generic ILP encoder's.
+    for row, text_line in zip(fast.rows, preds.lines("p", fast), strict=True):
+        fields = {"fold_number": row.fold_number, "bar_index": row.bar_index, "prediction": row.prediction,
+                  "target": row.target, "thr": row.extras[0]}
+        assert text_line == ilp.line("p", {k: v for k, v in fields.items() if v is not None}, row.ts)

@@ -46,13 +46,114 @@ class PredictionRow:
 
 @dataclass
 class PredictionBatch:
+    """The predictions by column (a column per field; `extras` one list per threshold column)."""
+
     extra_columns: list[str]
-    rows: list[PredictionRow]
+    ts: list[int]  # unix microseconds
+    fold_number: list[int]
+    bar_index: list[int | None]
+    prediction: list[float | None]
+    target: list[float | None]
+    extras: list[list[float | None]]
+
+    @classmethod
+    def from_rows(cls, extra_columns: list[str], rows: list[PredictionRow]) -> PredictionBatch:
+        return cls(extra_columns, [r.ts for r in rows], [r.fold_number for r in rows], [r.bar_index for r in rows],
+                   [r.prediction for r in rows], [r.target for r in rows],
+                   [[r.extras[k] for r in rows] for k in range(len(extra_columns))])
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    @property
+    def rows(self) -> list[PredictionRow]:
+        extras = list(zip(*self.extras, strict=True)) if self.extras else [()] * len(self)
+        return [PredictionRow(*values) for values in zip(self.ts, self.bar_index, self.fold_number, self.prediction,
+                                                         self.target, extras, strict=True)]
 
     @property
     def distinct_keys(self) -> int:
         """Rows QuestDB keeps: DEDUP UPSERT KEYS(timestamp, fold_number) collapses repeats."""
-        return len({(r.ts, r.fold_number) for r in self.rows})
+        return len(set(zip(self.ts, self.fold_number, strict=True)))
+
+
+# ---- the fast path: whole columns converted by builtins; any surprise falls back to the row path
+def _is_null(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _ts_column(values: list[Any]) -> list[int]:
+    """Unix s/ms/µs/ns integers (or digit strings) → µs, exactly as `to_micros` converts them."""
+    kinds = set(map(type, values))
+    if kinds == {str}:
+        if not all(map(str.isdigit, values)):
+            raise ValueError
+        ints = list(map(int, values))
+    elif kinds == {int}:
+        ints = values
+    else:
+        raise ValueError
+    if not ints or min(ints) < 0:
+        raise ValueError
+    if max(ints) < 10**11:
+        out = [n * 1_000_000 for n in ints]
+    else:
+        out = [n * 1_000_000 if n < 10**11 else n * 1_000 if n < 10**14 else n if n < 10**17 else n // 1_000
+               for n in ints]
+    if max(out) > TS_MAX:
+        raise ValueError
+    return out
+
+
+def _int_column(values: list[Any], low: int, high: int) -> list[int | None]:
+    present = [v for v in values if not _is_null(v)]
+    kinds = set(map(type, present))
+    if kinds <= {int}:
+        converted = present
+    elif kinds == {str} and all(map(str.isdigit, present)):
+        converted = list(map(int, present))
+    else:
+        raise ValueError
+    if converted and (min(converted) < low or max(converted) > high):
+        raise ValueError
+    if len(converted) == len(values):
+        return converted
+    it = iter(converted)
+    return [None if _is_null(v) else next(it) for v in values]
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _float_column(values: list[Any]) -> list[float | None]:
+    if not set(map(type, values)) <= _SCALARS:
+        raise ValueError
+    if None in values or "" in values:
+        out: list[float | None] = [None if _is_null(v) else float(v) for v in values]
+        present = [x for x in out if x is not None]
+    else:
+        out = present = list(map(float, values))
+    if not all(map(math.isfinite, present)):  # NaN and infinities: the row path decides
+        raise ValueError
+    return out
+
+
+def _columnar(columns: dict[str, list[Any]], ts_column: str, extras: list[str], n: int) -> PredictionBatch | None:
+    """The whole batch by column, or None when any value needs the row path (which then converts
+    what it can and reports exactly what it cannot)."""
+    nulls: list[Any] = [None] * n
+    try:
+        fold = _int_column(columns["fold_number"], 0, FOLD_MAX)
+        if None in fold:
+            return None
+        return PredictionBatch(
+            list(extras), _ts_column(columns[ts_column]), fold,  # type: ignore[arg-type]
+            _int_column(columns.get("bar_index", nulls), -INT_MAX, INT_MAX),
+            _float_column(columns["prediction"]), _float_column(columns.get("target", nulls)),
+            [_float_column(columns.get(c, nulls)) for c in extras],
+        )
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 class _Problems:
@@ -192,10 +293,14 @@ def from_rows(rows: list[dict[str, Any]], declared: Sequence[str] | None) -> Pre
     if not normalised:
         raise BadRequest("predictions is empty", {"field": "predictions"})
     ts_column, extras = _columns(list(seen), declared)
+    wanted = [ts_column, *BASE_COLUMNS, *extras]
+    columns = {c: [row.get(c) for row in normalised] for c in wanted if c in seen}
+    if (batch := _columnar(columns, ts_column, extras, len(normalised))) is not None:
+        return batch
     problems = _Problems()
     out = [r for i, row in enumerate(normalised) if (r := _row(i, row.get, ts_column, extras, problems))]
     problems.raise_if_any()
-    return PredictionBatch(extras, out)
+    return PredictionBatch.from_rows(extras, out)
 
 
 def from_csv(text: str, declared: Sequence[str] | None) -> PredictionBatch:
@@ -209,52 +314,61 @@ def from_csv(text: str, declared: Sequence[str] | None) -> PredictionBatch:
         raise BadRequest("predictions_csv is not valid CSV", {"csv": str(exc)}) from None
     ts_column, extras = _columns(header, declared)
     index = {name: i for i, name in enumerate(header)}
-    problems = _Problems()
-    out: list[PredictionRow] = []
     try:
-        for i, cells in enumerate(_non_blank(reader)):
-            if len(cells) != len(header):
-                problems.add(i, "*", f"expected {len(header)} cells, got {len(cells)}")
-                continue
-
-            def get(name: str, cells: list[str] = cells) -> str | None:
-                pos = index.get(name)
-                return None if pos is None else cells[pos]
-
-            if (row := _row(i, get, ts_column, extras, problems)) is not None:
-                out.append(row)
+        data = _non_blank(reader)
     except csv.Error as exc:
         raise BadRequest("predictions_csv is not valid CSV", {"csv": str(exc)}) from None
-    problems.raise_if_any()
-    if not out:
+    if not data:
         raise BadRequest("predictions_csv has no rows", {"field": "predictions_csv"})
-    return PredictionBatch(extras, out)
+    if set(map(len, data)) == {len(header)}:
+        by_column = list(zip(*data, strict=True))
+        columns = {name: list(by_column[i]) for name, i in index.items()}
+        if (batch := _columnar(columns, ts_column, extras, len(data))) is not None:
+            return batch
+    problems = _Problems()
+    out: list[PredictionRow] = []
+    # The row path: converts what it can, reports exactly what it cannot.
+    for i, cells in enumerate(data):
+        if len(cells) != len(header):
+            problems.add(i, "*", f"expected {len(header)} cells, got {len(cells)}")
+            continue
+
+        def get(name: str, cells: list[str] = cells) -> str | None:
+            pos = index.get(name)
+            return None if pos is None else cells[pos]
+
+        if (row := _row(i, get, ts_column, extras, problems)) is not None:
+            out.append(row)
+    problems.raise_if_any()
+    return PredictionBatch.from_rows(extras, out)
 
 
-def _non_blank(reader: Iterable[list[str]]) -> Iterator[list[str]]:
-    for cells in reader:
-        if cells and any(c.strip() for c in cells):
-            yield cells
+def _non_blank(reader: Iterable[list[str]]) -> list[list[str]]:
+    """The rows that hold anything but blanks (a trailing empty line, a line of spaces)."""
+    return [cells for cells in reader if len(cells) > 1 or (cells and cells[0].strip())]
 
 
 def lines(table: str, batch: PredictionBatch) -> Iterator[str]:
-    """The batch as ILP lines (nulls are left out of a line: QuestDB stores them as null)."""
-    extras = batch.extra_columns
-    for row in batch.rows:
-        fields: dict[str, int | float] = {"fold_number": row.fold_number}
-        if row.bar_index is not None:
-            fields["bar_index"] = row.bar_index
-        if row.prediction is not None:
-            fields["prediction"] = row.prediction
-        if row.target is not None:
-            fields["target"] = row.target
-        for name, value in zip(extras, row.extras, strict=True):
-            if value is not None:
-                fields[name] = value
-        yield ilp.line(table, fields, row.ts)
+    """The batch as ILP lines (nulls are left out of a line: QuestDB stores them as null). Every
+    value was validated by the parser (finite floats, ints in range, names `[a-z0-9_]`), so the
+    lines are formatted directly, as `ilp.line` would."""
+    ilp.line(table, {"fold_number": 0}, 0)  # validates the table name once
+    head = f"{table} fold_number={{}}i".format
+    pieces: list[Iterable[str]] = [map(head, batch.fold_number)]
+    fields = [("bar_index", batch.bar_index, "i"), ("prediction", batch.prediction, ""),
+              ("target", batch.target, ""),
+              *((name, col, "") for name, col in zip(batch.extra_columns, batch.extras, strict=True))]
+    for name, values, suffix in fields:
+        fmt = f",{name}={{!r}}{suffix}".format
+        if None not in values:
+            pieces.append(map(fmt, values))
+        elif any(v is not None for v in values):
+            pieces.append(["" if v is None else fmt(v) for v in values])
+    pieces.append(map(" {}\n".format, batch.ts))
+    return map("".join, zip(*pieces, strict=True))
 
 
 def write(table: str, batch: PredictionBatch, *, timeout: float) -> int:
     """Send every row in one ILP-over-HTTP request (one QuestDB transaction). Returns rows sent."""
     ilp.write(table, lines(table, batch), timeout=timeout)
-    return len(batch.rows)
+    return len(batch)
