@@ -17,9 +17,23 @@ TEST_JOB_TYPE = "client_test"
 STAGE1 = str(Path(sys.executable).parent / "stage1")
 
 
+_created: list[str] = []
+
+
 def new_job(total: int | None = None) -> str:
     with db.connection() as conn:
-        return jobs.create_job(conn, TEST_JOB_TYPE, {"test": True}, total=total).job_id
+        job_id = jobs.create_job(conn, TEST_JOB_TYPE, {"test": True}, total=total).job_id
+    _created.append(job_id)
+    return job_id
+
+
+def cancel_leftover_jobs() -> None:
+    """Cancel the test jobs a failed test left PENDING/RUNNING (the shared table stays tidy)."""
+    while _created:
+        job_id = _created.pop()
+        job = jobs.find_job(job_id)
+        if job is not None and not job.terminal:
+            jobs.cancel(job_id)
 
 
 def cli_env(gateway_url: str, token: str) -> dict[str, str]:

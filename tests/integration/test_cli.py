@@ -10,10 +10,16 @@ import threading
 import time
 
 import pytest
-from client_support import STAGE1, cli_env, new_job, unique_slug, write_ohlcv
+from client_support import STAGE1, cancel_leftover_jobs, cli_env, new_job, unique_slug, write_ohlcv
 
 from stage1.client import ApiError, Client
 from stage1.jobs import service as jobs
+
+
+@pytest.fixture(autouse=True)
+def _tidy_jobs():
+    yield
+    cancel_leftover_jobs()
 
 
 @pytest.fixture

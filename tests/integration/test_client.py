@@ -12,13 +12,19 @@ import uuid
 
 import pyarrow.parquet as pq
 import pytest
-from client_support import new_job, unique_slug, write_ohlcv, write_ohlcv_bytes
+from client_support import cancel_leftover_jobs, new_job, unique_slug, write_ohlcv, write_ohlcv_bytes
 
 from stage1.client import ApiError, Client
 from stage1.datasets.schemas import Dataset, DatasetList
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobOut
 from stage1.runs.schemas import RunCreated, RunDetail
+
+
+@pytest.fixture(autouse=True)
+def _tidy_jobs():
+    yield
+    cancel_leftover_jobs()
 
 
 @pytest.fixture

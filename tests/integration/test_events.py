@@ -9,13 +9,19 @@ import time
 
 import httpx
 import pytest
-from client_support import new_job
+from client_support import cancel_leftover_jobs, new_job
 
 from stage1.client import Client
 from stage1.client.sse import JobEvent, Message, parse
 from stage1.jobs import service as jobs
 
 OWNER = "test-events"
+
+
+@pytest.fixture(autouse=True)
+def _tidy_jobs():
+    yield
+    cancel_leftover_jobs()
 
 
 class Stream:
