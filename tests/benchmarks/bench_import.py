@@ -128,7 +128,7 @@ s = get_settings()
 src = object_source(bucket, key)
 t0 = time.monotonic()
 stats = import_file(src, Kind.OHLCV, table, prepare=lambda p: ensure_table(Kind.OHLCV, table, "1m"),
-                    senders=s.import_senders, block_size=s.import_block_bytes)
+                    senders=s.import_senders, block_size=s.import_block_bytes, batch_rows=s.import_batch_rows)
 sent = time.monotonic() - t0
 wait_applied(table, timeout=600)
 print(json.dumps({"rows": stats.rows, "sent_seconds": sent, "seconds": time.monotonic() - t0,
@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the tables")
     parser.add_argument("--senders", default=None, help="importer-only: STAGE1_IMPORT_SENDERS")
     parser.add_argument("--block-mb", default=None, help="importer-only: STAGE1_IMPORT_BLOCK_BYTES in MiB")
+    parser.add_argument("--batch-rows", default=None, help="importer-only: STAGE1_IMPORT_BATCH_ROWS")
     args = parser.parse_args()
     settings = get_settings()
     path = args.dir / f"ohlcv_{args.rows}.csv"
@@ -187,6 +188,8 @@ def main() -> None:
         extra = {}
         if args.senders:
             extra["STAGE1_IMPORT_SENDERS"] = args.senders
+        if args.batch_rows:
+            extra["STAGE1_IMPORT_BATCH_ROWS"] = args.batch_rows
         if args.block_mb:
             extra["STAGE1_IMPORT_BLOCK_BYTES"] = str(int(float(args.block_mb) * 1024 * 1024))
         print(f"importer only ({load()})", flush=True)

@@ -51,8 +51,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upload_url_expires_seconds: int = 3600
     # Largest body of the blocking POST /api/questdb/import (larger: 413; use an upload or /async).
     inline_import_max_bytes: int = 4 * 1024**2
-    # Import tuning (see docs/imports.md, benchmark): CSV block read per batch, parallel ILP senders.
-    import_block_bytes: int = 4 * 1024**2
+    # Import tuning (see docs/imports.md, benchmark): CSV block parsed at a time, rows per ILP/HTTP
+    # request (one QuestDB transaction), parallel ILP senders.
+    import_block_bytes: int = 1024**2
+    import_batch_rows: int = 150_000
     import_senders: int = 2
     # Bearer token MinIO sends with its webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*); empty = not checked.
     webhook_token: str = ""

@@ -4,8 +4,9 @@ questdb client's `Sender.dataframe`.
 Throughput comes from overlapping the three costs on a small machine: pyarrow parses the next CSV
 block (its own threads, GIL released) while `senders` threads each serialise a batch and wait for
 QuestDB to commit the previous one (one ILP/HTTP request = one transaction per batch). Memory is
-bounded by `block_size × (senders + 2)`: a queue of at most `senders` batches between the reader
-and the senders. See docs/imports.md for the figures behind the defaults.
+bounded: pyarrow's CSV reader holds about 35 × `block_size`, and at most `2 × senders + 2` frames of
+`batch_rows` rows exist at once (a queue of `senders` frames, one in each sender's ILP buffer, one
+being built). See docs/imports.md for the figures behind the defaults.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from stage1.timeseries.kinds import SPECS, TIMESTAMP, Kind
 
 log = get_logger("imports")
 
-DEFAULT_BLOCK_SIZE = 4 << 20
+DEFAULT_BLOCK_SIZE = 1 << 20
+DEFAULT_BATCH_ROWS = 150_000
 DEFAULT_SENDERS = 2
 # ILP/HTTP: the client retries a failed request for this long (safe: tables dedup on upsert keys).
 SENDER_OPTIONS = {"request_timeout": 120_000, "retry_timeout": 10_000, "request_min_throughput": 1 << 20}
@@ -114,6 +116,10 @@ class _Senders:
         self.finish()
 
 
+def _join(tables: list[pa.Table]) -> pa.Table:
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+
+
 def _frame(table: pa.Table, p: Plan) -> pd.DataFrame:
     """Arrow-backed pandas (zero copy; the client's fastest DataFrame path), SYMBOL columns as categoricals."""
     df = table.to_pandas(types_mapper=pd.ArrowDtype, self_destruct=True)
@@ -129,11 +135,17 @@ def import_file(
     progress: Progress | None = None,
     senders: int = DEFAULT_SENDERS,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
     report_every: float = 1.0,
 ) -> ImportStats:
     """Stream `source` into the QuestDB table `table`. `prepare(plan)` runs after the columns are
     checked and before any row is sent (create the table there). `progress(rows, total)` is called
-    at most every `report_every` seconds; an exception from it stops the import."""
+    at most every `report_every` seconds; an exception from it stops the import.
+
+    Parsing and sending have different sweet spots: pyarrow's CSV reader holds memory in proportion
+    to its block (about 35 × the block), so blocks stay small, while each ILP/HTTP request (one
+    QuestDB transaction) should carry many rows; parsed batches are therefore joined into frames of
+    at least `batch_rows` rows before they are sent."""
     ident(table)
     started = time.monotonic()
     batches = open_batches(source, block_size=block_size, hints=column_hints(kind))
@@ -153,6 +165,8 @@ def import_file(
                 last = time.monotonic()
                 progress(pool.committed, total)
 
+        pending: list[pa.Table] = []
+        pending_rows = 0
         try:
             heartbeat(force=True)
             for batch in batches.batches:
@@ -167,9 +181,16 @@ def import_file(
                     total = int(batch.num_rows * source.size / block_size)  # an estimate, corrected at the end
                 stats.rows += batch.num_rows
                 stats.batches += 1
-                pool.put((_frame(rows, p), batch.num_rows), heartbeat)
+                pending.append(rows)
+                pending_rows += batch.num_rows
                 del rows, batch
+                if pending_rows >= batch_rows:
+                    pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
+                    pending, pending_rows = [], 0
                 heartbeat()
+            if pending:
+                pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
+                pending = []
             pool.finish(heartbeat)
             pool.raise_error()
         except BaseException:

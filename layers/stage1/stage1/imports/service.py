@@ -153,7 +153,8 @@ def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
                attempt=job.attempts)
     try:
         stats = import_file(source, kind, table, prepare=prepare, progress=progress,
-                            senders=settings.import_senders, block_size=settings.import_block_bytes)
+                            senders=settings.import_senders, block_size=settings.import_block_bytes,
+                            batch_rows=settings.import_batch_rows)
         applied = wait_applied(table, heartbeat=heartbeat)
         table_now = table_stats(table)
         result: dict[str, Any] = {
