@@ -102,6 +102,34 @@ def load_secrets() -> dict[str, str]:
     return values
 
 
+
+WEBHOOK_TOKEN_KEY = "STAGE1_WEBHOOK_TOKEN"  # noqa: S105 - the name of the key, not a secret
+
+
+def webhook_token() -> str:
+    """The bearer token MinIO sends with its webhook and the gateway checks (docs/imports.md).
+    Appended to secrets.env once (kept out of SECRET_KEYS so other keys there are never rewritten)."""
+    values = load_secrets()
+    if values.get(WEBHOOK_TOKEN_KEY):
+        return values[WEBHOOK_TOKEN_KEY]
+    token = secrets.token_hex(24)
+    with open(SECRETS_FILE, "a") as f:
+        f.write(f"{WEBHOOK_TOKEN_KEY}={token}\n")
+    return token
+
+
+def minio_sends_webhook_token() -> bool:
+    """True unless a MinIO already runs that was started without the token (it gets it on its next
+    start): the gateway then checks the token exactly when MinIO sends it."""
+    pid = pid_of("minio")
+    if pid is None:
+        return True
+    try:
+        return b"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_STAGE1=" in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
+
+
 def env_vars() -> dict[str, str]:
     s = load_secrets()
     return {
@@ -122,6 +150,8 @@ def env_vars() -> dict[str, str]:
         "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
         # invoke_async from processes outside a gateway (tests, scripts) goes to the gateway on 3000.
         "STAGE1_LOCAL_INVOKE_URL": f"http://{HOST}:{GATEWAY_PORT}",
+        # MinIO's webhook token, required by the gateway's /_local/s3-events when MinIO sends it.
+        "STAGE1_WEBHOOK_TOKEN": webhook_token() if minio_sends_webhook_token() else "",
         "STAGE1_STATE_DIR": str(STATE), "STAGE1_CACHE_DIR": str(CACHE),
     }
 
@@ -510,6 +540,7 @@ def up_minio(secrets_: dict) -> None:
         env = dict(os.environ, MINIO_ROOT_USER=ak, MINIO_ROOT_PASSWORD=sk, MINIO_BROWSER="off",
                    MINIO_NOTIFY_WEBHOOK_ENABLE_STAGE1="on",
                    MINIO_NOTIFY_WEBHOOK_ENDPOINT_STAGE1=f"http://{HOST}:3000/_local/s3-events",
+                   MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_STAGE1=webhook_token(),
                    MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_STAGE1=str(queue), MINIO_UPDATE="off",
                    # MinIO has no bucket CORS API (PutBucketCors: NotImplemented); its server-wide rule
                    # takes the template's origins instead. It always exposes ETag (docs/auth.md).
