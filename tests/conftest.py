@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -26,6 +27,17 @@ def event():
         return json.loads((EVENTS / name).read_text())
 
     return load
+
+
+@pytest.fixture(autouse=True)
+def _current_event_loop():
+    """Mangum's handler runs on the thread's current event loop, which an `asyncio.run()` in an earlier
+    test leaves unset (a Lambda process always has one): make sure each test starts with one."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    yield
 
 
 @pytest.fixture
