@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -46,7 +47,7 @@ def _protected(method: str, admin: bool = False):
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{", "").replace("}", "") if "{" not in path else path.split("{")[0] + str(uuid.uuid4())
+    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
 
 
 # ---------------------------------------------------------------- issue
@@ -114,7 +115,7 @@ def test_every_protected_route_refuses_a_request_without_a_valid_token(gateway_u
     protected = [r for r in routes() if r.authorizer]
     assert protected
     for route in protected:
-        path = route.path.split("{")[0] + "x" if "{" in route.path else route.path
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
         r = httpx.request(route.method, f"{gateway_url}{path}", headers=headers, timeout=30)
         body = _envelope(r, 401)
         assert body["error"].startswith(message), (route, body)
