@@ -56,6 +56,26 @@ def test_datasets_list_and_show(stage1, dataset):
     assert json.loads(r.stdout)["dataset_slug"] == dataset
 
 
+def test_newcomer_flow_create_then_upload(stage1, tmp_path, gateway_url, api_token):
+    slug = unique_slug("cli_new")
+    path = write_ohlcv(tmp_path / "bars.csv", 500)
+    r = stage1("upload", str(path), "--dataset", slug, "--kind", "ohlcv")
+    assert r.returncode == 1
+    assert f"(create it first: stage1 datasets create {slug})" in r.stderr
+    try:
+        r = stage1("datasets", "create", slug, "--symbol", "BTC", "--granularity", "1h")
+        assert r.returncode == 0, r.stderr
+        assert f"dataset {slug} (" in r.stderr and f"{slug}_ohlcv" in r.stderr
+        r = stage1("upload", str(path), "--dataset", slug, "--kind", "ohlcv")
+        assert r.returncode == 0, r.stderr
+        assert "COMPLETED: 500 rows" in r.stderr
+        r = stage1("--json", "datasets", "show", slug)
+        assert json.loads(r.stdout)["questdb_state"]["ohlcv"]["row_count"] == 500
+    finally:
+        with Client(gateway_url, api_token) as c, contextlib.suppress(ApiError):
+            c.datasets.delete(slug, cascade=True, drop_questdb=True)
+
+
 def test_errors_are_one_line_with_nonzero_exit(stage1, gateway_url):
     r = stage1("datasets", "show", "no_such_" + unique_slug("x"))
     assert r.returncode == 1

@@ -55,7 +55,8 @@ def test_api_error_from_envelope_and_from_other_bodies():
 def test_config_from_env_order(tmp_path):
     env_file = tmp_path / "stage1.env"
     env_file.write_text("STAGE1_GATEWAY_URL=http://127.0.0.1:3999/\nSTAGE1_TOKEN=from-file\n")
-    assert config_from_env({}) == ("http://127.0.0.1:3000", "")
+    assert config_from_env({}, default_file=None) == ("http://127.0.0.1:3000", "")
+    assert config_from_env({}, default_file=env_file) == ("http://127.0.0.1:3999", "from-file")
     assert config_from_env({"STAGE1_ENV_FILE": str(env_file)}) == ("http://127.0.0.1:3999", "from-file")
     assert config_from_env({"STAGE1_ENV_FILE": str(env_file), "STAGE1_URL": "https://api.example",
                             "STAGE1_TOKEN": "env"}) == ("https://api.example", "env")

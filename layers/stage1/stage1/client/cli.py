@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--search")
     _paging(x)
     ds.add_parser("show", help="one dataset (UUID or slug) with its QuestDB state").add_argument("ref")
+    x = ds.add_parser("create", help="create (or update) a dataset by slug; its tables come with uploads")
+    x.add_argument("slug", help="1-63 characters from [a-z0-9_]")
+    x.add_argument("--symbol")
+    x.add_argument("--granularity", help="bar size, e.g. 1m, 1h, 1d")
+    x.add_argument("--source", default="cli")
 
     runs = sub.add_parser("runs", help="list or show walk-forward runs").add_subparsers(dest="action", required=True)
     x = runs.add_parser("list", help="runs, newest first")
@@ -204,6 +209,16 @@ def cmd_datasets(client: Client, args: argparse.Namespace, out: Console, err: Co
         out.print(_table("Datasets", ["slug", "symbol", "granularity", "ohlcv rows", "indicator rows", "first bar",
                                       "last bar", "runs", "sims", "updated"], rows,
                          caption=_page_caption(page.total, page.offset, len(rows))))
+        return EXIT_OK
+    if args.action == "create":
+        body = {"dataset_slug": args.slug, "symbol": args.symbol, "granularity": args.granularity,
+                "source": args.source}
+        d = client.datasets.upsert({k: v for k, v in body.items() if v is not None})
+        if args.json:
+            _print_json(d)
+        else:
+            err.print(f"dataset {d.dataset_slug} ({d.dataset_id}): tables {d.ohlcv_measurement}, "
+                      f"{d.indicator_measurement}", highlight=False)
         return EXIT_OK
     d = client.datasets.get(args.ref)
     if args.json:
@@ -384,13 +399,21 @@ def _bytes_progress(err: Console) -> Any:
 def cmd_upload(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     from pathlib import Path
 
+    from stage1.client.errors import ApiError
+
     path = Path(args.file)
     with _bytes_progress(err) as progress:
         size = path.stat().st_size if path.is_file() else None
         task = progress.add_task(f"upload {path.name}", total=size)
         started = time.monotonic()
-        upload = client.uploads.upload(path, kind=args.kind, dataset=args.dataset, measurement=args.measurement,
-                                       on_bytes=lambda done, total: progress.update(task, completed=done, total=total))
+        try:
+            upload = client.uploads.upload(
+                path, kind=args.kind, dataset=args.dataset, measurement=args.measurement,
+                on_bytes=lambda done, total: progress.update(task, completed=done, total=total))
+        except ApiError as exc:
+            if exc.status == 404 and "dataset" in exc.message:
+                exc.message += f" (create it first: stage1 datasets create {args.dataset})"
+            raise
         progress.update(task, completed=upload.size)
     seconds = max(time.monotonic() - started, 1e-6)
     how = f"multipart, {upload.parts} parts" if upload.multipart else "single request"
