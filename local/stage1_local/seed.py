@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from stage1.core.ilp import encode_row
+from stage1.core.questdb import get_questdb
 from stage1.core.settings import get_settings
-from stage1.timeseries import ilp
 from stage1.timeseries.kinds import Kind, ensure_table
 from stage1.timeseries.wal import wait_applied
 
@@ -78,9 +79,9 @@ def indicators(rows: list[dict]) -> list[dict]:
 
 def write(kind: Kind, table: str, rows: list[dict], granularity: str) -> None:
     ensure_table(kind, table, granularity)
-    lines = (ilp.line(table, {k: v for k, v in r.items() if k != "timestamp"}, r["timestamp"] * 1_000_000)
-             for r in rows)
-    ilp.write(table, lines, timeout=60)
+    lines = "".join(encode_row(table, {k: v for k, v in r.items() if k != "timestamp"}, r["timestamp"] * 1_000_000)
+                    for r in rows)
+    get_questdb().write_lines(lines.encode(), timeout=60)
     wait_applied(table, timeout=60)
 
 
@@ -162,6 +163,7 @@ def seed(client: httpx.Client) -> list[str]:
         dataset = check(client.post("/api/datasets", params={"record_questdb": "true"}, json={
             "dataset_slug": ds.slug, "dataset_id": str(uuid.uuid5(NAMESPACE, ds.slug)), "symbol": ds.symbol,
             "granularity": ds.granularity, "source": "seed", "metadata": {"seed": True, "exchange": "synthetic"},
+            "ohlcv_measurement": f"{ds.slug}_ohlcv", "indicator_measurement": f"{ds.slug}_ind",
         }), 200, 201)
         report.append(f"dataset    {ds.slug}: {dataset['ohlcv_rows']} bars, {dataset['indicator_rows']} indicator rows")
 

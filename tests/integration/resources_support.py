@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import httpx
 
 from stage1.core import db
+from stage1.core.ilp import encode_row
 from stage1.core.questdb import get_questdb, quote
-from stage1.timeseries import ilp
 from stage1.timeseries.kinds import Kind, ensure_table
 from stage1.timeseries.wal import wait_applied
 
@@ -44,9 +44,9 @@ def indicator_rows(n: int, start: int, step: int = HOUR, seed: int = 2) -> list[
 def write_table(kind: Kind, table: str, rows: list[dict], granularity: str = "1h") -> None:
     """Create the table as the service does (WAL + DEDUP) and write rows over ILP/HTTP, applied."""
     ensure_table(kind, table, granularity)
-    lines = (ilp.line(table, {k: v for k, v in r.items() if k != "timestamp" and v is not None}, r["timestamp"] * 10**6)
-             for r in rows)
-    ilp.write(table, lines, timeout=30)
+    lines = "".join(encode_row(table, {k: v for k, v in r.items() if k != "timestamp"}, r["timestamp"] * 10**6)
+                    for r in rows)
+    get_questdb().write_lines(lines.encode(), timeout=30)
     wait_applied(table, timeout=30)
 
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import pytest
 
 from stage1.core.errors import BadRequest
+from stage1.core.ilp import encode_row
 from stage1.records import client_time, page_limit, parse_ref
 from stage1.runs import predictions as preds
 from stage1.runs.service import _candidates
-from stage1.timeseries import ilp
 
 
 def test_rows_are_normalised_and_thresholds_ordered():
@@ -61,13 +61,10 @@ def test_nan_is_null_and_infinity_refused():
 
 
 def test_ilp_lines():
-    assert ilp.line("t", {"fold_number": 3, "prediction": 0.1, "big": 1e-300}, 5) == (
-        "t fold_number=3i,prediction=0.1,big=1e-300 5\n")
     batch = preds.from_rows([{"timestamp": 1, "fold_number": 0, "prediction": None, "bar_index": 2, "x": 0.5}], None)
     assert list(preds.lines("p", batch)) == ["p fold_number=0i,bar_index=2i,x=0.5 1000000\n"]
-    for bad in ({"a": float("inf")}, {"a": True}, {"a": "s"}, {}):
-        with pytest.raises((TypeError, ValueError)):
-            ilp.line("t", bad, 1)
+    with pytest.raises(BadRequest):
+        list(preds.lines("Bad Name", batch))
 
 
 def test_run_table_names_fit_questdb_identifiers():
@@ -106,4 +103,4 @@ def test_fast_and_row_paths_agree():
     for row, text_line in zip(fast.rows, preds.lines("p", fast), strict=True):
         fields = {"fold_number": row.fold_number, "bar_index": row.bar_index, "prediction": row.prediction,
                   "target": row.target, "thr": row.extras[0]}
-        assert text_line == ilp.line("p", {k: v for k, v in fields.items() if v is not None}, row.ts)
+        assert text_line == encode_row("p", fields, row.ts)

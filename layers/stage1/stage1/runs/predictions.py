@@ -1,6 +1,6 @@
 """Inline predictions of `POST /api/runs`: parsed and checked completely before anything is
-written, then sent to QuestDB as ILP over HTTP in one request (one QuestDB transaction), built by
-`stage1.timeseries.ilp` — no `questdb` client, pyarrow or pandas: the API functions stay small.
+written, then sent to QuestDB as ILP over HTTP in one request (one QuestDB transaction) through
+`QuestDB.write_lines` — no `questdb` client, pyarrow or pandas: the API functions stay small.
 
 Columns: a timestamp (`timestamp` or `timestamp_unix`: s/ms/µs/ns by magnitude, or ISO-8601),
 `fold_number` (required, 0 .. 2^31-1), `prediction` (required column, values may be null),
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stage1.core.errors import BadRequest
-from stage1.timeseries import ilp
+from stage1.core.questdb import get_questdb, ident
 from stage1.timeseries.timestamps import to_micros
 
 TS_COLUMNS = ("timestamp", "timestamp_unix")
@@ -350,10 +350,9 @@ def _non_blank(reader: Iterable[list[str]]) -> list[list[str]]:
 
 def lines(table: str, batch: PredictionBatch) -> Iterator[str]:
     """The batch as ILP lines (nulls are left out of a line: QuestDB stores them as null). Every
-    value was validated by the parser (finite floats, ints in range, names `[a-z0-9_]`), so the
-    lines are formatted directly, as `ilp.line` would."""
-    ilp.line(table, {"fold_number": 0}, 0)  # validates the table name once
-    head = f"{table} fold_number={{}}i".format
+    value was validated by the parser (finite floats, ints in range, names `[a-z0-9_]`, so nothing
+    to escape), so the lines are formatted by column, exactly as `stage1.core.ilp.encode_row` would."""
+    head = f"{ident(table)} fold_number={{}}i".format
     pieces: list[Iterable[str]] = [map(head, batch.fold_number)]
     fields = [("bar_index", batch.bar_index, "i"), ("prediction", batch.prediction, ""),
               ("target", batch.target, ""),
@@ -370,5 +369,5 @@ def lines(table: str, batch: PredictionBatch) -> Iterator[str]:
 
 def write(table: str, batch: PredictionBatch, *, timeout: float) -> int:
     """Send every row in one ILP-over-HTTP request (one QuestDB transaction). Returns rows sent."""
-    ilp.write(table, lines(table, batch), timeout=timeout)
+    get_questdb().write_lines("".join(lines(table, batch)).encode(), timeout=timeout)
     return len(batch)
