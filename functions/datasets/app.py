@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.core.app import create_app, make_handler
 from stage1.core.paging import Limit, Offset, Search
 from stage1.datasets import service
 from stage1.datasets.schemas import Dataset, DatasetDeleted, DatasetIn, DatasetList, DatasetSort, Rows
-from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread, respond
+from stage1.exports.http import large_resource_read
+from stage1.exports.schemas import ModeParam
+from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread
 from stage1.runs import service as runs
 from stage1.runs.schemas import RunList, RunSort, RunStatus
 from stage1.simulations import service as simulations
@@ -64,19 +66,20 @@ def dataset_simulations(dataset_id: DatasetRef, limit: Limit = 100, offset: Offs
 
 
 @get("/api/datasets/{dataset_id:str}/ohlcv", summary="OHLCV rows (JSON page or CSV)", tags=["datasets"])
-async def ohlcv(dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None, to: ToTs = None,
-                columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
-                timestamp_unit: TsUnit = "s") -> Response[Rows]:
-    return respond(await in_thread(service.read_rows, dataset_id, "ohlcv", from_s=from_, to_s=to, columns=columns,
-                                   fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit))
+async def ohlcv(request: Request, dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None,
+                to: ToTs = None, columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
+                timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Rows]:
+    return await large_resource_read(request, "datasets.rows", mode=mode, ref=dataset_id, which="ohlcv", from_s=from_,
+                                     to_s=to, columns=columns, fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit)
 
 
 @get("/api/datasets/{dataset_id:str}/indicators", summary="Indicator rows (JSON page or CSV)", tags=["datasets"])
-async def indicators(dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None, to: ToTs = None,
-                     columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
-                     timestamp_unit: TsUnit = "s") -> Response[Rows]:
-    return respond(await in_thread(service.read_rows, dataset_id, "indicator", from_s=from_, to_s=to,
-                                   columns=columns, fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit))
+async def indicators(request: Request, dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None,
+                     to: ToTs = None, columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
+                     timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Rows]:
+    return await large_resource_read(request, "datasets.rows", mode=mode, ref=dataset_id, which="indicator",
+                                     from_s=from_, to_s=to, columns=columns, fmt=fmt, limit=limit, offset=offset,
+                                     unit=timestamp_unit)
 
 
 app = create_app(

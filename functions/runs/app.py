@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.core.app import create_app, make_handler
 from stage1.core.paging import Limit, Offset, Search
+from stage1.exports.http import large_resource_read
+from stage1.exports.schemas import ModeParam
 from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread, respond
 from stage1.runs import service
 from stage1.runs.schemas import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSort, RunStatus
@@ -40,10 +42,11 @@ async def create_run(data: JSONBody[RunIn]) -> Response[RunCreated]:
 
 @get("/api/runs/{run_id:str}", summary="One run with its folds (download_predictions=true: the predictions CSV)",
      tags=["runs"])
-async def get_run(run_id: RunId, download_predictions: FromQuery[bool] = False) -> Response[RunDetail]:
-    if download_predictions:
-        return respond(await in_thread(service.read_predictions, run_id, fmt="csv", fold=None, from_s=None,
-                                       to_s=None, limit=None, offset=0, unit="s"))
+async def get_run(request: Request, run_id: RunId, download_predictions: FromQuery[bool] = False,
+                  mode: ModeParam = "auto") -> Response[RunDetail]:
+    if download_predictions:  # large CSV: inline when small, else an export job (docs/questdb.md)
+        return await large_resource_read(request, "runs.predictions", mode=mode, run_ref=run_id, fmt="csv", fold=None,
+                                         from_s=None, to_s=None, limit=None, offset=0, unit="s")
     return respond(await in_thread(service.get_run, run_id))
 
 
@@ -53,11 +56,11 @@ def delete_run(run_id: RunId) -> RunDeleted:
 
 
 @get("/api/runs/{run_id:str}/predictions", summary="Predictions (JSON page or CSV)", tags=["runs"])
-async def predictions(run_id: RunId, fmt: Format = "json", fold: FoldFilter = None, from_: FromTs = None,
-                      to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
-                      timestamp_unit: TsUnit = "s") -> Response[Predictions]:
-    return respond(await in_thread(service.read_predictions, run_id, fmt=fmt, fold=fold, from_s=from_, to_s=to,
-                                   limit=limit, offset=offset, unit=timestamp_unit))
+async def predictions(request: Request, run_id: RunId, fmt: Format = "json", fold: FoldFilter = None,
+                      from_: FromTs = None, to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
+                      timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Predictions]:
+    return await large_resource_read(request, "runs.predictions", mode=mode, run_ref=run_id, fmt=fmt, fold=fold,
+                                     from_s=from_, to_s=to, limit=limit, offset=offset, unit=timestamp_unit)
 
 
 app = create_app(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.core.app import create_app, make_handler
 from stage1.core.paging import Limit, Offset
-from stage1.records import Format, FromTs, RowLimit, ToTs, in_thread, respond
+from stage1.exports.http import large_resource_read
+from stage1.exports.schemas import ModeParam
+from stage1.records import Format, FromTs, RowLimit, ToTs
 from stage1.simulations import service
 from stage1.simulations.schemas import (
     SimulationDeleted,
@@ -52,10 +54,11 @@ def delete_simulation(simulation_id: SimulationId) -> SimulationDeleted:
 
 @get("/api/simulations/{simulation_id:str}/trades", summary="Trades ordered by time (JSON page or CSV)",
      tags=["simulations"])
-async def trades(simulation_id: SimulationId, fmt: Format = "json", side: SideFilter = None, from_: FromTs = None,
-                 to: ToTs = None, limit: RowLimit = None, offset: Offset = 0) -> Response[TradeList]:
-    return respond(await in_thread(service.read_trades, simulation_id, fmt=fmt, side=side, from_s=from_, to_s=to,
-                                   limit=limit, offset=offset))
+async def trades(request: Request, simulation_id: SimulationId, fmt: Format = "json", side: SideFilter = None,
+                 from_: FromTs = None, to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
+                 mode: ModeParam = "auto") -> Response[TradeList]:
+    return await large_resource_read(request, "simulations.trades", mode=mode, ref=simulation_id, fmt=fmt, side=side,
+                                     from_s=from_, to_s=to, limit=limit, offset=offset)
 
 
 app = create_app(

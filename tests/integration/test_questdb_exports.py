@@ -167,3 +167,85 @@ def test_on_lambda_inline_is_capped_and_auto_still_inline_when_small(settings, p
     assert out["statusCode"] == 200
     body = base64.b64decode(out["body"]) if out.get("isBase64Encoded") else out["body"].encode()
     assert body == exp_csv(sql)
+
+
+# --- the same contract on the resource reads (datasets, runs, simulations) ---------------------
+
+@pytest.fixture(scope="module")
+def run_with_predictions(small_cap_gateway, api_headers):
+    """A dataset and a run of 1,500 predictions (~90 kB of CSV), created through the API."""
+    from resources_support import dataset, predictions
+
+    with httpx.Client(base_url=small_cap_gateway, headers=api_headers, timeout=120) as c, \
+            dataset(c, f"zzq5r_{uuid.uuid4().hex[:8]}") as ds:
+        rows = predictions(1500, 3, ["threshold_0"])
+        r = c.post("/api/runs", json={"dataset_id": ds["dataset_id"], "target_column": "y", "predictions": rows,
+                                      "threshold_columns": ["threshold_0"]})
+        assert r.status_code == 201, r.text
+        yield ds, r.json()
+        c.delete(f"/api/runs/{r.json()['run_id']}")
+
+
+def test_predictions_csv_over_the_cap_becomes_a_job(small, run_with_predictions):
+    _, run = run_with_predictions
+    url = f"/api/runs/{run['run_id']}/predictions"
+    streamed = small.get(url, params={"format": "csv", "mode": "inline"})  # the local gateway streams
+    assert streamed.status_code == 200, streamed.text[:300]
+    assert len(streamed.content) > CAP
+    lines = streamed.text.splitlines()
+    assert lines[0] == '"timestamp","bar_index","fold_number","prediction","target","threshold_0"'
+    assert len(lines) == 1501
+
+    r = small.get(url, params={"format": "csv"})  # mode=auto
+    assert r.status_code == 202, r.text[:300]
+    job = wait_job(small, r.json()["poll_url"])
+    assert job["status"] == "COMPLETED", job
+    assert job["result"]["key"].startswith(f"exports/{r.json()['job_id']}/")
+    assert job["result"]["rows"] == 1500
+    assert httpx.get(job["result"]["url"], timeout=60).content == streamed.content
+
+    r = small.get(f"/api/runs/{run['run_id']}", params={"download_predictions": "true"})
+    assert r.status_code == 202
+    assert wait_job(small, r.json()["poll_url"])["status"] == "COMPLETED"
+    # Small answers stay inline, and JSON pages are untouched by `mode`.
+    few = small.get(url, params={"format": "csv", "fold": 0, "limit": 10})
+    assert few.status_code == 200, few.text[:300]
+    assert len(few.text.splitlines()) == 11
+    page = small.get(url, params={"limit": 5, "mode": "job"})
+    assert page.status_code == 200, page.text[:300]
+    assert len(page.json()["predictions"]) == 5
+
+
+def test_resource_job_of_a_missing_run_is_404_before_any_job(small):
+    r = small.get(f"/api/runs/{uuid.uuid4()}/predictions", params={"format": "csv", "mode": "job"})
+    assert r.status_code == 404
+
+
+def test_ohlcv_and_trades_csv_jobs(small, run_with_predictions):
+    from resources_support import START, ohlcv_rows, write_table
+
+    from stage1.timeseries.kinds import Kind
+
+    ds, run = run_with_predictions
+    write_table(Kind.OHLCV, ds["ohlcv_measurement"], ohlcv_rows(800))
+    r = small.get(f"/api/datasets/{ds['dataset_id']}/ohlcv", params={"format": "csv", "mode": "job"})
+    assert r.status_code == 202, r.text[:300]
+    job = wait_job(small, r.json()["poll_url"])
+    assert job["status"] == "COMPLETED" and job["result"]["rows"] == 800
+    inline = small.get(f"/api/datasets/{ds['dataset_id']}/ohlcv", params={"format": "csv", "mode": "inline"})
+    assert inline.status_code == 200, inline.text[:300]
+    assert httpx.get(job["result"]["url"], timeout=60).content == inline.content
+
+    trades = [{"bar_timestamp": START + i * 3600, "side": "long" if i % 2 else "short", "entry_price": 100.0,
+               "exit_price": 101.0, "quantity": 1.0, "pnl": 1.0, "return_pct": 1.0} for i in range(600)]
+    r = small.post("/api/simulations", json={"run_id": run["run_id"], "trades": trades})
+    assert r.status_code == 201, r.text[:300]
+    sim = r.json()["simulation_id"]
+    r = small.get(f"/api/simulations/{sim}/trades", params={"format": "csv"})
+    assert r.status_code == 202, r.text[:300]  # ~60 kB of trades from Postgres: over the 20 kB cap
+    job = wait_job(small, r.json()["poll_url"])
+    assert job["status"] == "COMPLETED" and job["result"]["rows"] == 600
+    inline = small.get(f"/api/simulations/{sim}/trades", params={"format": "csv", "mode": "inline"})
+    assert inline.status_code == 200, inline.text[:300]
+    assert httpx.get(job["result"]["url"], timeout=60).content == inline.content
+    small.delete(f"/api/simulations/{sim}")

@@ -15,7 +15,7 @@ QuestDB's refusal is a 400 with its text in `details.questdb` (before any byte i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
@@ -68,10 +68,54 @@ async def large_read(
         return await _accepted(statement, fmt, timeout, name, source, large=False)
 
     cap = inline_cap(fmt)
+
+    def opener() -> Iterator[bytes]:
+        return stack.enter_context(open_sync(statement, fmt, timeout))
+
     stack = ExitStack()
+    decided = await _decide(request, stack, opener, cap, mode, fmt, name)
+    if decided is not None:
+        return decided
+    return await _accepted(statement, fmt, timeout, name, source, large=True)
+
+
+async def large_resource_read(request: Request[Any, Any, Any], reader: str, *, mode: Mode = "auto",
+                              **args: Any) -> Response[Any]:
+    """A resource read (`stage1.exports.readers`) by the same contract: JSON answers as it is; CSV
+    inline when small, else a job that runs the same reader again in the ExporterFunction."""
+    from stage1.exports.readers import close_chunks, read
+    from stage1.records import CsvBody
+
+    result = await anyio.to_thread.run_sync(lambda: read(reader, args))
+    if not isinstance(result, CsvBody):
+        return Response(result)
+    name = safe_filename(result.filename, "csv")
+    if mode == "job":
+        await anyio.to_thread.run_sync(close_chunks, result.chunks)
+        return await _accepted_reader(reader, args, name, large=False)
+    stack = ExitStack()
+    stack.callback(close_chunks, result.chunks)
+    decided = await _decide(request, stack, lambda: result.chunks, inline_cap("csv"), mode, "csv", name)
+    if decided is not None:
+        return decided
+    return await _accepted_reader(reader, args, name, large=True)
+
+
+async def _accepted_reader(reader: str, args: dict[str, Any], filename: str, *, large: bool) -> Response[Any]:
+    from stage1.exports.service import start_reader_job
+
+    accepted: JobAccepted = await anyio.to_thread.run_sync(
+        lambda: start_reader_job(reader, args, filename=filename, reason="large" if large else "requested"))
+    return Response(accepted, status_code=202, headers={"Location": accepted.poll_url})
+
+
+async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Callable[[], Iterator[bytes]],
+                  cap: int, mode: Mode, fmt: Format, name: str) -> Response[Any] | None:
+    """Read up to `cap` bytes: the whole result (200), a stream of it (200, inline where streaming
+    works), a 413 (inline where it does not), or None: too large, the caller starts a job."""
 
     def read_head() -> tuple[Iterator[bytes], bytes, bool]:
-        pieces = iter(stack.enter_context(open_sync(statement, fmt, timeout)))
+        pieces = iter(opener())
         head = bytearray()
         while len(head) <= cap:
             try:
@@ -95,7 +139,7 @@ async def large_read(
     if mode == "inline":
         raise PayloadTooLarge(f"the result is larger than {cap} bytes; use mode=job or mode=auto",
                               {"limit_bytes": cap, "mode": mode})
-    return await _accepted(statement, fmt, timeout, name, source, large=True)
+    return None
 
 
 def _body(owned: ExitStack, head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from litestar.params import QueryParameter
 
 from stage1.core.structs import Model
 
@@ -20,3 +22,10 @@ class ExportResult(Model):
     bytes: int
     rows: int | None
     content_type: str
+
+
+# The `mode` query parameter of every large read (POST /api/questdb/export and the CSV reads of
+# datasets, runs and simulations): docs/questdb.md, "Large reads".
+ModeParam = Annotated[Mode, QueryParameter(
+    description="CSV: auto (inline when small, else 202 and an export job), inline (always the file; streamed "
+                "where the deployment streams, 413 above the cap on Lambda) or job (always 202 and a job)")]

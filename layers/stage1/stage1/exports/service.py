@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from stage1.core import db
-from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.errors import HttpError, ServiceUnavailable, Stage1Error
 from stage1.core.logging import get_logger, job_id_var, log_fields
 from stage1.core.questdb import QuestDBError
 from stage1.core.settings import get_settings
@@ -58,10 +60,54 @@ def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
     except Exception as exc:
         fail(job.job_id, None, f"could not start the export: {exc}")
         raise
+    return _accepted(job, reason)
+
+
+def start_reader_job(reader: str, args: dict[str, Any], *, filename: str, reason: str = "requested") -> JobAccepted:
+    """An export job that runs a resource reader (`stage1.exports.readers`) again for its CSV."""
+    from stage1.exports.readers import READERS
+    from stage1.jobs.dispatch import invoke_async
+    from stage1.jobs.service import create_job, fail
+
+    if reader not in READERS:
+        raise ValueError(f"unknown reader {reader!r}")
+    payload = {"function": FUNCTION, "reader": reader, "args": {**args, "fmt": "csv"}, "format": "csv",
+               "filename": filename, "timeout": get_settings().export_timeout}
+    with db.connection() as conn:
+        job = create_job(conn, JOB_TYPE, payload)
+    try:
+        invoke_async(FUNCTION, {"job_id": job.job_id, "job_type": JOB_TYPE})
+    except Exception as exc:
+        fail(job.job_id, None, f"could not start the export: {exc}")
+        raise
+    return _accepted(job, reason)
+
+
+def _accepted(job: Any, reason: str) -> JobAccepted:
     why = "the result is large" if reason == "large" else "an export job was requested"
     return JobAccepted(job_id=job.job_id, status=job.status, poll_url=f"/api/jobs/{job.job_id}",
                        message=f"{why}: it is being written to the object store; poll poll_url, the download URL "
                                f"will be in result.url")
+
+
+@contextmanager
+def _pieces(payload: dict[str, Any], fmt: Format, timeout: float) -> Iterator[Iterator[bytes]]:
+    """The bytes of a job: a resource reader's CSV, or a read-only statement through /exp."""
+    reader = payload.get("reader")
+    if reader:
+        from stage1.exports.readers import READERS, close_chunks, read_csv
+
+        if reader not in READERS:
+            raise NotReadOnly(f"unknown reader {str(reader)[:40]}")
+        body = read_csv(str(reader), dict(payload.get("args") or {}))
+        try:
+            yield body.chunks
+        finally:
+            close_chunks(body.chunks)
+        return
+    statement = check_readonly(str(payload.get("sql", ""))).sql
+    with open_sync(statement, fmt, timeout) as pieces:
+        yield pieces
 
 
 def presign(key: str, filename: str, expires: int) -> str:
@@ -90,12 +136,6 @@ def run_export_job(job_id: str, owner: str) -> str:
         fmt: Format = "parquet" if payload.get("format") == "parquet" else "csv"
         filename = safe_filename(payload.get("filename"), fmt)
         timeout = float(payload.get("timeout") or settings.export_timeout)
-        try:
-            statement = check_readonly(str(payload.get("sql", ""))).sql
-        except NotReadOnly as exc:
-            fail(job.job_id, owner, f"not a read-only query: {exc.reason}")
-            return "failed"
-
         key = f"exports/{job.job_id}/{filename}"
         started = time.monotonic()
         writer = MultipartWriter(settings.bucket, key, content_type=MEDIA_TYPES[fmt],
@@ -103,7 +143,7 @@ def run_export_job(job_id: str, owner: str) -> str:
         lines = 0
         last_report = time.monotonic()
         try:
-            with open_sync(statement, fmt, timeout) as pieces:
+            with _pieces(payload, fmt, timeout) as pieces:
                 for piece in pieces:
                     writer.write(piece)
                     if fmt == "csv":
@@ -120,12 +160,22 @@ def run_export_job(job_id: str, owner: str) -> str:
             fail(job.job_id, owner, f"questdb rejected the query: {exc.questdb_message}",
                  result={"questdb": exc.questdb_message, "position": (exc.details or {}).get("position")})
             return "failed"
+        except NotReadOnly as exc:
+            writer.abort()
+            fail(job.job_id, owner, f"not a read-only query: {exc.reason}")
+            return "failed"
         except ServiceUnavailable:
             writer.abort()
             raise
         except HttpError as exc:  # the export timed out
             writer.abort()
             fail(job.job_id, owner, f"{exc.message} after {timeout:g} s")
+            return "failed"
+        except Stage1Error as exc:  # the reader refused (404, 409, 400): final, not transient
+            writer.abort()
+            if exc.status_code >= 500:
+                raise
+            fail(job.job_id, owner, exc.message, result={"status": exc.status_code, "details": exc.details})
             return "failed"
         except BaseException:
             writer.abort()
