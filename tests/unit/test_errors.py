@@ -119,3 +119,14 @@ def test_postgres_down_is_503(client):
 def test_responses_carry_a_request_id(client):
     r = client.get("/slow", headers={"x-request-id": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
+
+
+def test_questdb_client_unreachable_is_503_questdb():
+    import questdb
+
+    conf = "http::addr=127.0.0.1:1;retry_timeout=0;"  # nothing listens on port 1
+    with pytest.raises(questdb.QuestDBError) as info, questdb.Sender.from_conf(conf) as sender:
+        sender.row("t", columns={"x": 1.0}, at=questdb.TimestampNanos(1))
+        sender.flush()
+    err = to_stage1_error(info.value)
+    assert err.status_code == 503 and err.details["service"] == "questdb"

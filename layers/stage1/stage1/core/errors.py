@@ -112,7 +112,12 @@ _SERVICE_ERRORS = {
     "botocore.ConnectionError": "object store",
     "botocore.HTTPClientError": "object store",
     "httpx.TransportError": "questdb",
-    "questdb.IngressError": "questdb",
+}
+# The questdb client raises one QuestDBError type; only these codes mean the server is unreachable.
+# (ProtocolVersionError: the client could not reach the server to negotiate the protocol.)
+_QUESTDB_DOWN_CODES = {
+    "CouldNotResolveAddr", "SocketError", "ConnectTimeout", "ServerFlushError", "HandshakeError",
+    "ProtocolVersionError",
 }
 
 
@@ -122,6 +127,9 @@ def service_of(exc: BaseException) -> str | None:
     for name, service in _SERVICE_ERRORS.items():
         if name in names:
             return service
+    if "questdb.QuestDBError" in names:
+        code = getattr(getattr(exc, "code", None), "name", "")
+        return "questdb" if code in _QUESTDB_DOWN_CODES else None
     if "botocore.ClientError" in names:
         status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if status >= 500 or status in (0, 403):
