@@ -138,7 +138,13 @@ def run_exp(sql: str) -> dict:
     return {"seconds": time.monotonic() - started, "bytes": size, "lines": lines}
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def run_gateway(url: str, pid: int, headers: dict, sql: str) -> dict:
+    cpu_before = cpu_seconds(pid)
     with RssSampler(pid) as rss:
         base = rss.peak
         started, size, lines = time.monotonic(), 0, 0
@@ -149,7 +155,8 @@ def run_gateway(url: str, pid: int, headers: dict, sql: str) -> dict:
                 size += len(piece)
                 lines += piece.count(b"\n")
         seconds = time.monotonic() - started
-    return {"seconds": seconds, "bytes": size, "lines": lines, "rss_base": base, "rss_peak": rss.peak}
+    return {"seconds": seconds, "bytes": size, "lines": lines, "rss_base": base, "rss_peak": rss.peak,
+            "cpu": cpu_seconds(pid) - cpu_before}
 
 
 # The job's own time is measured inside the subprocess (a warm Lambda does not pay the imports).
@@ -158,9 +165,11 @@ import json, resource, sys, time, importlib.util
 spec = importlib.util.spec_from_file_location("exporter_handler", sys.argv[2])
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
 maxrss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-base, started = maxrss(), time.monotonic()
+cpu = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+base, started, cpu0 = maxrss(), time.monotonic(), cpu()
 out = module.handler({"job_id": sys.argv[1]}, None)
-print(json.dumps({**out, "seconds": time.monotonic() - started, "rss_base": base, "rss_peak": maxrss()}))
+print(json.dumps({**out, "seconds": time.monotonic() - started, "rss_base": base, "rss_peak": maxrss(),
+                  "cpu": cpu() - cpu0}))
 """
 
 
@@ -176,7 +185,7 @@ def run_job(sql: str) -> dict:
     head = get_s3().head_object(Bucket=result["bucket"], Key=result["key"])
     get_s3().delete_object(Bucket=result["bucket"], Key=result["key"])
     return {"seconds": seconds, "bytes": head["ContentLength"], "lines": result["rows"] + 1, "outcome": out["outcome"],
-            "rss_base": out["rss_base"], "rss_peak": out["rss_peak"]}
+            "rss_base": out["rss_base"], "rss_peak": out["rss_peak"], "cpu": out["cpu"]}
 
 
 def load() -> str:
@@ -211,8 +220,9 @@ def main() -> None:
                     rate = result["bytes"] / result["seconds"] / 1e6
                     print(f"  {rows:>11,} {path:8} run {attempt + 1}: {result['seconds']:6.2f} s "
                           f"{rows / result['seconds']:>12,.0f} rows/s {rate:7.1f} MB/s"
-                          + (f"  peak RSS {mb(result['rss_peak'])} (at start {mb(result['rss_base'])})"
-                             if "rss_peak" in result else "") + f"  load {result['load']}", flush=True)
+                          + (f"  peak RSS {mb(result['rss_peak'])} (at start {mb(result['rss_base'])}),"
+                             f" CPU {result['cpu']:.1f} s" if "rss_peak" in result else "")
+                          + f"  load {result['load']}", flush=True)
                     if path not in best or result["seconds"] < best[path]["seconds"]:
                         best[path] = result
             summary.append((rows, best))

@@ -249,3 +249,20 @@ def test_ohlcv_and_trades_csv_jobs(small, run_with_predictions):
     assert inline.status_code == 200, inline.text[:300]
     assert httpx.get(job["result"]["url"], timeout=60).content == inline.content
     small.delete(f"/api/simulations/{sim}")
+
+
+def test_multipart_job_of_several_parts_leaves_no_upload_behind(small, settings):
+    """~20 MB of CSV: three 8 MiB parts, uploaded while the next fills; the object is QuestDB's bytes."""
+    from stage1.core.storage import get_s3
+
+    sql = "select x, x * 3 y, x % 7 z, 'abcdefghij' s from long_sequence(800000)"
+    expected = exp_csv(sql)
+    assert len(expected) > 2 * settings.export_part_bytes
+    r = small.post("/api/questdb/export", params={"mode": "job", "timeout": 120}, json={"sql": sql})
+    assert r.status_code == 202, r.text
+    job = wait_job(small, r.json()["poll_url"], timeout=120)
+    assert job["status"] == "COMPLETED", job
+    assert (job["result"]["rows"], job["result"]["bytes"]) == (800_000, len(expected))
+    assert httpx.get(job["result"]["url"], timeout=120).content == expected
+    pending = get_s3().list_multipart_uploads(Bucket=settings.bucket, Prefix=f"exports/{job['job_id']}/")
+    assert not pending.get("Uploads")
