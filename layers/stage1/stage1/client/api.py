@@ -92,7 +92,7 @@ def _params(**kwargs: Any) -> dict[str, Any]:
 def _ref(value: Any) -> str:
     """A path segment: ids and slugs are [a-z0-9_-] and UUIDs; anything else is refused here."""
     text = str(value)
-    if not text or any(not (c.isalnum() or c in "-_") for c in text):
+    if not text or any(not (c.isascii() and (c.isalnum() or c in "-_")) for c in text):
         raise ApiError(0, f"not an id or slug: {text[:64]!r}")
     return text
 

@@ -67,7 +67,8 @@ class Jobs:
                include_heartbeats: bool = False) -> Iterator[JobEvent | Message]:
         """Job events as they happen (`JobEvent`), until the stream ends. The first item is the
         `ready` message: from then on nothing is missed. Raises `EventsUnavailable` when the
-        deployment has no event stream (404/405/501/503, or not `text/event-stream`)."""
+        deployment has no event stream (404/405/501, or not `text/event-stream`) or cannot serve one
+        right now (429/503)."""
         params: dict[str, Any] = {"heartbeat": heartbeat}
         if job_ids:
             params["job_id"] = [_job_ref(j) for j in job_ids]
@@ -75,10 +76,10 @@ class Jobs:
         try:
             with self.client.http.stream("GET", EVENTS_PATH, params=params, timeout=timeout,
                                          headers={"Accept": "text/event-stream"}) as response:
-                if response.status_code in (404, 405, 501, 503) or (
+                if response.status_code in (404, 405, 429, 501, 503) or (
                         response.is_success and not response.headers.get("content-type", "").startswith(
                             "text/event-stream")):
-                    if response.status_code != 503:
+                    if response.status_code not in (429, 503):  # those two are only for now
                         self.events_supported = False
                     raise EventsUnavailable(f"{response.status_code} from {EVENTS_PATH}")
                 if response.is_error:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -182,11 +183,12 @@ class Uploads:
              timeout: float | None = None, use_events: bool = True) -> JobOut:
         """Follow the upload's import job to COMPLETED/FAILED/CANCELLED. While it sits in PENDING
         the upload is nudged (`POST /api/uploads/{id}/complete`), in case no event arrived."""
-        last = [0.0]
+        last = [time.monotonic()]
 
         def nudge(job: JobOut, idle: float) -> None:
-            if job.status == "PENDING" and idle >= NUDGE_AFTER_SECONDS and idle - last[0] >= NUDGE_AFTER_SECONDS:
-                last[0] = idle
+            now = time.monotonic()
+            if job.status == "PENDING" and idle >= NUDGE_AFTER_SECONDS and now - last[0] >= NUDGE_AFTER_SECONDS:
+                last[0] = now
                 try:
                     self.complete(upload.upload_id)
                 except ApiError as exc:
