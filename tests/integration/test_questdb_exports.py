@@ -25,6 +25,7 @@ from qdb_fixtures import create_predictions, drop, exp_csv
 
 REPO = Path(__file__).resolve().parents[2]
 CAP = 20_000
+PART = 5 * 1024 * 1024  # the smallest multipart part S3 allows
 ROWS = 2_000  # ~150 kB of CSV: well over the cap
 
 
@@ -37,7 +38,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def small_cap_gateway():
     port = free_port()
-    env = {**os.environ, "STAGE1_EXPORT_INLINE_MAX_BYTES": str(CAP), "STAGE1_GATEWAY_URL": f"http://127.0.0.1:{port}"}
+    env = {**os.environ, "STAGE1_EXPORT_INLINE_MAX_BYTES": str(CAP), "STAGE1_EXPORT_PART_BYTES": str(PART),
+           "STAGE1_GATEWAY_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.Popen([sys.executable, "-m", "stage1_local.gateway", "--port", str(port)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -252,12 +254,12 @@ def test_ohlcv_and_trades_csv_jobs(small, run_with_predictions):
 
 
 def test_multipart_job_of_several_parts_leaves_no_upload_behind(small, settings):
-    """~20 MB of CSV: three 8 MiB parts, uploaded while the next fills; the object is QuestDB's bytes."""
+    """~20 MB of CSV: four 5 MiB parts, uploaded while the next fills; the object is QuestDB's bytes."""
     from stage1.core.storage import get_s3
 
     sql = "select x, x * 3 y, x % 7 z, 'abcdefghij' s from long_sequence(800000)"
     expected = exp_csv(sql)
-    assert len(expected) > 2 * settings.export_part_bytes
+    assert len(expected) > 3 * PART
     r = small.post("/api/questdb/export", params={"mode": "job", "timeout": 120}, json={"sql": sql})
     assert r.status_code == 202, r.text
     job = wait_job(small, r.json()["poll_url"], timeout=120)

@@ -69,7 +69,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     export_timeout: float = 60.0
     # True where responses really stream (local gateway, containers): mode=inline may then exceed the cap.
     export_can_stream: bool = False
-    export_part_bytes: int = 8 * 1024**2
+    export_part_bytes: int = 16 * 1024**2
     export_url_expires_seconds: int = 3600
 
     def redacted(self) -> dict[str, object]:

@@ -18,7 +18,7 @@ MIN_PART = 5 * 1024 * 1024
 
 
 class MultipartWriter:
-    def __init__(self, bucket: str, key: str, *, content_type: str, part_bytes: int, max_in_flight: int = 2,
+    def __init__(self, bucket: str, key: str, *, content_type: str, part_bytes: int, max_in_flight: int = 3,
                  s3: Any = None) -> None:
         self.bucket, self.key = bucket, key
         self.part_bytes = max(MIN_PART, int(part_bytes))
