@@ -9,7 +9,11 @@ with `long_sequence`, then measures in the same run, alternating:
 - `gateway`: `POST /api/questdb/export?mode=inline` through a local gateway started by this script
              (streamed; its peak RSS sampled from /proc);
 - `job`:     the export job path: the ExporterFunction handler in a subprocess streams /exp into a
-             multipart upload to the bucket (MinIO); its peak RSS is the subprocess's ru_maxrss.
+             multipart upload to the bucket (MinIO); its peak RSS is the subprocess's ru_maxrss;
+             `(store)` right after it is MinIO alone taking the same bytes (it shares the 2 cores);
+- `run-csv`: `GET /api/runs/{id}/predictions?format=csv&mode=inline` of a run registered over the API
+             for the same table (the resource read: ordered by timestamp, fold; unix-second timestamps);
+- `run-job`: the same read with `mode=auto`: 202, the export job on the gateway's runner, polled to done.
 It prints rows/s and MB/s of each, the ratios to /exp, peak RSS (and its growth with the table size:
 memory must stay flat), and the load average (2 cores, shared with other people's tests).
 The gateway download is checked complete (header + one line per row) and so is the job's object size.
@@ -120,7 +124,7 @@ def gateway():
                     break
             time.sleep(0.2)
         token = httpx.post(f"{url}/api/auth/token", headers={"X-Stage1-Admin-Secret": get_settings().admin_secret},
-                           json={"name": "bench-export", "scopes": ["read"], "expires_in": 3600}, timeout=30)
+                           json={"name": "bench-export", "scopes": ["read", "write"], "expires_in": 3600}, timeout=30)
         headers = {"X-Stage1-Token": token.json()["token"]} if token.status_code == 201 else {}
         yield url, proc.pid, headers
     finally:
@@ -188,6 +192,78 @@ def run_job(sql: str) -> dict:
             "rss_base": out["rss_base"], "rss_peak": out["rss_peak"], "cpu": out["cpu"]}
 
 
+def ensure_run(url: str, headers: dict, table: str) -> str:
+    """A dataset and a run registered over the API for the benchmark table (as the desktop does when
+    it wrote the predictions itself), reused across runs: GET /api/runs/{id}/predictions reads it."""
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
+        runs = c.get("/api/runs", params={"measurement": table}).json()
+        if runs.get("items"):
+            return runs["items"][0]["run_id"]
+        slug = table.replace("predictions_", "")[:63]
+        r = c.get(f"/api/datasets/{slug}")
+        if r.status_code == 404:
+            r = c.post("/api/datasets", json={"dataset_slug": slug, "symbol": "BENCH", "granularity": "1m"})
+        dataset_id = r.json()["dataset_id"]
+        r = c.post("/api/runs", json={"dataset_id": dataset_id, "prediction_measurement": table,
+                                      "target_column": "target", "threshold_columns": ["thr_0_55", "thr_0_65"]})
+        assert r.status_code == 201, r.text[:300]
+        return r.json()["run_id"]
+
+
+def run_predictions_inline(url: str, pid: int, headers: dict, run_id: str) -> dict:
+    """GET /api/runs/{id}/predictions?format=csv&mode=inline: the resource read, streamed."""
+    cpu_before = cpu_seconds(pid)
+    with RssSampler(pid) as rss:
+        base = rss.peak
+        started, size, lines = time.monotonic(), 0, 0
+        with httpx.stream("GET", f"{url}/api/runs/{run_id}/predictions", params={"format": "csv", "mode": "inline"},
+                          headers=headers, timeout=600) as r:
+            r.raise_for_status()
+            for piece in r.iter_raw():
+                size += len(piece)
+                lines += piece.count(b"\n")
+        seconds = time.monotonic() - started
+    return {"seconds": seconds, "bytes": size, "lines": lines, "rss_base": base, "rss_peak": rss.peak,
+            "cpu": cpu_seconds(pid) - cpu_before}
+
+
+def run_predictions_job(url: str, pid: int, headers: dict, run_id: str) -> dict:
+    """The same read as an export job (mode=auto: 202), run by the gateway's local runner, to done."""
+    cpu_before = cpu_seconds(pid)
+    with RssSampler(pid) as rss, httpx.Client(base_url=url, headers=headers, timeout=600) as c:
+        base = rss.peak
+        started = time.monotonic()
+        r = c.get(f"/api/runs/{run_id}/predictions", params={"format": "csv"})
+        assert r.status_code == 202, r.text[:300]
+        while (job := c.get(r.json()["poll_url"]).json())["status"] in ("PENDING", "RUNNING"):
+            time.sleep(0.1)
+        seconds = time.monotonic() - started
+    assert job["status"] == "COMPLETED", job
+    result = job["result"]
+    head = get_s3().head_object(Bucket=result["bucket"], Key=result["key"])
+    get_s3().delete_object(Bucket=result["bucket"], Key=result["key"])
+    return {"seconds": seconds, "bytes": head["ContentLength"], "lines": result["rows"] + 1, "rss_base": base,
+            "rss_peak": rss.peak, "cpu": cpu_seconds(pid) - cpu_before}
+
+
+def run_store(size: int) -> dict:
+    """Reference: the object store alone taking the same number of bytes through our multipart writer
+    (from memory, no QuestDB): on this machine MinIO shares the 2 cores, so it bounds the job path."""
+    from stage1.exports.multipart import MultipartWriter
+
+    piece = os.urandom(1 << 20)
+    settings = get_settings()
+    started = time.monotonic()
+    writer = MultipartWriter(settings.bucket, "exports/bench-store-reference/blob", content_type="text/csv",
+                             part_bytes=settings.export_part_bytes)
+    for _ in range(size >> 20):
+        writer.write(piece)
+    writer.complete()
+    seconds = time.monotonic() - started
+    get_s3().delete_object(Bucket=settings.bucket, Key="exports/bench-store-reference/blob")
+    return {"seconds": seconds, "bytes": (size >> 20) << 20}
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -208,10 +284,13 @@ def main() -> None:
         for rows in args.rows:
             name = ensure_table(rows)
             sql = f"select * from {name}"
+            run_id = ensure_run(url, headers, name)
             best: dict[str, dict] = {}
             for attempt in range(args.repeat):
                 paths = (("exp", lambda: run_exp(sql)), ("gateway", lambda: run_gateway(url, pid, headers, sql)),
-                         ("job", lambda: run_job(sql)))
+                         ("job", lambda: run_job(sql)),
+                         ("run-csv", lambda: run_predictions_inline(url, pid, headers, run_id)),
+                         ("run-job", lambda: run_predictions_job(url, pid, headers, run_id)))
                 for path, run in paths:
                     before = load()
                     result = run()
@@ -225,21 +304,32 @@ def main() -> None:
                           + f"  load {result['load']}", flush=True)
                     if path not in best or result["seconds"] < best[path]["seconds"]:
                         best[path] = result
+                    if path == "job":  # the store's own pace for the same bytes, right after
+                        store = run_store(result["bytes"])
+                        print(f"  {rows:>11,} {'(store)':8} run {attempt + 1}: {store['seconds']:6.2f} s "
+                              f"{store['bytes'] / store['seconds'] / 1e6:29.1f} MB/s  MinIO alone, same bytes",
+                              flush=True)
+                        if "store" not in best or store["seconds"] < best["store"]["seconds"]:
+                            best["store"] = store
             summary.append((rows, best))
             if args.drop:
+                httpx.delete(f"{url}/api/datasets/{name.replace('predictions_', '')[:63]}", headers=headers,
+                             params={"cascade": "true", "drop_questdb": "true"}, timeout=120)
                 qdb(f"drop table if exists {quote(name)}")
     print("\nbest of each (rows/s; ratio to /exp; peak RSS):")
     for rows, best in summary:
         exp = rows / best["exp"]["seconds"]
         line = [f"{rows:>11,} rows, {mb(best['exp']['bytes'])} CSV: exp {exp:,.0f}"]
-        for path in ("gateway", "job"):
+        for path in ("gateway", "job", "run-csv", "run-job"):
             r = best[path]
             ours = rows / r["seconds"]
             line.append(f"{path} {ours:,.0f} ({ours / exp:.2f}x, peak RSS {mb(r['rss_peak'])})")
+        store = best["store"]
+        line.append(f"MinIO alone {store['bytes'] / store['seconds'] / 1e6:,.0f} MB/s")
         print("  " + "; ".join(line))
     if len(summary) > 1:
         (small, s), (large, g) = summary[0], summary[-1]
-        for path in ("gateway", "job"):
+        for path in ("gateway", "job", "run-csv", "run-job"):
             print(f"  {path} peak RSS {small:,} → {large:,} rows: "
                   f"{mb(s[path]['rss_peak'])} → {mb(g[path]['rss_peak'])}")
 
