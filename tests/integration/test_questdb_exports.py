@@ -268,3 +268,24 @@ def test_multipart_job_of_several_parts_leaves_no_upload_behind(small, settings)
     assert httpx.get(job["result"]["url"], timeout=120).content == expected
     pending = get_s3().list_multipart_uploads(Bucket=settings.bucket, Prefix=f"exports/{job['job_id']}/")
     assert not pending.get("Uploads")
+
+
+def test_cancelling_an_export_job_stops_it_and_leaves_nothing(small, settings):
+    from stage1.core.storage import get_s3
+
+    sql = "select x, rnd_double() d from long_sequence(2000000000)"  # tens of GB: it would run for minutes
+    r = small.post("/api/questdb/export", params={"mode": "job", "timeout": 600}, json={"sql": sql})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    deadline = time.monotonic() + 30
+    while small.get(f"/api/jobs/{job_id}").json()["status"] == "PENDING" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    assert small.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+    job = wait_job(small, f"/api/jobs/{job_id}", timeout=30)
+    assert job["status"] == "CANCELLED", job
+    time.sleep(7)  # the worker notices at its next heartbeat (5 s) and aborts the upload
+    s3 = get_s3()
+    assert not s3.list_multipart_uploads(Bucket=settings.bucket, Prefix=f"exports/{job_id}/").get("Uploads")
+    assert not s3.list_objects_v2(Bucket=settings.bucket, Prefix=f"exports/{job_id}/").get("Contents")
+    assert small.get(f"/api/jobs/{job_id}").json()["status"] == "CANCELLED"

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -110,6 +111,38 @@ def _pieces(payload: dict[str, Any], fmt: Format, timeout: float) -> Iterator[It
         yield pieces
 
 
+class _Heartbeat:
+    """Reports progress every few seconds from its own thread, which also renews the job's lease, so
+    a query that is slow to produce its first byte keeps its job. When the job was cancelled or its
+    lease reclaimed, `check()` raises `JobAborted` in the worker at its next piece."""
+
+    def __init__(self, report: Callable[[], None], every: float = PROGRESS_EVERY_SECONDS) -> None:
+        self._report, self._every = report, every
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="export-heartbeat", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self._report()
+            except BaseException as exc:  # JobAborted, or the database gone: the worker decides
+                self._error = exc
+                return
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def presign(key: str, filename: str, expires: int) -> str:
     return get_s3().generate_presigned_url(
         "get_object",
@@ -140,17 +173,16 @@ def run_export_job(job_id: str, owner: str) -> str:
         started = time.monotonic()
         writer = MultipartWriter(settings.bucket, key, content_type=MEDIA_TYPES[fmt],
                                  part_bytes=settings.export_part_bytes)
-        lines = 0
-        last_report = time.monotonic()
+        lines = [0]
+        heartbeat = _Heartbeat(lambda: report_progress(job.job_id, owner, max(0, lines[0] - 1)))
         try:
-            with _pieces(payload, fmt, timeout) as pieces:
+            with heartbeat, _pieces(payload, fmt, timeout) as pieces:
                 for piece in pieces:
+                    heartbeat.check()
                     writer.write(piece)
                     if fmt == "csv":
-                        lines += piece.count(b"\n")
-                    if time.monotonic() - last_report >= PROGRESS_EVERY_SECONDS:
-                        report_progress(job.job_id, owner, max(0, lines - 1))  # also renews the lease
-                        last_report = time.monotonic()
+                        lines[0] += piece.count(b"\n")
+            heartbeat.check()
             writer.complete()
         except JobAborted:
             writer.abort()
@@ -182,7 +214,7 @@ def run_export_job(job_id: str, owner: str) -> str:
             raise
 
         expires = settings.export_url_expires_seconds
-        rows = max(0, lines - 1) if fmt == "csv" else None
+        rows = max(0, lines[0] - 1) if fmt == "csv" else None
         result = ExportResult(
             url=presign(key, filename, expires),
             expires_at=(datetime.now(UTC) + timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ"),
