@@ -90,8 +90,7 @@ async def _reply(send: Any, status: int, payload: Any = None) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _authorised(scope: dict[str, Any]) -> bool:
-    token = get_settings().webhook_token
+def _authorised(scope: dict[str, Any], token: str) -> bool:
     if not token:
         return True
     headers = dict(scope.get("headers") or [])
@@ -99,7 +98,7 @@ def _authorised(scope: dict[str, Any]) -> bool:
     return hmac.compare_digest(given, f"Bearer {token}")
 
 
-def s3_events_route(runner: Runner) -> Any:
+def s3_events_route(runner: Any, token: str = "") -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         method = scope["method"]
         if method in ("HEAD", "GET"):  # MinIO's reachability check
@@ -108,7 +107,7 @@ def s3_events_route(runner: Runner) -> Any:
         if method != "POST":
             await _reply(send, 405, {"error": "method not allowed", "details": None})
             return
-        if not _authorised(scope):
+        if not _authorised(scope, token):
             await _reply(send, 401, {"error": "invalid webhook token", "details": None})
             return
         try:
@@ -125,7 +124,7 @@ def s3_events_route(runner: Runner) -> Any:
     return app
 
 
-def invoke_route(runner: Runner, function: str) -> Any:
+def invoke_route(runner: Any, function: str) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
             await _reply(send, 405, {"error": "method not allowed", "details": None})
@@ -165,7 +164,7 @@ def sweeper_loop() -> Any:
 def install(gateway: Any) -> Runner:
     runner = Runner()
     dispatch.set_local_runner(runner)
-    gateway.local_routes[S3_EVENTS] = s3_events_route(runner)
+    gateway.local_routes[S3_EVENTS] = s3_events_route(runner, get_settings().webhook_token)
     for name in functions():
         gateway.local_routes[INVOKE + name] = invoke_route(runner, name)
     if SWEEPER in functions():
