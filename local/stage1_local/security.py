@@ -58,17 +58,46 @@ def http_api(template: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve(value: Any, template: dict[str, Any], settings: Settings) -> Any:
-    """`!Ref Parameter` → the local setting for it (CorsAllowOrigins) or the parameter's default."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
+    """A template value as CloudFormation would resolve it with the local settings as parameters:
+    `!Ref CorsAllowOrigins` is STAGE1_CORS_ALLOW_ORIGINS, another `!Ref` the parameter's default;
+    `!Split`, `!If` (with `!Not`/`!Equals` conditions) and `AWS::NoValue` (None) are evaluated."""
+    if isinstance(value, list):
+        return [resolve(v, template, settings) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Ref"}:
         name = value["Ref"]
+        if name == "AWS::NoValue":
+            return None
         if name == "CorsAllowOrigins":
-            return [o.strip() for o in settings.cors_allow_origins.split(",") if o.strip()]
+            return settings.cors_allow_origins.replace(" ", "")
         param = (template.get("Parameters") or {}).get(name) or {}
         default = param.get("Default")
         if param.get("Type") == "CommaDelimitedList" and isinstance(default, str):
             return [v.strip() for v in default.split(",") if v.strip()]
         return default
-    return value
+    if set(value) == {"Fn::Split"}:
+        delimiter, source = value["Fn::Split"]
+        return [v for v in str(resolve(source, template, settings)).split(delimiter) if v]
+    if set(value) == {"Fn::If"}:
+        condition, if_true, if_false = value["Fn::If"]
+        chosen = if_true if _condition(condition, template, settings) else if_false
+        return resolve(chosen, template, settings)
+    return {k: resolve(v, template, settings) for k, v in value.items()}
+
+
+def _condition(name: str, template: dict[str, Any], settings: Settings) -> bool:
+    def evaluate(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Fn::Not"}:
+            return not evaluate(node["Fn::Not"][0])
+        if isinstance(node, dict) and set(node) == {"Fn::Equals"}:
+            left, right = node["Fn::Equals"]
+            return evaluate(left) == evaluate(right)
+        if isinstance(node, dict) and set(node) == {"Condition"}:
+            return _condition(node["Condition"], template, settings)
+        return resolve(node, template, settings)
+
+    return bool(evaluate((template.get("Conditions") or {})[name]))
 
 
 # ---------------------------------------------------------------- authorizer
@@ -158,15 +187,15 @@ class Security:
 
     # -- CORS, as an ASGI middleware around the whole gateway
     def cors(self, app: ASGIApp) -> ASGIApp:
-        config = http_api(self.template).get("CorsConfiguration") or {}
+        config = resolve(http_api(self.template).get("CorsConfiguration"), self.template, self.settings) or {}
         if not config:
-            return app
-        origins = set(resolve(config.get("AllowOrigins") or [], self.template, self.settings))
-        methods = ",".join(resolve(config.get("AllowMethods") or [], self.template, self.settings))
-        allow_headers = ",".join(resolve(config.get("AllowHeaders") or [], self.template, self.settings)).lower()
-        expose = ",".join(resolve(config.get("ExposeHeaders") or [], self.template, self.settings)).lower()
-        max_age = str(resolve(config.get("MaxAge", 0), self.template, self.settings))
-        credentials = bool(resolve(config.get("AllowCredentials", False), self.template, self.settings))
+            return app  # no CORS: browsers get no Access-Control-* headers (as on AWS)
+        origins = set(config.get("AllowOrigins") or [])
+        methods = ",".join(config.get("AllowMethods") or [])
+        allow_headers = ",".join(config.get("AllowHeaders") or []).lower()
+        expose = ",".join(config.get("ExposeHeaders") or []).lower()
+        max_age = str(config.get("MaxAge", 0))
+        credentials = bool(config.get("AllowCredentials", False))
 
         def allowed(origin: str | None) -> str | None:
             if origin is None:

@@ -129,14 +129,32 @@ def test_cors_and_throttling_come_from_parameters_with_the_local_defaults():
     params = load_template()["Parameters"]
     assert params["CorsAllowOrigins"]["Default"] == Settings().cors_allow_origins == "https://agenticresearch.info"
     api = _http_api()
-    assert api["CorsConfiguration"]["AllowOrigins"] == {"Ref": "CorsAllowOrigins"}
-    assert {"X-Stage1-Token", "X-Stage1-Admin-Secret", "Content-Type"} <= set(api["CorsConfiguration"]["AllowHeaders"])
+    condition, cors, otherwise = api["CorsConfiguration"]["Fn::If"]
+    assert condition == "HasCorsOrigins" and otherwise == {"Ref": "AWS::NoValue"}
+    assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+    assert {"X-Stage1-Token", "X-Stage1-Admin-Secret", "Content-Type"} <= set(cors["AllowHeaders"])
     assert set(api["DefaultRouteSettings"]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
     assert "POST /api/auth/token" in api["RouteSettings"]
 
 
 def test_the_bucket_allows_browser_uploads_and_exposes_etag():
     bucket = next(r for r in _resources().values() if r["Type"] == "AWS::S3::Bucket")
-    (rule,) = bucket["Properties"]["CorsConfiguration"]["CorsRules"]
+    condition, cors, _ = bucket["Properties"]["CorsConfiguration"]["Fn::If"]
+    assert condition == "HasCorsOrigins"
+    (rule,) = cors["CorsRules"]
     assert {"PUT", "POST"} <= set(rule["AllowedMethods"]) and rule["ExposedHeaders"] == ["ETag"]
-    assert rule["AllowedOrigins"] == {"Ref": "CorsAllowOrigins"}
+    assert rule["AllowedOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
+
+
+def test_the_local_gateway_resolves_the_template_cors_rule_like_cloudformation():
+    from stage1_local.security import resolve
+
+    template = load_template()
+    rule = _http_api()["CorsConfiguration"]
+    local = Settings(cors_allow_origins="https://a.example, http://localhost:5173")
+    assert resolve(rule, template, local)["AllowOrigins"] == ["https://a.example", "http://localhost:5173"]
+    assert resolve(rule, template, Settings())["AllowOrigins"] == ["https://agenticresearch.info"]
+    assert resolve(rule, template, Settings())["MaxAge"] == 600
+    assert resolve(rule, template, Settings(cors_allow_origins="")) is None  # no browser access
+    assert resolve({"Ref": "ThrottlingRateLimit"}, template, Settings()) == template["Parameters"][
+        "ThrottlingRateLimit"]["Default"]
