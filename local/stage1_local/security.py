@@ -9,9 +9,9 @@ CORS and throttling, read from template.yaml where the template says it (docs/au
   (stage1.auth.scopes): 403. Its context is passed to the function the way API Gateway passes it,
   in `scope["aws.event"]["requestContext"]["authorizer"]["lambda"]`. `STAGE1_AUTH_ENABLED=false`
   turns this guard off (local experiments only; the Lambda authorizer ignores that setting).
-- Rate limits: a token bucket per token (`rate_limit_rps`, `rate_limit_burst`), and one per client
-  address for everything without a valid token (public routes and failed authentications): 429
-  with Retry-After.
+- Rate limits: a token bucket per token (`rate_limit_rps`, `rate_limit_burst`), one per client
+  address for public routes, and one per client address for failed authentications: 429 with
+  Retry-After.
 - CORS: the HttpApi's CorsConfiguration, with AllowOrigins from `STAGE1_CORS_ALLOW_ORIGINS` (the
   template's CorsAllowOrigins parameter). Preflights are answered before routing and auth; the
   functions' own CORS headers are dropped, as API Gateway drops them.
@@ -155,26 +155,28 @@ class Security:
     async def authorizer(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
         if route is None or not route.authorizer or not self.settings.auth_enabled or self.authorize is None:
             return None
-        ip_key = f"ip:{client_address(scope)}"
-        if (wait := self.limiter.wait(ip_key)) > 0:  # this address keeps failing: stop asking the database
-            return TooManyRequests("rate limited", wait)
         token = header(scope, TOKEN_HEADER)
         if not token:
-            self.limiter.hit(ip_key)
-            return Unauthorized("missing token: send it in the X-Stage1-Token header")
+            return self._failed(scope, "missing token: send it in the X-Stage1-Token header")
         try:
             answer = await asyncio.to_thread(self.authorize, authorizer_event(scope, route, token), None)
         except Exception as exc:  # the authorizer failed (database down): API Gateway would answer 500
             return to_stage1_error(exc)
         context = answer.get("context") or {}
         if not answer.get("isAuthorized"):
-            self.limiter.hit(ip_key)
-            return Unauthorized(str(context.get("reason") or "invalid token"))
+            return self._failed(scope, str(context.get("reason") or "invalid token"))
         if (error := check_scope(scope["method"], scope["path"], context)) is not None:
             return error
         event = scope.setdefault("aws.event", {})
         event.setdefault("requestContext", {})["authorizer"] = {"lambda": context}
         return None
+
+    def _failed(self, scope: dict[str, Any], reason: str) -> Stage1Error:
+        """401, or 429 once this address has failed too often: failures have their own bucket per
+        address, so neither public traffic nor someone else's bad tokens slow down a valid token."""
+        if (wait := self.limiter.hit(f"authfail:{client_address(scope)}")) > 0:
+            return TooManyRequests("rate limited: too many failed authentications", wait)
+        return Unauthorized(reason)
 
     async def rate_limit(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
         context = (((scope.get("aws.event") or {}).get("requestContext") or {}).get("authorizer") or {}).get("lambda")

@@ -82,9 +82,13 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(strict_gateway, setting
 
 
 def test_failed_authentications_are_limited_per_address(strict_gateway, settings):
+    valid = _mint(strict_gateway, settings.admin_secret)
     statuses = [httpx.get(f"{strict_gateway}/api/datasets", headers={"X-Stage1-Token": "s1_" + "B" * 43}).status_code
                 for _ in range(8)]
     assert 401 in statuses and statuses[-1] == 429, statuses
+    assert httpx.get(f"{strict_gateway}/api/datasets").status_code == 429  # a missing token is a failure too
+    # A valid token from the same address is limited by its own bucket only.
+    assert httpx.get(f"{strict_gateway}/api/auth/tokens", headers={"X-Stage1-Token": valid}).status_code == 200
 
 
 def test_admin_secret_guessing_is_limited(settings):
