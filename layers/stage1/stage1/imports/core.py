@@ -33,7 +33,7 @@ from stage1.timeseries.kinds import SPECS, TIMESTAMP, Kind
 log = get_logger("imports")
 
 DEFAULT_BLOCK_SIZE = 1 << 20
-DEFAULT_BATCH_ROWS = 100_000
+DEFAULT_BATCH_ROWS = 60_000
 DEFAULT_SENDERS = 2
 # ILP/HTTP: the client retries a failed request for this long (safe: tables dedup on upsert keys).
 SENDER_OPTIONS = {"request_timeout": 120_000, "retry_timeout": 10_000, "request_min_throughput": 1 << 20}
