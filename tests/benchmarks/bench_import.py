@@ -9,7 +9,7 @@ pipeline versus QuestDB's own `/imp` of the same file, same machine, same run.
    POST /complete; measured from the complete call to the job's COMPLETED (the bucket's event →
    gateway on :3000 → importer → QuestDB, WAL applied), with the row count checked.
 3. importer: the import core alone in a subprocess on the same object into a fresh table (the
-   same code the importer runs), with its rows/s and peak RSS (ru_maxrss of that process).
+   same code the importer runs), with its rows/s, CPU time and peak RSS (VmHWM of that process).
 4. imp: QuestDB's `POST /imp` of the same file into another table (streamed from disk), then its
    WAL applied and its rows counted.
 Prints rows/s of each, the ratios, the importer's peak RSS and the load average before each step
@@ -124,16 +124,48 @@ from stage1.imports.service import object_source
 from stage1.core.settings import get_settings
 from stage1.timeseries.kinds import Kind, ensure_table
 bucket, key, table = sys.argv[1:4]
+
+
+def peak_rss_mb():
+    # VmHWM: this address space's peak. Not ru_maxrss, which survives exec and so can report the
+    # parent's RSS at fork time (this benchmark's own, after reading the file) instead of ours.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
 s = get_settings()
 src = object_source(bucket, key)
+r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.monotonic()
 stats = import_file(src, Kind.OHLCV, table, prepare=lambda p: ensure_table(Kind.OHLCV, table, "1m"),
                     senders=s.import_senders, block_size=s.import_block_bytes, batch_rows=s.import_batch_rows)
 sent = time.monotonic() - t0
 wait_applied(table, timeout=600)
+r1 = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"rows": stats.rows, "sent_seconds": sent, "seconds": time.monotonic() - t0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "cpu_seconds": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+                  "peak_rss_mb": peak_rss_mb()}))
 """
+
+
+def questdb_cpu() -> float | None:
+    """CPU seconds QuestDB's JVM has used so far (the local stack's pid file), or None."""
+    try:
+        state = Path(os.environ.get("STAGE1_STATE_DIR") or Path(__file__).resolve().parents[2] / ".state")
+        pid = int((state / "run" / "questdb.pid").read_text())
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+
+
+def with_questdb_cpu(fn, *args) -> dict:
+    before = questdb_cpu()
+    out = fn(*args)
+    after = questdb_cpu()
+    if before is not None and after is not None:
+        out["questdb_cpu_seconds"] = after - before
+    return out
 
 
 def importer_only(key: str, table: str, env_extra: dict[str, str]) -> dict:
@@ -181,7 +213,7 @@ def main() -> None:
     key = None
     try:
         print(f"pipeline ({load()})", flush=True)
-        results["pipeline"] = p = pipeline(client, path, tables["pipeline"])
+        results["pipeline"] = p = with_questdb_cpu(pipeline, client, path, tables["pipeline"])
         key = p["object_key"]
         print(f"  {p['rows']:,} rows in {p['seconds']:.2f} s: {p['rows'] / p['seconds']:,.0f} rows/s "
               f"(importer's own clock {p['importer_seconds']:.2f} s)", flush=True)
@@ -193,12 +225,12 @@ def main() -> None:
         if args.block_mb:
             extra["STAGE1_IMPORT_BLOCK_BYTES"] = str(int(float(args.block_mb) * 1024 * 1024))
         print(f"importer only ({load()})", flush=True)
-        results["importer"] = i = importer_only(key, tables["importer"], extra)
+        results["importer"] = i = with_questdb_cpu(importer_only, key, tables["importer"], extra)
         print(f"  {i['rows']:,} rows in {i['seconds']:.2f} s: {i['rows'] / i['seconds']:,.0f} rows/s "
               f"(sent in {i['sent_seconds']:.2f} s), peak RSS {i['peak_rss_mb']:.0f} MB", flush=True)
         if not args.skip_imp:
             print(f"QuestDB /imp ({load()})", flush=True)
-            results["imp"] = m = imp(path, tables["imp"])
+            results["imp"] = m = with_questdb_cpu(imp, path, tables["imp"])
             print(f"  {m['rows']:,} rows in {m['seconds']:.2f} s: {m['rows'] / m['seconds']:,.0f} rows/s", flush=True)
         print("\nsummary")
         rate = {k: v["rows"] / v["seconds"] for k, v in results.items()}
@@ -208,6 +240,11 @@ def main() -> None:
             print(f"  pipeline / imp = {rate['pipeline'] / rate['imp']:.2f}, importer / imp = "
                   f"{rate['importer'] / rate['imp']:.2f}")
         print(f"  importer peak RSS {results['importer']['peak_rss_mb']:.0f} MB; {load()}")
+        millions = args.rows / 1e6
+        print("  CPU seconds per million rows: importer process "
+              f"{results['importer']['cpu_seconds'] / millions:.2f}"
+              + "".join(f", QuestDB during {k} {v['questdb_cpu_seconds'] / millions:.2f}"
+                        for k, v in results.items() if "questdb_cpu_seconds" in v))
         assert results["pipeline"]["rows"] == args.rows and results["importer"]["rows"] == args.rows
     finally:
         if not args.keep:
