@@ -58,12 +58,16 @@ class Batches:
 class Source:
     """Where the bytes are: a random-access file opener (S3 via pyarrow.fs, or a memory buffer)."""
 
-    def __init__(self, open_file: Any, size: int) -> None:
+    def __init__(self, open_file: Any, size: int, open_stream: Any = None) -> None:
         self._open_file = open_file  # () -> pyarrow.NativeFile (random access)
+        self._open_stream = open_stream  # () -> a sequential stream, if cheaper than random access
         self.size = size
 
     def open(self) -> Any:
         return self._open_file()
+
+    def stream(self) -> Any:
+        return self._open_stream() if self._open_stream is not None else self._open_file()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Source:
@@ -127,7 +131,7 @@ def _guard(batches: Iterator[pa.RecordBatch], what: str) -> Iterator[pa.RecordBa
 
 
 def _csv_stream(source: Source, fmt: str) -> Any:
-    raw = source.open()
+    raw = source.stream()
     return pa.CompressedInputStream(raw, "gzip") if fmt == CSV_GZ else raw
 
 

@@ -33,6 +33,7 @@ log = get_logger("imports.service")
 JOB_TYPE = "import"
 
 _fs: Any = None
+S3_READ_BUFFER = 8 << 20
 
 
 def s3_filesystem() -> Any:
@@ -62,7 +63,9 @@ def object_source(bucket: str, key: str) -> Source | None:
     info = s3_filesystem().get_file_info(path)
     if info.type != fs.FileType.File:
         return None
-    return Source(lambda: s3_filesystem().open_input_file(path), int(info.size))
+    # CSV is read front to back: one buffered stream (8 MiB GETs) instead of a ranged GET per block.
+    return Source(lambda: s3_filesystem().open_input_file(path), int(info.size),
+                  lambda: s3_filesystem().open_input_stream(path, compression=None, buffer_size=S3_READ_BUFFER))
 
 
 # ---------------------------------------------------------------- events
