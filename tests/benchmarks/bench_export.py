@@ -197,8 +197,8 @@ def ensure_run(url: str, headers: dict, table: str) -> str:
     it wrote the predictions itself), reused across runs: GET /api/runs/{id}/predictions reads it."""
     with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
         runs = c.get("/api/runs", params={"measurement": table}).json()
-        if runs.get("items"):
-            return runs["items"][0]["run_id"]
+        if runs.get("runs"):
+            return runs["runs"][0]["run_id"]
         slug = table.replace("predictions_", "")[:63]
         r = c.get(f"/api/datasets/{slug}")
         if r.status_code == 404:
