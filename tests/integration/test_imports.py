@@ -331,3 +331,26 @@ def test_job_listing_filters_and_pages(client, table):
     assert client.get("/api/jobs", params={"limit": 0}).status_code == 400
     client.post(f"/api/jobs/{up['job_id']}/cancel")
     assert json.loads(client.get(f"/api/jobs/{up['job_id']}").text)["status"] == "CANCELLED"
+
+
+def test_trades_and_indicators_kinds(client, unique):
+    trades, ind = f"zz_imp_tr_{unique}", f"zz_imp_ind_{unique}"
+    try:
+        body = (b"timestamp,side,entry_price,exit_price,quantity,pnl\n"
+                b"1700000000,long,100,101,1,1\n1700000000,short,101,100,2,2\n1700000060,long,100,99,1,-1\n")
+        r = client.post(f"/api/questdb/import?measurement={trades}&kind=trades", content=body,
+                        headers={"content-type": "text/csv"})
+        assert r.status_code == 200, r.text
+        got = get_questdb().exec(f'select side, trade_index, pnl from "{trades}" order by trade_index').dataset
+        assert got == [["long", 0, 1.0], ["short", 1, 2.0], ["long", 2, -1.0]]  # two trades share a bar
+        types = dict(get_questdb().exec(f"select \"column\", type from table_columns('{trades}')").dataset)
+        assert types["side"] == "SYMBOL" and types["trade_index"] == "LONG"
+        # Indicators: any columns; integers in the first rows may turn decimal later (DOUBLE).
+        body = b"timestamp_unix,rsi_14,signal\n1700000000,55,1\n1700000060,56.5,0\n"
+        r = client.post(f"/api/questdb/import?measurement={ind}&kind=indicators", content=body,
+                        headers={"content-type": "text/csv"})
+        assert r.status_code == 200, r.text
+        assert [row["rsi_14"] for row in rows(ind)] == [55.0, 56.5]
+    finally:
+        drop(trades)
+        drop(ind)

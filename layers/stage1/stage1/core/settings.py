@@ -53,7 +53,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     inline_import_max_bytes: int = 4 * 1024**2
     # Import tuning (see docs/imports.md, benchmark): CSV block parsed at a time, rows per ILP/HTTP
     # request (one QuestDB transaction), parallel ILP senders.
-    import_block_bytes: int = 1024**2
+    import_block_bytes: int = 512 * 1024
     import_batch_rows: int = 60_000
     import_senders: int = 2
     # Bearer token MinIO sends with its webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*); empty = not checked.

@@ -32,7 +32,7 @@ from stage1.timeseries.kinds import SPECS, TIMESTAMP, Kind
 
 log = get_logger("imports")
 
-DEFAULT_BLOCK_SIZE = 1 << 20
+DEFAULT_BLOCK_SIZE = 512 << 10
 DEFAULT_BATCH_ROWS = 60_000
 DEFAULT_SENDERS = 2
 # ILP/HTTP: the client retries a failed request for this long (safe: tables dedup on upsert keys).

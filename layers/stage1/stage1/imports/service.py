@@ -193,7 +193,7 @@ def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
             # A backing service is down: give the job back; the sweeper dispatches it again.
             jobs.release(job.job_id, owner, f"{service} unavailable: {str(exc)[:300]}")
             log_fields(log, 30, "import interrupted; job released", service=service, error=str(exc)[:300])
-            return {"job_id": job.job_id, "status": jobs.PENDING, "error": str(exc)[:300]}
+            return {"job_id": job.job_id, "status": jobs.PENDING, "service": service, "error": str(exc)[:300]}
         log.exception("import crashed")
         _discard(table, created, job)
         jobs.fail(job.job_id, owner, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")

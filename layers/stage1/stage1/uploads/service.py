@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from stage1.core import db, storage
-from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
+from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import ident
 from stage1.core.settings import get_settings
@@ -293,6 +293,11 @@ def import_blocking(body: bytes, *, measurement: str, kind: str, content_type: s
         details = {**(outcome.get("details") or {}), "job_id": job.job_id}
         raise BadRequest(outcome.get("error") or "import failed", details)
     if status != jobs.COMPLETED:
+        # The body is gone (deleted above): a job left PENDING could never run; close it.
+        reason = outcome.get("error") or f"import did not complete ({status})"
+        jobs.fail(job.job_id, None, reason)
+        if outcome.get("service"):
+            raise ServiceUnavailable(outcome["service"], reason, {"job_id": job.job_id})
         raise Conflict(f"import did not complete: {status}", {"job_id": job.job_id, "status": status})
     result = outcome.get("result") or {}
     return InlineImportResult(job_id=job.job_id, status=status, measurement=measurement,
