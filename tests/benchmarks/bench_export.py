@@ -280,7 +280,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpus {os.cpu_count()}, load {load()}", flush=True)
     summary = []
-    with gateway() as (url, pid, headers):
+    # Two gateways: the streamed downloads are measured in one, the run-job exports (which the
+    # gateway runs on its own threads, holding upload parts) in the other, so neither's RSS
+    # carries what the other allocated.
+    with gateway() as (url, pid, headers), gateway() as (job_url, job_pid, job_headers):
         for rows in args.rows:
             name = ensure_table(rows)
             sql = f"select * from {name}"
@@ -290,7 +293,7 @@ def main() -> None:
                 paths = (("exp", lambda: run_exp(sql)), ("gateway", lambda: run_gateway(url, pid, headers, sql)),
                          ("job", lambda: run_job(sql)),
                          ("run-csv", lambda: run_predictions_inline(url, pid, headers, run_id)),
-                         ("run-job", lambda: run_predictions_job(url, pid, headers, run_id)))
+                         ("run-job", lambda: run_predictions_job(job_url, job_pid, job_headers, run_id)))
                 for path, run in paths:
                     before = load()
                     result = run()
