@@ -114,7 +114,11 @@ def run_job(job_id: str, owner: str | None = None) -> dict[str, Any]:
         return {"job_id": job.job_id, "status": job.status, "skipped": True}
     payload = job.payload
     source = object_source(payload["bucket"], payload["key"])
-    if source is None:  # dispatched before the object arrived: stay PENDING, the event will come
+    if source is None:
+        if payload.get("ready"):  # it was there (event, nudge or inline body) and is gone: never runs
+            jobs.fail(job.job_id, None, f"the object {payload['key']} no longer exists")
+            return {"job_id": job.job_id, "status": jobs.FAILED, "error": "object gone"}
+        # Dispatched before the object arrived: stay PENDING, the event (or the sweeper) will come.
         return {"job_id": job.job_id, "status": jobs.PENDING, "reason": "object not uploaded yet"}
     claimed = jobs.claim(job.job_id, owner)
     if claimed is None:
