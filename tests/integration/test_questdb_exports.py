@@ -71,11 +71,26 @@ def predictions():
     drop(name)
 
 
+EXPORTED: list[str] = []  # object keys this module's jobs wrote, removed at the end
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_exported_objects(settings):
+    yield
+    from stage1.core.storage import get_s3
+
+    for key in EXPORTED:
+        with contextlib.suppress(Exception):
+            get_s3().delete_object(Bucket=settings.bucket, Key=key)
+
+
 def wait_job(client: httpx.Client, poll_url: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = client.get(poll_url).json()
         if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            if isinstance(job.get("result"), dict) and job["result"].get("key"):
+                EXPORTED.append(job["result"]["key"])
             return job
         time.sleep(0.2)
     raise AssertionError(f"job still {job['status']} after {timeout} s")
