@@ -354,3 +354,34 @@ def test_trades_and_indicators_kinds(client, unique):
     finally:
         drop(trades)
         drop(ind)
+
+
+def test_cancel_stops_a_running_import_and_drops_the_table_it_created(client, settings, table):
+    n = 1_500_000
+    key = f"inline/canceltest-{table}/data.csv"  # no event under inline/: only our subprocess runs it
+    storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=ohlcv_csv(n))
+    payload = {"bucket": settings.bucket, "key": key, "kind": "ohlcv", "measurement": table, "format": "csv",
+               "ready": True}
+    with db.connection() as conn:
+        job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+    code = ("import sys, json; from stage1_local.template import functions, load_handler; "
+            "print(json.dumps(load_handler(functions()['ImporterFunction'])({'job_id': sys.argv[1]}, None)))")
+    env = {**os.environ, "STAGE1_IMPORT_SENDERS": "1", "STAGE1_IMPORT_BATCH_ROWS": "20000"}
+    proc = subprocess.Popen([sys.executable, "-c", code, job.job_id], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((now := jobs.get_job(job.job_id)).status == "RUNNING" and now.progress > 0):
+            assert proc.poll() is None and time.monotonic() < deadline, now
+            time.sleep(0.05)
+        r = client.post(f"/api/jobs/{job.job_id}/cancel")
+        assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
+        out, _ = proc.communicate(timeout=30)  # it stops at its next progress report
+        assert json.loads(out.strip().splitlines()[-1])["status"] == "CANCELLED"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+    final = jobs.get_job(job.job_id)
+    assert final.status == "CANCELLED" and final.progress < n
+    assert not get_questdb().table_exists(table)
