@@ -234,8 +234,9 @@ def test_killed_importer_is_rerun_by_the_sweeper_to_the_exact_row_count(client, 
         job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}")
     code = ("import sys; from stage1_local.template import functions, load_handler; "
             "load_handler(functions()['ImporterFunction'])({'job_id': sys.argv[1]}, None)")
+    # Slowed down (one sender, small requests) so that it is surely still running when killed.
     env = {**os.environ, "STAGE1_JOB_LEASE_SECONDS": "3", "STAGE1_IMPORT_SENDERS": "1",
-           "STAGE1_IMPORT_BLOCK_BYTES": str(512 * 1024)}
+           "STAGE1_IMPORT_BATCH_ROWS": "20000"}
     proc = subprocess.Popen([sys.executable, "-c", code, job.job_id], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
