@@ -386,3 +386,21 @@ def test_cancel_stops_a_running_import_and_drops_the_table_it_created(client, se
     final = jobs.get_job(job.job_id)
     assert final.status == "CANCELLED" and final.progress < n
     assert not get_questdb().table_exists(table)
+
+
+def test_a_recorded_aws_s3_event_reaches_the_upload_it_names(client, event, settings, table):
+    """AWS's ObjectCreated record (URL-encoded key) handed to the importer handler as Lambda would."""
+    from stage1_local.template import functions, load_handler
+
+    data = ohlcv_csv(100)
+    up = start_upload(client, "a.csv", len(data), table)
+    post_file(up, data)
+    assert wait_job(client, up["job_id"])["status"] == "COMPLETED"  # the MinIO event ran it
+    ev = event("s3_object_created.json")
+    ev["Records"][0]["s3"]["bucket"]["name"] = settings.bucket
+    ev["Records"][0]["s3"]["object"]["key"] = up["object_key"].replace("/", "%2F")
+    ev["Records"].append({**ev["Records"][0], "eventName": "ObjectRemoved:Delete"})
+    out = load_handler(functions()["ImporterFunction"])(ev, None)
+    assert out["results"] == [{"key": up["object_key"], "job_id": up["job_id"], "status": "COMPLETED",
+                               "skipped": True}]
+    assert count(table) == 100
