@@ -318,8 +318,28 @@ def pg_user() -> str:
     return "stage1pg"
 
 
+def pg_paths(user: str) -> tuple[Path, Path]:
+    """(data dir, socket dir). Inside the state dir when the Postgres user can reach it; otherwise
+    (a clone under a root-only folder such as a `mktemp -d` dir or /root) in a per-state folder under
+    that user's home, linked from `.state/postgres` so `reset` finds it."""
+    link = STATE / "postgres"
+    if link.is_symlink():
+        outside = link.resolve().parent
+        return outside / "data", outside / "sock"
+    if link.is_dir() or run(["runuser", "-u", user, "--", "test", "-x", str(STATE)]).returncode == 0:
+        return link, RUN / "pgsock"
+    home = Path(pwd.getpwnam(user).pw_dir)
+    base = home if home.is_dir() else Path("/var/tmp")  # noqa: S108 - a 0700 folder owned by that user
+    outside = base / f"stage1-{hashlib.sha256(str(STATE).encode()).hexdigest()[:12]}"
+    for folder in (outside, outside / "data", outside / "sock"):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        shutil.chown(folder, user, pw_group(user))
+    link.symlink_to(outside / "data")
+    return outside / "data", outside / "sock"
+
+
 def pg_prepare(bindir: Path, user: str, password: str) -> Path:
-    data, sock = STATE / "postgres", RUN / "pgsock"
+    data, sock = pg_paths(user)
     sock.mkdir(parents=True, exist_ok=True)
     shutil.chown(sock, user, pw_group(user))
     if (data / "PG_VERSION").exists():
@@ -363,8 +383,9 @@ def up_postgres(secrets_: dict) -> None:
 
     def start() -> int:
         data = pg_prepare(bindir, user, password)
+        sock = pg_paths(user)[1]
         return spawn("postgres", [str(bindir / "postgres"), "-D", str(data), "-c", f"listen_addresses={HOST}",
-                                  "-c", f"port={PG_PORT}", "-c", f"unix_socket_directories={RUN / 'pgsock'}",
+                                  "-c", f"port={PG_PORT}", "-c", f"unix_socket_directories={sock}",
                                   "-c", "max_connections=200"], user=user)
 
     def check() -> bool:
@@ -666,6 +687,9 @@ def cmd_reset(args) -> int:
     cmd_down(args)
     if STATE in (Path("/"), Path.home(), REPO) or not STATE.exists():
         return 0  # never wipe something that is not a dedicated state dir
+    pg_link = STATE / "postgres"
+    if pg_link.is_symlink():  # Postgres data kept outside the state dir (see pg_paths)
+        shutil.rmtree(pg_link.resolve().parent, ignore_errors=True)
     for entry in STATE.iterdir():
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     say(f"reset: wiped {STATE} (install cache {CACHE} kept)")
