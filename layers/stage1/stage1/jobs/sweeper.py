@@ -44,7 +44,9 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
     out = {"requeued": len(swept.requeued), "failed": len(swept.failed), "redispatched": redispatched,
            "stale_dispatched": stale_dispatched, "waiting": len(waiting)}
     if any(out.values()):
-        log_fields(log, 20, "sweep", **out)
+        # Uploads still waiting for their object are routine: only a pass that acted is INFO.
+        acted = any(v for k, v in out.items() if k != "waiting")
+        log_fields(log, 20 if acted else 10, "sweep", **out)
     return out
 
 
