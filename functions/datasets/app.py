@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.core.app import create_app, make_handler
@@ -12,6 +13,7 @@ from stage1.core.paging import Limit, Offset, Search
 from stage1.datasets import service
 from stage1.datasets.schemas import Dataset, DatasetDeleted, DatasetIn, DatasetList, DatasetSort, Rows
 from stage1.exports.http import large_resource_read
+from stage1.exports.openapi import LARGE_READ
 from stage1.exports.schemas import ModeParam
 from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread
 from stage1.runs import service as runs
@@ -33,7 +35,9 @@ def list_datasets(symbol: Label = None, granularity: Label = None, search: Searc
                                  sort=sort)
 
 
-@post("/api/datasets", summary="Create or update a dataset by slug (201 created, 200 updated)", tags=["datasets"])
+@post("/api/datasets", summary="Create or update a dataset by slug (201 created, 200 updated)", tags=["datasets"],
+      responses={200: ResponseSpec(Dataset, description="An existing dataset (same slug) updated",
+                                   generate_examples=False)})
 async def upsert_dataset(data: JSONBody[DatasetIn], record_questdb: FromQuery[bool] = False) -> Response[Dataset]:
     dataset, created = await in_thread(service.upsert_dataset, data, record_questdb=record_questdb)
     return Response(dataset, status_code=201 if created else 200)
@@ -65,7 +69,7 @@ def dataset_simulations(dataset_id: DatasetRef, limit: Limit = 100, offset: Offs
                                         dataset_must_exist=True)
 
 
-@get("/api/datasets/{dataset_id:str}/ohlcv", summary="OHLCV rows (JSON page or CSV)", tags=["datasets"])
+@get("/api/datasets/{dataset_id:str}/ohlcv", summary="OHLCV rows (JSON page or CSV)", tags=["datasets"], **LARGE_READ)
 async def ohlcv(request: Request, dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None,
                 to: ToTs = None, columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
                 timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Rows]:
@@ -73,7 +77,8 @@ async def ohlcv(request: Request, dataset_id: DatasetRef, fmt: Format = "json", 
                                      to_s=to, columns=columns, fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit)
 
 
-@get("/api/datasets/{dataset_id:str}/indicators", summary="Indicator rows (JSON page or CSV)", tags=["datasets"])
+@get("/api/datasets/{dataset_id:str}/indicators", summary="Indicator rows (JSON page or CSV)", tags=["datasets"],
+     **LARGE_READ)
 async def indicators(request: Request, dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None,
                      to: ToTs = None, columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
                      timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Rows]:

@@ -6,13 +6,12 @@
 from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get, post
-from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, Parameter, PathParameter
 
 from stage1.core.app import create_app, make_handler
 from stage1.core.settings import get_settings
 from stage1.exports.http import large_read
-from stage1.jobs.schemas import JobAccepted
+from stage1.exports.openapi import LARGE_READ
 from stage1.measurements.schemas import MeasurementDetail, MeasurementList
 from stage1.measurements.service import get_measurement, list_measurements
 from stage1.sql.schemas import ExportIn, QueryIn, QueryOut
@@ -48,9 +47,7 @@ def query(data: JSONBody[QueryIn], limit: RowLimit = None, timeout: QueryTimeout
 
 
 @post("/api/questdb/export", summary="Read-only SQL → CSV/Parquet (inline, streamed locally, or an export job)",
-      tags=["questdb"], status_code=200,
-      responses={202: ResponseSpec(JobAccepted, description="An export job started: poll its poll_url",
-                                  generate_examples=False)})
+      tags=["questdb"], status_code=200, **LARGE_READ)
 async def export(request: Request[Any, Any, Any], data: JSONBody[ExportIn], mode: Mode = "auto",
                  timeout: ExportTimeout = None) -> Response[Any]:
     return await large_read(request, data.sql, fmt=data.format, mode=mode, timeout=timeout,

@@ -11,6 +11,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from stage1.core.app import create_app, make_handler
 from stage1.core.paging import Limit, Offset, Search
 from stage1.exports.http import large_resource_read
+from stage1.exports.openapi import LARGE_READ
 from stage1.exports.schemas import ModeParam
 from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread, respond
 from stage1.runs import service
@@ -41,7 +42,7 @@ async def create_run(data: JSONBody[RunIn]) -> Response[RunCreated]:
 
 
 @get("/api/runs/{run_id:str}", summary="One run with its folds (download_predictions=true: the predictions CSV)",
-     tags=["runs"])
+     tags=["runs"], **LARGE_READ)
 async def get_run(request: Request, run_id: RunId, download_predictions: FromQuery[bool] = False,
                   mode: ModeParam = "auto") -> Response[RunDetail]:
     if download_predictions:  # large CSV: inline when small, else an export job (docs/questdb.md)
@@ -55,7 +56,7 @@ def delete_run(run_id: RunId) -> RunDeleted:
     return service.delete_run(run_id)
 
 
-@get("/api/runs/{run_id:str}/predictions", summary="Predictions (JSON page or CSV)", tags=["runs"])
+@get("/api/runs/{run_id:str}/predictions", summary="Predictions (JSON page or CSV)", tags=["runs"], **LARGE_READ)
 async def predictions(request: Request, run_id: RunId, fmt: Format = "json", fold: FoldFilter = None,
                       from_: FromTs = None, to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
                       timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Predictions]:

@@ -10,6 +10,7 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from stage1.core.app import create_app, make_handler
 from stage1.core.paging import Limit, Offset
 from stage1.exports.http import large_resource_read
+from stage1.exports.openapi import LARGE_READ
 from stage1.exports.schemas import ModeParam
 from stage1.records import Format, FromTs, RowLimit, ToTs
 from stage1.simulations import service
@@ -53,7 +54,7 @@ def delete_simulation(simulation_id: SimulationId) -> SimulationDeleted:
 
 
 @get("/api/simulations/{simulation_id:str}/trades", summary="Trades ordered by time (JSON page or CSV)",
-     tags=["simulations"])
+     tags=["simulations"], **LARGE_READ)
 async def trades(request: Request, simulation_id: SimulationId, fmt: Format = "json", side: SideFilter = None,
                  from_: FromTs = None, to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
                  mode: ModeParam = "auto") -> Response[TradeList]:

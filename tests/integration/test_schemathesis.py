@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 ST = Path(sys.executable).parent / "st"
-CHECKS = "not_a_server_error,response_schema_conformance"
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"
 EXAMPLES = int(os.environ.get("STAGE1_SCHEMATHESIS_EXAMPLES", "20"))
 SEED = os.environ.get("STAGE1_SCHEMATHESIS_SEED", "20261123")
 
