@@ -4,24 +4,17 @@ limited per client address (a per-process limit: see stage1.auth.ratelimit)."""
 from __future__ import annotations
 
 import hmac
-import threading
 
 from stage1.auth.ratelimit import RateLimiter
 from stage1.core.errors import TooManyRequests, Unauthorized
+from stage1.core.lazy import lazy
 from stage1.core.settings import get_settings
 
-_limiter: RateLimiter | None = None
-_lock = threading.Lock()
 
-
+@lazy
 def _failures() -> RateLimiter:
-    global _limiter
-    if _limiter is None:
-        with _lock:
-            if _limiter is None:
-                per_minute = max(1, get_settings().admin_secret_attempts_per_minute)
-                _limiter = RateLimiter(per_minute / 60.0, per_minute)
-    return _limiter
+    per_minute = max(1, get_settings().admin_secret_attempts_per_minute)
+    return RateLimiter(per_minute / 60.0, per_minute)
 
 
 def secret_matches(provided: str, expected: str) -> bool:

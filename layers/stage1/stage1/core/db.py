@@ -6,7 +6,6 @@ server-side prepared statements across transactions.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,32 +14,26 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from stage1.core.lazy import lazy
 from stage1.core.settings import get_settings
 
-_pool: ConnectionPool | None = None
-_lock = threading.Lock()
 
-
+@lazy
 def get_pool() -> ConnectionPool:
-    global _pool
-    if _pool is None:
-        with _lock:
-            if _pool is None:
-                settings = get_settings()
-                pool = ConnectionPool(
-                    settings.pg_dsn,
-                    min_size=1,
-                    max_size=settings.pg_pool_max,
-                    kwargs={"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 3},
-                    check=ConnectionPool.check_connection,
-                    # Fail fast (503) instead of queueing a request behind a dead database.
-                    timeout=5,
-                    open=False,
-                    name="stage1",
-                )
-                pool.open(wait=False)
-                _pool = pool
-    return _pool
+    settings = get_settings()
+    pool = ConnectionPool(
+        settings.pg_dsn,
+        min_size=1,
+        max_size=settings.pg_pool_max,
+        kwargs={"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 3},
+        check=ConnectionPool.check_connection,
+        # Fail fast (503) instead of queueing a request behind a dead database.
+        timeout=5,
+        open=False,
+        name="stage1",
+    )
+    pool.open(wait=False)
+    return pool
 
 
 @contextmanager
@@ -51,8 +44,5 @@ def connection() -> Iterator[Connection[dict[str, Any]]]:
 
 
 def close_pool() -> None:
-    global _pool
-    with _lock:
-        if _pool is not None:
-            _pool.close()
-            _pool = None
+    if (pool := get_pool.reset()) is not None:
+        pool.close()

@@ -9,7 +9,6 @@ datetimes and refuses strings.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ import httpx
 import msgspec
 
 from stage1.core.errors import BadRequest, ServiceUnavailable
+from stage1.core.lazy import lazy
 from stage1.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -182,17 +182,9 @@ class QuestDB:
         self._client.close()
 
 
-_questdb: QuestDB | None = None
-_lock = threading.Lock()
-
-
+@lazy
 def get_questdb() -> QuestDB:
-    global _questdb
-    if _questdb is None:
-        with _lock:
-            if _questdb is None:
-                _questdb = QuestDB(get_settings())
-    return _questdb
+    return QuestDB(get_settings())
 
 
 def ilp_conf(settings: Settings | None = None, **options: str | int) -> str:

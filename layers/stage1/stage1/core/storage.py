@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
+from stage1.core.lazy import lazy
 from stage1.core.settings import get_settings
 
-_client: Any = None
-_lock = threading.Lock()
 
-
+@lazy
 def get_s3() -> Any:
     """A process-wide S3 client, created on first use (importing boto3 costs a cold start ~100 ms)."""
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                _client = _make_client()
-    return _client
-
-
-def _make_client() -> Any:
     import boto3
     from botocore.config import Config
 
@@ -48,5 +37,4 @@ def _make_client() -> Any:
 
 
 def reset_client() -> None:
-    global _client
-    _client = None
+    get_s3.reset()

@@ -13,22 +13,15 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from stage1.core.lazy import lazy
 from stage1.core.storage import get_s3
 
 MIN_PART = 5 * 1024 * 1024
 
 # One pool for the process (a warm Lambda, the local gateway): threads are not created per export.
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
+@lazy
 def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="export-part")
-    return _pool
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="export-part")
 
 
 class MultipartWriter:

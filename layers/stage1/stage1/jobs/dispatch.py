@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from stage1.core.errors import ServiceUnavailable
+from stage1.core.lazy import lazy
 from stage1.core.logging import get_logger
 from stage1.core.settings import get_settings
 from stage1.jobs.service import Job
@@ -37,8 +37,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
 # (function, event, wait) -> the handler's result when wait, else None (started in the background)
 LocalRunner = Callable[[str, dict[str, Any], bool], Any]
 _local_runner: LocalRunner | None = None
-_lambda: Any = None
-_lock = threading.Lock()
 
 
 def set_local_runner(runner: LocalRunner | None) -> None:
@@ -101,17 +99,17 @@ def dispatch_job(job: Job) -> None:
     invoke_async(function, job_event(job))
 
 
-def _invoke_lambda(name: str, event: dict[str, Any], *, wait: bool = False) -> Any:
-    global _lambda
-    if _lambda is None:
-        with _lock:
-            if _lambda is None:
-                import boto3
-                from botocore.config import Config
+@lazy
+def _lambda_client() -> Any:
+    import boto3
+    from botocore.config import Config
 
-                _lambda = boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"},
-                                                               connect_timeout=3, read_timeout=60))
-    response = _lambda.invoke(FunctionName=name, InvocationType="RequestResponse" if wait else "Event",
+    return boto3.client("lambda", config=Config(retries={"max_attempts": 3, "mode": "standard"},
+                                                connect_timeout=3, read_timeout=60))
+
+
+def _invoke_lambda(name: str, event: dict[str, Any], *, wait: bool = False) -> Any:
+    response = _lambda_client().invoke(FunctionName=name, InvocationType="RequestResponse" if wait else "Event",
                               Payload=json.dumps(event).encode())
     if not wait:
         if response.get("StatusCode") != 202:
@@ -137,5 +135,4 @@ def _invoke_local(url: str, function: str, event: dict[str, Any], *, wait: bool 
 
 
 def reset_client() -> None:
-    global _lambda
-    _lambda = None
+    _lambda_client.reset()

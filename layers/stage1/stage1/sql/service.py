@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.lazy import lazy
 from stage1.core.logging import get_logger
 from stage1.core.questdb import QuestDBError
 from stage1.core.settings import get_settings
@@ -41,35 +42,27 @@ PG_TO_QUESTDB = {
     "float8[]": "DOUBLE[]", "_float8": "DOUBLE[]", "interval": "INTERVAL",
 }
 
-_pool: Any = None
-_lock = threading.Lock()
 
-
+@lazy
 def get_pool() -> Any:
     """A small pool of read-only PGWire connections, opened on first use."""
-    global _pool
-    if _pool is None:
-        with _lock:
-            if _pool is None:
-                from psycopg_pool import ConnectionPool
+    from psycopg_pool import ConnectionPool
 
-                settings = get_settings()
-                if not settings.qdb_pg_readonly_dsn:
-                    raise ServiceUnavailable("questdb", "no read-only PGWire user configured "
-                                                        "(STAGE1_QDB_PG_DSN_READONLY)")
-                pool = ConnectionPool(
-                    settings.qdb_pg_readonly_dsn,
-                    min_size=0,
-                    max_size=4,
-                    kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": 3},
-                    check=_check,
-                    timeout=5,
-                    open=False,
-                    name="questdb-readonly",
-                )
-                pool.open(wait=False)
-                _pool = pool
-    return _pool
+    settings = get_settings()
+    if not settings.qdb_pg_readonly_dsn:
+        raise ServiceUnavailable("questdb", "no read-only PGWire user configured (STAGE1_QDB_PG_READONLY_DSN)")
+    pool = ConnectionPool(
+        settings.qdb_pg_readonly_dsn,
+        min_size=0,
+        max_size=4,
+        kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": 3},
+        check=_check,
+        timeout=5,
+        open=False,
+        name="questdb-readonly",
+    )
+    pool.open(wait=False)
+    return pool
 
 
 def _check(conn: Any) -> None:
@@ -79,11 +72,8 @@ def _check(conn: Any) -> None:
 
 
 def close_pool() -> None:
-    global _pool
-    with _lock:
-        if _pool is not None:
-            _pool.close()
-            _pool = None
+    if (pool := get_pool.reset()) is not None:
+        pool.close()
 
 
 @contextmanager
