@@ -45,8 +45,6 @@ def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
                      checked: bool = False) -> JobAccepted:
     """A PENDING export job, committed, then dispatched to the ExporterFunction. Unless QuestDB has
     already accepted the statement (`checked`), it is compiled first, so a bad query is a 400 now."""
-    from stage1.jobs.dispatch import invoke_async
-    from stage1.jobs.service import create_job, fail
     from stage1.sql.service import preflight
 
     statement = check_readonly(sql).sql
@@ -54,26 +52,25 @@ def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
         preflight(statement)
     payload = {"function": FUNCTION, "sql": statement, "format": fmt, "timeout": timeout, "filename": filename,
                "source": source or {}}
-    with db.connection() as conn:
-        job = create_job(conn, JOB_TYPE, payload)
-    try:
-        invoke_async(FUNCTION, {"job_id": job.job_id, "job_type": JOB_TYPE})
-    except Exception as exc:
-        fail(job.job_id, None, f"could not start the export: {exc}")
-        raise
-    return _accepted(job, reason)
+    return _start(payload, reason)
 
 
 def start_reader_job(reader: str, args: dict[str, Any], *, filename: str, reason: str = "requested") -> JobAccepted:
     """An export job that runs a resource reader (`stage1.exports.readers`) again for its CSV."""
     from stage1.exports.readers import READERS
-    from stage1.jobs.dispatch import invoke_async
-    from stage1.jobs.service import create_job, fail
 
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}")
     payload = {"function": FUNCTION, "reader": reader, "args": {**args, "fmt": "csv"}, "format": "csv",
                "filename": filename, "timeout": get_settings().export_timeout}
+    return _start(payload, reason)
+
+
+def _start(payload: dict[str, Any], reason: str) -> JobAccepted:
+    """Create the export job and start its worker; a job whose worker cannot start is failed at once."""
+    from stage1.jobs.dispatch import invoke_async
+    from stage1.jobs.service import create_job, fail
+
     with db.connection() as conn:
         job = create_job(conn, JOB_TYPE, payload)
     try:
