@@ -560,7 +560,7 @@ def up_minio(secrets_: dict) -> None:
         # With a queue_dir, an offline webhook (gateway not up yet) neither blocks startup nor loses events.
         env = dict(os.environ, MINIO_ROOT_USER=ak, MINIO_ROOT_PASSWORD=sk, MINIO_BROWSER="off",
                    MINIO_NOTIFY_WEBHOOK_ENABLE_STAGE1="on",
-                   MINIO_NOTIFY_WEBHOOK_ENDPOINT_STAGE1=f"http://{HOST}:3000/_local/s3-events",
+                   MINIO_NOTIFY_WEBHOOK_ENDPOINT_STAGE1=f"http://{HOST}:{GATEWAY_PORT}/_local/s3-events",
                    MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_STAGE1=webhook_token(),
                    MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_STAGE1=str(queue), MINIO_UPDATE="off",
                    # MinIO has no bucket CORS API (PutBucketCors: NotImplemented); its server-wide rule
@@ -587,8 +587,32 @@ def write_env_file() -> None:
         f.writelines(f"{k}={v}\n" for k, v in env_vars().items())
 
 
+# Settings a relocated stack forces on its tools (the environment wins over the env file); None = inherit.
+TOOL_ENV_OVERRIDES: dict[str, str] | None = None
+
+
 def tool_env() -> dict[str, str]:
-    return {**os.environ, "STAGE1_ENV_FILE": str(ENV_FILE)}
+    if TOOL_ENV_OVERRIDES is None:
+        return {**os.environ, "STAGE1_ENV_FILE": str(ENV_FILE)}
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("STAGE1_")}
+    return {**inherited, **TOOL_ENV_OVERRIDES, "STAGE1_ENV_FILE": str(ENV_FILE)}
+
+
+def relocate(state: Path, ports: dict[str, int], tool_overrides: dict[str, str] | None = None) -> None:
+    """Point this module at another state dir and ports: a private stack for fault tests
+    (tests/integration/private_stack.py loads its own copy of this module). The tools it starts
+    (migrations, token, gateway) then ignore the caller's STAGE1_* variables, so nothing of the
+    shared stack leaks in. `make up` never calls this."""
+    global STATE, LOGS, RUN, SECRETS_FILE, ENV_FILE, PG_PORT, QDB_HTTP, QDB_PG, QDB_MIN, MINIO_PORT
+    global MINIO_CONSOLE, GATEWAY_PORT, PORTS, TOOL_ENV_OVERRIDES
+    STATE = Path(state).resolve()
+    LOGS, RUN, SECRETS_FILE, ENV_FILE = STATE / "logs", STATE / "run", STATE / "secrets.env", STATE / "stage1.env"
+    PG_PORT, GATEWAY_PORT = ports["postgres"], ports["gateway"]
+    QDB_HTTP, QDB_PG, QDB_MIN = ports["questdb_http"], ports["questdb_pg"], ports["questdb_min"]
+    MINIO_PORT, MINIO_CONSOLE = ports["minio"], ports["minio_console"]
+    PORTS = {"postgres": (PG_PORT,), "questdb": (QDB_HTTP, QDB_PG, QDB_MIN), "minio": (MINIO_PORT, MINIO_CONSOLE),
+             "gateway": (GATEWAY_PORT,)}
+    TOOL_ENV_OVERRIDES = dict(tool_overrides or {})
 
 
 def migrate() -> None:
