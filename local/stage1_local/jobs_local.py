@@ -9,8 +9,12 @@
   Inside the gateway process, dispatch calls the same runner directly.
 - The sweeper (functions/sweeper/handler.py, scheduled on AWS) as a background loop.
 
-These routes bypass the authorizer like AWS's internal invocations do; the gateway listens on
-loopback only.
+These routes bypass the authorizer like AWS's internal invocations do, so they guard themselves
+(`refusal`): the gateway listens on loopback only, but a web page the user visits can still send
+requests to localhost, so any request with a browser's `Origin` or `Sec-Fetch-Site` (other than
+`none`) is refused (403); every POST needs `Authorization: Bearer <STAGE1_WEBHOOK_TOKEN>` (MinIO
+sends it, `dispatch` too), compared in constant time; and with no token configured every request
+is refused (fail closed). Only MinIO's tokenless reachability check (HEAD/GET) passes.
 """
 
 from __future__ import annotations
@@ -90,25 +94,43 @@ async def _reply(send: Any, status: int, payload: Any = None) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _authorised(scope: dict[str, Any], token: str) -> bool:
+def _headers(scope: dict[str, Any], name: bytes) -> list[bytes]:
+    return [value for key, value in scope.get("headers") or [] if key.lower() == name]
+
+
+def refusal(scope: dict[str, Any], token: str, *, probe: bool = False) -> tuple[int, str] | None:
+    """Why a worker-route request is refused (status, message), or None. `probe`: a tokenless
+    reachability check (MinIO's HEAD) that starts no work."""
+    if _headers(scope, b"origin") or any(v.strip().lower() != b"none" for v in _headers(scope, b"sec-fetch-site")):
+        return 403, "browser requests are refused on the local worker routes"
     if not token:
-        return True
-    headers = dict(scope.get("headers") or [])
-    given = headers.get(b"authorization", b"").decode("latin-1")
-    return hmac.compare_digest(given, f"Bearer {token}")
+        return 401, "local worker routes are closed: STAGE1_WEBHOOK_TOKEN is not set"
+    if probe:
+        return None
+    given = _headers(scope, b"authorization")
+    # Raw bytes, so a non-ASCII header cannot raise; exactly one header, compared in constant time.
+    if len(given) != 1 or not hmac.compare_digest(given[0], b"Bearer " + token.encode()):
+        return 401, "invalid worker token"
+    return None
+
+
+async def _refused(scope: dict[str, Any], send: Any, token: str, *, probe: bool = False) -> bool:
+    if (why := refusal(scope, token, probe=probe)) is None:
+        return False
+    await _reply(send, why[0], {"error": why[1], "details": None})
+    return True
 
 
 def s3_events_route(runner: Any, token: str = "") -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         method = scope["method"]
+        if await _refused(scope, send, token, probe=method in ("HEAD", "GET")):
+            return
         if method in ("HEAD", "GET"):  # MinIO's reachability check
             await _reply(send, 200)
             return
         if method != "POST":
             await _reply(send, 405, {"error": "method not allowed", "details": None})
-            return
-        if not _authorised(scope, token):
-            await _reply(send, 401, {"error": "invalid webhook token", "details": None})
             return
         try:
             payload = json.loads(await _body(receive) or b"{}")
@@ -124,8 +146,10 @@ def s3_events_route(runner: Any, token: str = "") -> Any:
     return app
 
 
-def invoke_route(runner: Any, function: str) -> Any:
+def invoke_route(runner: Any, function: str, token: str = "") -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if await _refused(scope, send, token):
+            return
         if scope["method"] != "POST":
             await _reply(send, 405, {"error": "method not allowed", "details": None})
             return
@@ -164,9 +188,12 @@ def sweeper_loop() -> Any:
 def install(gateway: Any) -> Runner:
     runner = Runner()
     dispatch.set_local_runner(runner)
-    gateway.local_routes[S3_EVENTS] = s3_events_route(runner, get_settings().webhook_token)
+    token = get_settings().webhook_token
+    if not token:
+        log.warning("STAGE1_WEBHOOK_TOKEN is not set: the local worker routes (/_local/...) refuse every request")
+    gateway.local_routes[S3_EVENTS] = s3_events_route(runner, token)
     for name in functions():
-        gateway.local_routes[INVOKE + name] = invoke_route(runner, name)
+        gateway.local_routes[INVOKE + name] = invoke_route(runner, name, token)
     if SWEEPER in functions():
         gateway.background.append(sweeper_loop())
     return runner

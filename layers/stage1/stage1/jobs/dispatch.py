@@ -124,8 +124,10 @@ def _invoke_lambda(name: str, event: dict[str, Any], *, wait: bool = False) -> A
 def _invoke_local(url: str, function: str, event: dict[str, Any], *, wait: bool = False) -> Any:
     import httpx
 
+    # The gateway's worker routes need the local worker token (stage1_local.jobs_local).
+    headers = {"Authorization": f"Bearer {get_settings().webhook_token}"}
     try:
-        response = httpx.post(f"{url.rstrip('/')}/_local/invoke/{function}", json=event,
+        response = httpx.post(f"{url.rstrip('/')}/_local/invoke/{function}", json=event, headers=headers,
                               params={"wait": "1"} if wait else None, timeout=120 if wait else 10)
     except httpx.TransportError as exc:
         raise ServiceUnavailable("dispatch", f"local gateway at {url}: {exc}") from exc
