@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from qdb_fixtures import create_predictions, drop, exec_sql, exp_csv
 
-from stage1.sql.readonly import DENIED_FUNCTIONS
+from stage1.sql.functions import ALLOWED_FUNCTIONS, OPERATORS, REFUSED_FUNCTIONS
 
 ROWS = 50
 
@@ -129,14 +129,16 @@ def test_exp_refuses_non_select_by_itself(settings, canary):
 REVIEWED = Path(__file__).with_name("questdb_functions_9.3.4.txt")
 
 
-def test_server_functions_were_reviewed_for_side_effects():
-    """Every function the server offers is in the reviewed list: a QuestDB upgrade that adds one
-    fails here until someone decides whether it belongs in DENIED_FUNCTIONS."""
-    server = {r[0] for r in exec_sql("select name from functions()")["rows"]}
-    reviewed = set(REVIEWED.read_text().split())
-    assert server - reviewed == set(), "review these for side effects (stage1.sql.readonly.DENIED_FUNCTIONS)"
-    present = DENIED_FUNCTIONS & server
-    assert {"reload_config", "files", "touch", "flush_query_cache", "cancel_query"} <= present
+def test_every_server_function_is_classified_allowed_or_refused():
+    """Every function the server offers is on the allowlist or the refused list (stage1.sql.functions),
+    and the reviewed snapshot is exactly the server's list: a QuestDB upgrade that adds a function
+    fails here until someone classifies it (an unclassified name is refused by the guard meanwhile)."""
+    server = {r[0].lower() for r in exec_sql("select name from functions()")["rows"]}
+    reviewed = {name.lower() for name in REVIEWED.read_text().split()}
+    assert server == reviewed, {"new on the server": sorted(server - reviewed), "gone": sorted(reviewed - server)}
+    assert server - ALLOWED_FUNCTIONS - REFUSED_FUNCTIONS - OPERATORS == set()
+    assert not ALLOWED_FUNCTIONS - server, sorted(ALLOWED_FUNCTIONS - server)
+    assert {"reload_config", "files", "glob", "touch", "query_activity", "read_parquet"} <= REFUSED_FUNCTIONS & server
 
 
 def test_query_returns_columns_rows_and_types(client, canary):

@@ -4,29 +4,40 @@ This is the first of several layers (docs/questdb.md): the statement must *parse
 SELECT (or WITH … SELECT) before QuestDB sees it; QuestDB then runs it as its read-only PGWire
 user (queries) or through `/exp`, which itself refuses anything but SELECT (exports).
 
-The tokenizer follows QuestDB 9.3.4's own lexer where that is known (checked on the server):
-`'…'` strings and `"…"` / `` `…` `` quoted identifiers with doubled-quote escapes and no backslash
-escapes, `--` line comments, nested `/* */` block comments. Wherever two reasonable lexers could
-disagree about where a string, identifier or comment ends, the input is refused instead of guessed:
-comment markers inside comments, unterminated quotes or comments, a quote glued to a word (`E'…'`,
-`ab'…'`), `$` (dollar quoting, parameters), `?`, `\\`, braces, control characters, and any non-ASCII
-character outside quotes and comments.
+The tokenizer follows QuestDB 9.3.4's own lexer where that is known (each form checked on the
+server, see tests/hostile/sql.txt): `'…'` strings and `"…"` / `` `…` `` quoted identifiers with
+doubled-quote escapes and no backslash escapes; whitespace is exactly space, tab, CR and LF (form
+feed, vertical tab, NBSP, U+2028 … are *word* characters to QuestDB); a `--` comment ends at LF
+**or CR**; `/* */` comments nest, an unterminated one runs to the end, and a `--` inside one starts
+a line comment that swallows its `*/`. Wherever two reasonable lexers could disagree about where a
+string, identifier or comment ends, the input is refused instead of guessed: comment markers inside
+comments (nesting included), a comment body that starts or ends with `/`, a stray `*/`, anything but
+printable ASCII and tab inside a comment, unterminated quotes or comments, a quote glued to a word
+(`E'…'`, `ab'…'`), `$` (dollar quoting, parameters), `?`, `\\`, braces, control characters, and any
+non-ASCII character outside quotes.
 
-On top of the structure, three token-level rules (tokens, never substrings, so a string or a
-quoted identifier that merely contains the text passes):
-- no statement verb as a bare word anywhere (INSERT, UPDATE, DROP, COPY, SNAPSHOT, …);
-- no call of a function with side effects or server access (see `DENIED_FUNCTIONS`);
+On top of the structure, token-level rules (tokens, never substrings, so a string or a quoted
+identifier that merely contains the text passes):
+- no statement verb (or SHOW/EXPLAIN, which QuestDB runs inside a subquery) as a bare word;
+- a call `name(` only of an allowlisted function (`stage1.sql.functions.ALLOWED_FUNCTIONS`) or a
+  keyword; never of a quoted name, a string, or a schema-qualified name (`x.f(`);
+- no token at all (word, quoted identifier or string) that names a refused function or the catalog
+  schemas: QuestDB runs `from query_activity`, `from "query_activity"` and `from 'query_activity'`;
 - at most one statement: a single trailing `;` is allowed and removed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from stage1.core.errors import BadRequest
+from stage1.sql.functions import ALLOWED_FUNCTIONS, KEYWORDS_BEFORE_PAREN, REFUSED_FUNCTIONS, is_refused_name
 
 MAX_SQL_CHARS = 100_000
+# Nesting deeper than this is refused before QuestDB's recursive parser sees it.
+MAX_BRACKET_DEPTH = 64
 
 TokenKind = Literal["word", "number", "string", "qident", "punct"]
 
@@ -37,24 +48,12 @@ STATEMENT_VERBS = frozenset({
     "copy", "backup", "snapshot", "checkpoint", "vacuum", "reindex", "refresh", "attach", "detach",
     "cancel", "grant", "revoke", "set", "reset", "begin", "commit", "rollback", "lock", "call",
     "execute", "prepare", "deallocate",
+    # QuestDB runs `select * from (show parameters)`; EXPLAIN/DESCRIBE/DECLARE/INTO are no SELECT.
+    "show", "explain", "describe", "declare", "into", "load", "import", "export", "unload",
 })
 
-# QuestDB 9.3.4 functions a read-only user may still call (its ReadOnlySecurityContext allows
-# `authorizeSystemAdmin`, so they are *not* refused by the server) and that act on the server
-# rather than read table data: they reload config, flush caches, dump stacks, list or read files
-# on the server's disk, show other sessions' SQL, block, or crash (dev mode). Checked against
-# `functions()` of the pinned server by tests/integration/test_questdb_sql.py.
-DENIED_FUNCTIONS = frozenset({
-    "reload_config", "flush_query_cache", "cancel_query", "dump_memory_usage", "dump_thread_stacks",
-    "hydrate_table_metadata", "simulate_crash", "simulate_warnings", "wait_wal_table", "touch",
-    "files", "glob", "import_files", "export_files", "read_parquet", "parquet_scan",
-    "query_activity", "export_activity", "pg_advisory_unlock_all", "rnd_log",
-    # Not in 9.3.4; refused in case a later version (or a Postgres habit) brings them.
-    "sleep", "pg_sleep", "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "lo_import",
-    "lo_export", "pg_read_file", "pg_read_binary_file", "pg_ls_dir", "copy_from", "copy_to",
-})
-
-_WHITESPACE = " \t\r\n"
+_WHITESPACE = " \t\r\n"  # exactly QuestDB's: \f, \v, NBSP, U+2028 are word characters to it
+_LINE_END = re.compile(r"[\r\n]")
 _QUOTES = "'\"`"
 # ASCII punctuation QuestDB SQL uses outside quotes; anything else outside quotes is refused.
 _PUNCT = "()[],.;+-*/%<>=!~^&|:@#"
@@ -102,19 +101,18 @@ def tokenize(sql: str) -> list[Token]:
         if c in _WHITESPACE:
             i += 1
         elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end < 0 else end
-            if "/*" in sql[i:end] or "*/" in sql[i:end]:
-                raise NotReadOnly("comment markers inside a comment", i)
+            # QuestDB ends a line comment at LF *or* CR (`--\r files(...)` runs files()).
+            end = _line_end(sql, i)
+            _check_comment(sql[i + 2:end], i, block=False)
             i = end
         elif sql.startswith("/*", i):
             end = sql.find("*/", i + 2)
             if end < 0:
                 raise NotReadOnly("unterminated comment", i)
-            body = sql[i + 2:end]
-            if "/*" in body or "--" in body:
-                raise NotReadOnly("nested comments are not allowed", i)
+            _check_comment(sql[i + 2:end], i, block=True)
             i = end + 2
+        elif sql.startswith("*/", i):
+            raise NotReadOnly("a comment end without its start", i, "*/")
         elif c in _QUOTES:
             if i > 0 and (_is_word_char(sql[i - 1]) or sql[i - 1] == "$"):
                 raise NotReadOnly("a quote directly after a word (prefixed strings are not supported)", i)
@@ -145,6 +143,26 @@ def tokenize(sql: str) -> list[Token]:
         else:
             raise NotReadOnly(f"character {c!r} is not allowed outside quotes", i, c)
     return tokens
+
+
+def _line_end(sql: str, i: int) -> int:
+    found = _LINE_END.search(sql, i)
+    return found.start() if found else len(sql)
+
+
+def _check_comment(body: str, pos: int, *, block: bool) -> None:
+    """Refuse a comment whose end QuestDB could place elsewhere: markers inside it (QuestDB nests
+    `/* */` and lets `--` inside one swallow the `*/`), a body starting or ending with `/` (`/*/`),
+    and any character but printable ASCII, tab (and CR/LF in a block comment)."""
+    if "/*" in body or "*/" in body or "--" in body:
+        raise NotReadOnly("comment markers inside a comment (nested comments are not allowed)", pos)
+    if block and (body.startswith("/") or body.endswith("/")):
+        raise NotReadOnly("a comment body may not start or end with '/'", pos)
+    allowed_ws = "\t\r\n" if block else "\t"
+    for offset, ch in enumerate(body):
+        if not (" " <= ch <= "~" or ch in allowed_ws):
+            raise NotReadOnly(f"character {ch!r} is not allowed in a comment (printable ASCII only)",
+                              pos + 2 + offset, ch)
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,8 @@ def _check_brackets(tokens: list[Token]) -> None:
             continue
         if tok.text in "([":
             stack.append(tok)
+            if len(stack) > MAX_BRACKET_DEPTH:
+                raise NotReadOnly(f"brackets nested deeper than {MAX_BRACKET_DEPTH}", tok.pos, tok.text)
         elif tok.text in ")]":
             if not stack or stack[-1].text != pairs[tok.text]:
                 raise NotReadOnly("unbalanced brackets", tok.pos, tok.text)
@@ -197,23 +217,34 @@ def _check_brackets(tokens: list[Token]) -> None:
         raise NotReadOnly("unbalanced brackets", stack[-1].pos, stack[-1].text)
 
 
-def _unquote(tok: Token) -> str:
-    if tok.kind == "qident":
-        return tok.text[1:-1].replace(tok.text[0] * 2, tok.text[0]).lower()
-    return tok.lower
-
-
 def _check_words(tokens: list[Token]) -> None:
     for index, tok in enumerate(tokens):
         if tok.kind == "word" and tok.lower in STATEMENT_VERBS:
             raise NotReadOnly(f"{tok.text.upper()} is not allowed in a read-only query (quote a column of that "
                               f"name)", tok.pos, tok.text)
-        if tok.kind in ("word", "qident"):
-            following = tokens[index + 1] if index + 1 < len(tokens) else None
-            if following is not None and following.kind == "punct" and following.text == "(":
-                name = _unquote(tok)
-                if name in DENIED_FUNCTIONS:
-                    raise NotReadOnly(f"function {name}() is not allowed in a read-only query", tok.pos, tok.text)
+        if tok.kind in ("word", "qident", "string") and is_refused_name(name := _unquote(tok)):
+            what = f"function {name}()" if name in REFUSED_FUNCTIONS else f"the catalog schema {name.split('.')[0]}"
+            raise NotReadOnly(f"{what} is not allowed in a read-only query (refused wherever it is named, "
+                              f"quoted or not)", tok.pos, tok.text)
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if following is None or following.kind != "punct" or following.text != "(":
+            continue
+        if tok.kind in ("qident", "string"):
+            raise NotReadOnly(f"a quoted function name is not allowed ({tok.text[:40]}(…))", tok.pos, tok.text)
+        if tok.kind != "word":
+            continue
+        previous = tokens[index - 1] if index > 0 else None
+        if previous is not None and previous.kind == "punct" and previous.text == ".":
+            raise NotReadOnly(f"a schema-qualified function call is not allowed ({tok.text}(…))", tok.pos, tok.text)
+        if tok.lower not in ALLOWED_FUNCTIONS and tok.lower not in KEYWORDS_BEFORE_PAREN:
+            raise NotReadOnly(f"function {tok.lower}() is not allowed in a read-only query (not on the allowlist)",
+                              tok.pos, tok.text)
+
+
+def _unquote(tok: Token) -> str:
+    if tok.kind in ("qident", "string"):
+        return tok.text[1:-1].replace(tok.text[0] * 2, tok.text[0]).lower()
+    return tok.lower
 
 
 def _check_shape(tokens: list[Token]) -> None:
