@@ -20,7 +20,7 @@ from stage1.core.settings import get_settings
 from stage1.core.storage import get_s3
 from stage1.exports.multipart import MultipartWriter
 from stage1.exports.schemas import ExportResult
-from stage1.exports.stream import MEDIA_TYPES, Format, open_sync
+from stage1.exports.stream import MEDIA_TYPES, Format, exp_params, open_sync
 from stage1.jobs.schemas import JobAccepted
 from stage1.sql.readonly import NotReadOnly, check_readonly
 
@@ -48,6 +48,7 @@ def start_export_job(sql: str, fmt: Format, *, timeout: float, filename: str,
     from stage1.sql.service import preflight
 
     statement = check_readonly(sql).sql
+    exp_params(statement, fmt)  # too long for /exp: a 400 now, not a failed job later
     if not checked:
         preflight(statement)
     payload = {"function": FUNCTION, "sql": statement, "format": fmt, "timeout": timeout, "filename": filename,

@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlencode
 
 import httpx
 import msgspec
 
-from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.errors import BadRequest, HttpError, ServiceUnavailable
 from stage1.core.questdb import QuestDBError
 from stage1.core.settings import get_settings
 
@@ -41,7 +42,18 @@ class _ExpError(msgspec.Struct):
     position: int | None = None
 
 
+# `/exp` takes the statement in the URL: QuestDB drops the connection beyond ~100 KB of URL and
+# httpx refuses a query component over 64 KiB, so a longer (URL-encoded) statement is a 400 up front.
+MAX_EXP_QUERY_BYTES = 60_000
+
+
 def exp_params(sql: str, fmt: Format) -> dict[str, str]:
+    """The `/exp` parameters; a statement too long for a URL is a 400 before any request."""
+    encoded = len(urlencode({"query": sql}))
+    if encoded > MAX_EXP_QUERY_BYTES:
+        raise BadRequest(f"the statement is too long to export ({encoded} bytes URL-encoded, at most "
+                         f"{MAX_EXP_QUERY_BYTES}); remove comments and whitespace",
+                         {"limit_bytes": MAX_EXP_QUERY_BYTES, "bytes": encoded})
     return {"query": sql, "fmt": "parquet"} if fmt == "parquet" else {"query": sql}
 
 
