@@ -33,8 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The local gateway's per-token limiter (a token bucket): sustained requests/s and burst size.
     rate_limit_rps: float = 200.0
     rate_limit_burst: int = 1000
-    # Wrong admin secrets accepted per client address and minute before POST /api/auth/token answers 429.
+    # POST /api/auth/token, per source address and minute (stage1.auth.admin): wrong admin secrets (or bad
+    # tokens) before it answers 429, and, counted apart, tokens issued with the right secret.
     admin_secret_attempts_per_minute: int = 10
+    admin_secret_issues_per_minute: int = 60
     # last_used_at is written at most this often per token (a read-mostly lookup on every request).
     token_touch_seconds: int = 60
     gateway_url: str = "http://127.0.0.1:3000"
@@ -56,7 +58,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     import_block_bytes: int = 512 * 1024
     import_batch_rows: int = 60_000
     import_senders: int = 2
-    # Bearer token MinIO sends with its webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*); empty = not checked.
+    # Bearer token of the local gateway's worker routes: MinIO's webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*)
+    # and /_local/invoke (dispatch sends it). Empty: those routes refuse every request.
     webhook_token: str = ""
     # QuestDB inspection, read-only SQL and exports (stage1.sql, stage1.exports; see docs/questdb.md).
     # PGWire DSN of QuestDB's read-only user: POST /api/questdb/query runs user SQL as it.
