@@ -2,8 +2,10 @@
 
 `POST /api/auth/token` has no authorizer in template.yaml (it is how the first token is made), so
 this function checks its credentials itself: the `X-Stage1-Admin-Secret` header (constant-time
-compare, guessing limited), or else an `X-Stage1-Token` with the `admin` scope. Listing and
-revocation sit behind the authorizer like every other route and need the `admin` scope.
+compare, failures limited per source address, a correct secret never locked out by them: see
+stage1.auth.admin), or else an `X-Stage1-Token` with the `admin` scope (a bad one counts as a
+failure of that source too). Listing and revocation sit behind the authorizer like every other
+route and need the `admin` scope.
 """
 
 from typing import Annotated, Any
@@ -11,7 +13,7 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.params import JSONBody, Parameter
 
-from stage1.auth.admin import check_admin_secret
+from stage1.auth.admin import check_admin_secret, record_failure
 from stage1.auth.schemas import TokenCreate, TokenInfo, TokenIssued, TokenList
 from stage1.auth.tokens import authenticate, issue, list_tokens, revoke
 from stage1.core.app import create_app, make_handler
@@ -37,7 +39,11 @@ def authorize_issue(request: Request[Any, Any, Any]) -> None:
     token = request.headers.get(TOKEN_HEADER)
     if not token:
         raise Unauthorized("send the admin secret (X-Stage1-Admin-Secret) or an admin token (X-Stage1-Token)")
-    identity = authenticate(token)
+    client = client_address(request)
+    try:
+        identity = authenticate(token)
+    except Unauthorized as exc:
+        raise record_failure(client, exc.message) from None
     if "admin" not in identity.scopes:
         raise Forbidden("issuing tokens needs the 'admin' scope",
                         {"required": "admin", "scopes": list(identity.scopes)})

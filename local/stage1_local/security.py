@@ -38,10 +38,10 @@ TOKEN_HEADER = b"x-stage1-token"  # noqa: S105 - a header name
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers") or []:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
+    """A header's value; repeated headers comma-joined, as API Gateway (payload 2.0) joins them, so
+    two tokens are one malformed token, never the first of them."""
+    values = [value.decode("latin-1") for key, value in scope.get("headers") or [] if key.lower() == name]
+    return ",".join(values) if values else None
 
 
 def client_address(scope: dict[str, Any]) -> str:
@@ -147,7 +147,8 @@ class Security:
     # -- guards (stage1_local.gateway.Guard): an error stops the request, None lets it through
     async def body_size(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
         length = header(scope, b"content-length")
-        if length and length.isdigit() and int(length) > self.settings.max_body_bytes:
+        # isascii: str.isdigit() also accepts "²", which int() refuses.
+        if length and length.isascii() and length.isdigit() and int(length) > self.settings.max_body_bytes:
             return PayloadTooLarge("request body too large",
                                    {"max_bytes": self.settings.max_body_bytes, "content_length": int(length)})
         return None
@@ -243,6 +244,32 @@ class Security:
         return middleware
 
 
+# Headers a client may legitimately repeat and API Gateway does not join the same way.
+_UNJOINED = frozenset({b"cookie", b"set-cookie"})
+
+
+def join_repeated_headers(app: ASGIApp) -> ASGIApp:
+    """API Gateway (payload 2.0) hands a function one comma-joined value per header name, so a
+    repeated credential header (two tokens, two admin secrets) is one malformed value there. Locally
+    the functions would see the first of them: join them here too, before guards and functions."""
+
+    async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raw = scope.get("headers") or []
+        names = [key.lower() for key, _ in raw]
+        if scope["type"] == "http" and len(set(names)) != len(names):
+            joined: dict[bytes, list[bytes]] = {}
+            kept: list[tuple[bytes, bytes]] = []
+            for (key, value), name in zip(raw, names, strict=True):
+                if name in _UNJOINED:
+                    kept.append((key, value))
+                else:
+                    joined.setdefault(name, []).append(value)
+            scope = {**scope, "headers": [*((k, b",".join(v)) for k, v in joined.items()), *kept]}
+        await app(scope, receive, send)
+
+    return middleware
+
+
 def install(gateway: Any, settings: Settings | None = None) -> Security:
     """Register the guards (body size, authorizer, rate limit) and the CORS middleware."""
     settings = settings or get_settings()
@@ -254,5 +281,5 @@ def install(gateway: Any, settings: Settings | None = None) -> Security:
         log.warning("STAGE1_AUTH_ENABLED=false: the gateway does not check tokens")
     security = Security(settings, template, RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst), handler)
     gateway.guards += [security.body_size, security.authorizer, security.rate_limit]
-    gateway.middleware.append(security.cors)
+    gateway.middleware += [join_repeated_headers, security.cors]
     return security

@@ -1,5 +1,7 @@
 """Rate limits, admin-secret guessing, CORS origins and the auth switch, each on a private gateway
-started with its own settings (limits are per gateway process, so the shared gateways stay untouched)."""
+started with its own settings (limits are per gateway process, so the shared gateways stay untouched).
+Per-source limits are tested from several loopback addresses (127.0.0.2, .3, ...): the gateway keys
+them on the socket peer, so no test-only header exists that a deployment could be tricked with."""
 
 from __future__ import annotations
 
@@ -91,22 +93,49 @@ def test_failed_authentications_are_limited_per_address(strict_gateway, settings
     assert httpx.get(f"{strict_gateway}/api/auth/tokens", headers={"X-Stage1-Token": valid}).status_code == 200
 
 
-def test_admin_secret_guessing_is_limited(settings):
-    with private_gateway(admin_secret_attempts_per_minute="3") as url:
-        _guess(url, settings)
+def _issue_from(url: str, source: str, secret: str) -> httpx.Response:
+    """POST /api/auth/token from a given loopback address: the gateway sees it as the socket peer, as
+    API Gateway sees `sourceIp`; no header can pretend to be another source."""
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as c:
+        return c.post(f"{url}/api/auth/token", json={"name": "guess", "scopes": ["read"], "expires_in": 60},
+                      headers={"X-Stage1-Admin-Secret": secret})
 
 
-def _guess(strict_gateway: str, settings) -> None:
-    body = {"name": "guess", "scopes": ["read"]}
-    statuses = [httpx.post(f"{strict_gateway}/api/auth/token", json=body,
-                           headers={"X-Stage1-Admin-Secret": f"guess-{i}"}).status_code for i in range(5)]
-    assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429], statuses
-    r = httpx.post(f"{strict_gateway}/api/auth/token", json=body, headers={"X-Stage1-Admin-Secret": "again"})
+@pytest.fixture(scope="module")
+def issue_gateway():
+    """Three wrong secrets and five issues per source and minute."""
+    with private_gateway(admin_secret_attempts_per_minute="3", admin_secret_issues_per_minute="5") as url:
+        yield url
+
+
+def test_admin_secret_guessing_is_limited_per_source_and_never_locks_out_the_secret(issue_gateway, settings):
+    guesser = "127.0.0.2"
+    statuses = [_issue_from(issue_gateway, guesser, f"guess-{i}").status_code for i in range(5)]
+    assert statuses == [401, 401, 401, 429, 429], statuses
+    r = _issue_from(issue_gateway, guesser, "again")
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
-    # While the address is blocked even the right secret waits: a guesser cannot tell it found it.
-    r = httpx.post(f"{strict_gateway}/api/auth/token", json=body,
-                   headers={"X-Stage1-Admin-Secret": settings.admin_secret})
-    assert r.status_code == 429
+    assert set(r.json()) == {"error", "details"}
+    # A colleague behind the same address who knows the secret still gets a token, at once.
+    r = _issue_from(issue_gateway, guesser, settings.admin_secret)
+    assert r.status_code == 201, r.text
+    # ... and the guesser's budget did not grow with that success.
+    assert _issue_from(issue_gateway, guesser, "guess-after").status_code == 429
+    # Another source is not affected at all.
+    assert _issue_from(issue_gateway, "127.0.0.3", "typo").status_code == 401
+    assert _issue_from(issue_gateway, "127.0.0.3", settings.admin_secret).status_code == 201
+
+
+def test_bad_tokens_on_the_issue_route_count_as_failures_of_their_source(issue_gateway):
+    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.5"), timeout=30) as c:
+        statuses = [c.post(f"{issue_gateway}/api/auth/token", json={"name": "x", "scopes": ["read"]},
+                           headers={"X-Stage1-Token": "s1_" + "C" * 43}).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429], statuses
+
+
+def test_correct_secret_issuance_has_its_own_generous_limit(issue_gateway, settings):
+    statuses = [_issue_from(issue_gateway, "127.0.0.4", settings.admin_secret).status_code for _ in range(6)]
+    assert statuses == [201] * 5 + [429], statuses
+    assert _issue_from(issue_gateway, "127.0.0.6", settings.admin_secret).status_code == 201
 
 
 def test_configured_origins_are_all_allowed(strict_gateway):

@@ -1,8 +1,17 @@
-"""The shared admin secret that authorises token issue: compared in constant time, and guessing is
-limited per client address (a per-process limit: see stage1.auth.ratelimit)."""
+"""The shared admin secret that authorises token issue: compared in constant time, limited per
+source address (a per-process limit: see stage1.auth.ratelimit).
+
+The secret is checked first, and the limits apply by outcome: wrong secrets (and bad tokens on the
+issue route) from one source get `admin_secret_attempts_per_minute` before that source is answered
+429; a correct secret has its own, generous bucket (`admin_secret_issues_per_minute`). So a guesser
+behind a shared address (NAT, proxy) cannot lock out the colleague who knows the secret, and a
+guesser's own budget does not grow with it. Guessing stays bounded by the secret's entropy (the
+template asks for 32+ characters) more than by any limit.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from stage1.auth.ratelimit import RateLimiter
@@ -11,26 +20,45 @@ from stage1.core.lazy import lazy
 from stage1.core.settings import get_settings
 
 
+def _per_minute(count: int) -> RateLimiter:
+    count = max(1, count)
+    return RateLimiter(count / 60.0, count)
+
+
 @lazy
 def _failures() -> RateLimiter:
-    per_minute = max(1, get_settings().admin_secret_attempts_per_minute)
-    return RateLimiter(per_minute / 60.0, per_minute)
+    return _per_minute(get_settings().admin_secret_attempts_per_minute)
+
+
+@lazy
+def _issues() -> RateLimiter:
+    return _per_minute(get_settings().admin_secret_issues_per_minute)
 
 
 def secret_matches(provided: str, expected: str) -> bool:
-    """Constant-time comparison; an unset secret matches nothing."""
-    return bool(expected) and hmac.compare_digest(provided.encode(), expected.encode())
+    """Constant-time comparison of digests (so neither the content nor the length of the secret
+    shows in the timing, and any header bytes compare without error); an unset secret matches nothing."""
+    if not expected:
+        return False
+    digest = lambda s: hashlib.sha256(s.encode("utf-8", "surrogateescape")).digest()  # noqa: E731
+    return hmac.compare_digest(digest(provided), digest(expected))
+
+
+def record_failure(client: str, message: str) -> Unauthorized | TooManyRequests:
+    """The error for a failed credential from `client`: 401, or 429 once it failed too often."""
+    if (wait := _failures().hit(client)) > 0:
+        return TooManyRequests("too many failed attempts from this address: try again later", wait)
+    return Unauthorized(message)
 
 
 def check_admin_secret(provided: str, client: str) -> None:
-    """Pass, or raise 401 (wrong secret) / 429 (too many wrong secrets from this client lately).
-    Only failures count, so a client that knows the secret is never slowed down by this."""
+    """Pass, or raise 401 (wrong secret) / 429 (too many wrong secrets, or too many issues, from
+    this client lately)."""
     expected = get_settings().admin_secret
-    limiter = _failures()
-    if (wait := limiter.wait(client)) > 0:
-        raise TooManyRequests("too many wrong admin secrets: try again later", wait)
     if not expected:
         raise Unauthorized("token issue by admin secret is disabled: STAGE1_ADMIN_SECRET is not set")
-    if not secret_matches(provided, expected):
-        limiter.hit(client)
-        raise Unauthorized("invalid admin secret")
+    if secret_matches(provided, expected):
+        if (wait := _issues().hit(client)) > 0:
+            raise TooManyRequests("too many tokens issued from this address: try again later", wait)
+        return
+    raise record_failure(client, "invalid admin secret")

@@ -24,12 +24,14 @@ log = get_logger("authorizer")
 
 def token_of(event: dict[str, Any]) -> str | None:
     """The token: the identity source (API Gateway fills it from `$request.header.X-Stage1-Token`),
-    else the header itself (payload 2.0 lowercases header names)."""
+    else the header itself (payload 2.0 lowercases header names). Anything but a string is no
+    token (a deny, never an exception); two headers arrive comma-joined and fail the shape check."""
     sources = event.get("identitySource") or []
-    if sources and isinstance(sources[0], str) and sources[0]:
+    if isinstance(sources, list) and sources and isinstance(sources[0], str) and sources[0]:
         return sources[0]
     headers = event.get("headers") or {}
-    return headers.get(TOKEN_HEADER)
+    token = headers.get(TOKEN_HEADER) if isinstance(headers, dict) else None
+    return token if isinstance(token, str) else None
 
 
 def authorize(event: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from stage1.core.errors import BadRequest, NotFound, Unauthorized
 from stage1.core.settings import get_settings
 
 TOKEN_PREFIX = "s1_"  # noqa: S105 - the public marker of a token
-_TOKEN_RE = re.compile(r"^s1_[A-Za-z0-9_-]{43}$")
+_TOKEN_RE = re.compile(r"s1_[A-Za-z0-9_-]{43}", re.ASCII)
 PREFIX_CHARS = 10
 _COLUMNS = "token_id, name, token_prefix, scopes, created_at, expires_at, revoked_at, last_used_at"
 
@@ -53,9 +53,10 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def well_formed(token: str) -> bool:
-    """Shape check before any database work: garbage is refused without a query."""
-    return bool(_TOKEN_RE.fullmatch(token))
+def well_formed(token: object) -> bool:
+    """Shape check before any database work: garbage (any length, any characters, not even a
+    string) is refused without a query."""
+    return isinstance(token, str) and len(token) == len(TOKEN_PREFIX) + 43 and bool(_TOKEN_RE.fullmatch(token))
 
 
 def normalize_scopes(scopes: list[str]) -> list[str]:
