@@ -76,6 +76,25 @@ def test_the_authorizer_denies_missing_and_malformed_tokens_without_the_database
         "isAuthorized": False, "context": {"reason": reason}}
 
 
+@pytest.mark.parametrize("event", [
+    {"identitySource": ["caf\u00e9"]}, {"identitySource": ["s1_" + "\u00e9" * 43]}, {"identitySource": [None]},
+    {"identitySource": [b"s1_bytes"]}, {"identitySource": "s1_not_a_list"}, {"identitySource": [["s1_"]]},
+    {"headers": {"x-stage1-token": 7}}, {"headers": ["x-stage1-token"]}, {"headers": {"x-stage1-token": "\x00"}},
+    {"identitySource": ["s1_" + "A" * 43 + ",s1_" + "A" * 43]}, {"identitySource": ["s1_" + "A" * 10**6]},
+    {"identitySource": ["s1_" + "\u0661" * 43]},  # Arabic-Indic digits: \w-like, not ASCII
+])
+def test_the_authorizer_denies_hostile_identity_sources_without_raising(event):
+    """Non-ASCII, non-string, joined or huge: a deny, never a TypeError (API Gateway would answer 500)."""
+    answer = authorize({"version": "2.0", "type": "REQUEST", "routeKey": "GET /api/x", **event})
+    assert answer["isAuthorized"] is False and answer["context"]["reason"] in ("invalid token", "missing token: "
+                                                                                "send it in the X-Stage1-Token header")
+
+
+def test_the_admin_secret_compare_takes_any_header_text():
+    assert not secret_matches("caf\u00e9", "s" * 40) and not secret_matches("\udcff", "s" * 40)
+    assert secret_matches("caf\u00e9" * 8, "caf\u00e9" * 8)
+
+
 def test_the_authorizer_reads_the_identity_source_before_the_header():
     assert token_of({"identitySource": ["a"], "headers": {"x-stage1-token": "b"}}) == "a"
     assert token_of({"headers": {"x-stage1-token": "b"}}) == "b"
@@ -134,7 +153,10 @@ def test_cors_and_throttling_come_from_parameters_with_the_local_defaults():
     assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
     assert {"X-Stage1-Token", "X-Stage1-Admin-Secret", "Content-Type"} <= set(cors["AllowHeaders"])
     assert set(api["DefaultRouteSettings"]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
-    assert "POST /api/auth/token" in api["RouteSettings"]
+    # Token issue's own throttle counts all clients together: it must not be a lockout anyone can trigger
+    # (per-source limits are the function's, stage1.auth.admin).
+    issue = api["RouteSettings"]["POST /api/auth/token"]
+    assert issue["ThrottlingRateLimit"] >= 10 and issue["ThrottlingBurstLimit"] >= 20
 
 
 def test_the_bucket_allows_browser_uploads_and_exposes_etag():
