@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -30,12 +31,15 @@ import httpx
 import psycopg
 import pytest
 from botocore.config import Config
+from client_support import write_ohlcv_bytes
+from imports_support import post_file
 
 REPO = Path(__file__).resolve().parents[2]
 # Settings the private gateway runs with (the environment wins over its env file). A short lease and
 # sweep interval make the sweeper's recovery observable within a test; everything else is the default.
 GATEWAY_OVERRIDES = {"STAGE1_JOB_LEASE_SECONDS": "15", "STAGE1_SWEEP_INTERVAL_SECONDS": "1",
                      "STAGE1_LOG_LEVEL": "INFO"}
+LOGS_KEPT = Path(tempfile.gettempdir()) / "stage1-faults-logs"  # the last session's service logs
 PORT_NAMES = ("postgres", "questdb_http", "questdb_pg", "questdb_min", "minio", "minio_console", "gateway")
 
 
@@ -79,8 +83,8 @@ class PrivateStack:
         self.stack = load_stack_module()
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         self.stack.relocate(root / "state", self.ports, GATEWAY_OVERRIDES)
-        self.stack.say = lambda msg: self.log.append(msg)  # keep pytest's output clean; shown on failure
         self.log: list[str] = []
+        self.stack.say = self.log.append  # keep pytest's output clean; shown when the stack fails to start
         binary = self.stack.CACHE / "bin" / f"minio-{self.stack.MINIO_VERSION}"
         self.has_minio = with_minio and binary.exists()
         self.url = f"http://127.0.0.1:{self.ports['gateway']}"
@@ -116,10 +120,12 @@ class PrivateStack:
                 if pid:
                     os.kill(pid, signal.SIGCONT)  # a frozen process would not stop
                 self.stack.stop(service, timeout=10)
+        # The services' logs outlive the stack (a failed fault test is read from the gateway's log).
+        shutil.rmtree(LOGS_KEPT, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            shutil.copytree(self.stack.LOGS, LOGS_KEPT)
         with contextlib.suppress(Exception):
             self.stack.cmd_reset([])  # removes the state dir's content and Postgres' data outside it
-        import shutil
-
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property
@@ -215,9 +221,10 @@ class PrivateStack:
 
     def s3(self):
         env = self.env
+        config = Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required")
         return boto3.client("s3", endpoint_url=env["STAGE1_S3_ENDPOINT"], aws_access_key_id=env["STAGE1_S3_ACCESS_KEY"],
                             aws_secret_access_key=env["STAGE1_S3_SECRET_KEY"], region_name=env["STAGE1_S3_REGION"],
-                            config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required"))
+                            config=config)
 
 
 _lock = threading.Lock()
@@ -242,9 +249,10 @@ def _stack_for_session(config: pytest.Config) -> PrivateStack:
         return _shared["stack"]
 
 
-@pytest.fixture(scope="module")
-def private_stack(request: pytest.FixtureRequest) -> PrivateStack:
-    """The session's private stack (started on first use). Import this fixture in a test module."""
+@pytest.fixture(scope="module", name="pstack")
+def pstack_fixture(request: pytest.FixtureRequest) -> PrivateStack:
+    """`pstack`: the session's private stack (started on first use). A test module imports
+    `pstack_fixture, pclient_fixture` to use the fixtures `pstack` and `pclient`."""
     stack = _stack_for_session(request.config)
     yield stack
     # A test that left QuestDB dead or frozen must not break the next module.
@@ -254,8 +262,79 @@ def private_stack(request: pytest.FixtureRequest) -> PrivateStack:
         stack.start_questdb()
 
 
-@pytest.fixture
-def pclient(private_stack: PrivateStack) -> Iterator[httpx.Client]:
-    """An httpx client against the private gateway with its bootstrap token (read, write, admin)."""
-    with private_stack.client() as c:
+@pytest.fixture(name="pclient")
+def pclient_fixture(pstack: PrivateStack) -> Iterator[httpx.Client]:
+    """`pclient`: httpx against the private gateway with its bootstrap token (read, write, admin)."""
+    with pstack.client() as c:
         yield c
+
+
+# ---------------------------------------------------------------- client-side helpers of the fault tests
+# Bytes per row of client_support.write_ohlcv_bytes (fixed width while timestamps keep 10 digits).
+OHLCV_ROW_BYTES = 52
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def make_dataset(client: httpx.Client, slug: str) -> dict[str, Any]:
+    r = client.post("/api/datasets", json={"dataset_slug": slug, "symbol": "FLT", "granularity": "1m"})
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def ohlcv_file(path: Path, rows: int) -> tuple[Path, int]:
+    """An OHLCV CSV of `rows` rows (one per second); returns (path, exact row count)."""
+    n = write_ohlcv_bytes(path, rows * OHLCV_ROW_BYTES)
+    return path, n
+
+
+def upload_to_dataset(client: httpx.Client, dataset_id: str, path: Path) -> dict[str, Any]:
+    """Start a dataset upload and send the file to the presigned URL (single POST, below the multipart
+    threshold); the object store's event then starts the import."""
+    data = path.read_bytes()
+    r = client.post(f"/api/datasets/{dataset_id}/uploads", json={"filename": path.name, "size": len(data),
+                                                                 "kind": "ohlcv"})
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert not up["multipart"], "keep fault-test files below the multipart threshold"
+    post_file(up, data, path.name)
+    return up
+
+
+def assert_clean_error(r: httpx.Response, statuses: tuple[int, ...] = (503,)) -> dict[str, Any]:
+    """A backing-service failure: the documented envelope and status, never a bare 500."""
+    assert r.status_code in statuses, f"{r.status_code}: {r.text[:500]}"
+    body = r.json()
+    assert set(body) >= {"error", "details"} and isinstance(body["error"], str) and body["error"], body
+    return body
+
+
+def job_now(client: httpx.Client, job_id: str) -> dict[str, Any]:
+    r = client.get(f"/api/jobs/{job_id}", timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_progress(client: httpx.Client, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll until the job is RUNNING with progress > 0 (or has ended: the caller decides)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = job_now(client, job_id)
+        if job["status"] in ("COMPLETED", "FAILED", "CANCELLED") or (job["status"] == "RUNNING" and job["progress"]):
+            return job
+        assert time.monotonic() < deadline, f"job never made progress in {timeout}s: {job}"
+        time.sleep(0.05)
+
+
+def wait_job_status(client: httpx.Client, job_id: str, timeout: float) -> dict[str, Any]:
+    """wait_job, but tolerant of the gateway answering 503 for a moment (a backing service restarting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/api/jobs/{job_id}", timeout=10)
+        if r.status_code == 200 and r.json()["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+            return r.json()
+        assert time.monotonic() < deadline, f"job not terminal after {timeout}s: {r.status_code} {r.text[:400]}"
+        time.sleep(0.25)
+
