@@ -40,9 +40,11 @@ SECRET_ALLOWLIST = {
     "PostgresDsn": "every function",
     # Only token issue checks the admin secret; the authorizer checks tokens, not the secret.
     "AdminSecret": {"AuthFunction"},
-    # The functions that talk to QuestDB's HTTP API or ILP (uploads and the sweeper only validate names).
+    # The functions that talk to QuestDB's HTTP API or ILP (uploads check whether a table exists; the
+    # sweeper drops the tables of abandoned runs).
     "QuestDbPassword": {"HealthFunction", "DatasetsFunction", "RunsFunction", "SimulationsFunction",
-                        "QuestDbFunction", "ExporterFunction", "ImporterFunction"},
+                        "QuestDbFunction", "ExporterFunction", "ImporterFunction", "UploadsFunction",
+                        "SweeperFunction"},
     # User SQL runs as QuestDB's read-only user: only the read-only SQL endpoint.
     "QuestDbPgReadonlyDsn": {"QuestDbFunction"},
 }

@@ -28,6 +28,7 @@ from stage1.datasets.schemas import (
     Rows,
 )
 from stage1.records import CsvBody, client_time, jsonb, next_offset, page_limit, parse_ref, utc
+from stage1.timeseries import ownership as own
 from stage1.timeseries import reads
 from stage1.timeseries.wal import wait_applied
 
@@ -46,6 +47,7 @@ _CATALOG_COLUMNS = (
     "created_at, updated_at, related_runs, related_simulations"
 )
 DEFAULT_SUFFIX = {"ohlcv": "_ohlcv", "indicator": "_ind"}
+ROLES = {"ohlcv": "ohlcv", "indicator": "indicators"}  # stage1_questdb_tables.role
 DROP_TIMEOUT = 5.0
 
 
@@ -220,16 +222,32 @@ def upsert_dataset(body: DatasetIn, *, record_questdb: bool = False) -> tuple[Da
         "metadata": None if body.metadata is None else jsonb(body.metadata), "source": body.source,
         "created_at": client_time(body.created_at, "created_at"), "exact": record,
     }
+    for which, name in names.items():
+        own.check_name(name, f"{which}_measurement")
     if record:
         params.update(_questdb_stats(names))  # before any write: QuestDB down means nothing changes
     try:
-        with db.connection() as conn:
+        with db.connection() as conn, conn.transaction():
             result = conn.execute(_UPSERT, params).fetchone()
+            assert result is not None
+            _claim_tables(conn, result["dataset_id"], names, existing)
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict("dataset_id already belongs to another dataset",
                        {"dataset_id": str(body.dataset_id), "constraint": exc.diag.constraint_name}) from None
-    assert result is not None
     return get_dataset(str(result["dataset_id"])), bool(result["inserted"])
+
+
+def _claim_tables(conn: Connection[Any], dataset_id: uuid.UUID, names: dict[str, str],
+                  existing: dict[str, Any] | None) -> None:
+    """The dataset owns the tables it names (409 naming the owner if another record has one; a
+    table the client wrote itself is adopted: the dataset is what it was written for) and lets go of
+    names it no longer uses (they stay in QuestDB, unregistered)."""
+    owner = own.Owner("dataset", dataset_id)
+    for which, name in names.items():
+        own.claim(conn, name, owner, ROLES[which], exists=False)
+    if existing is not None:
+        stale = [existing[f"{w}_measurement"] for w in names if existing[f"{w}_measurement"] not in names.values()]
+        own.release(conn, owner, stale)
 
 
 # ---------------------------------------------------------------------------------------- delete
@@ -266,20 +284,17 @@ def delete_dataset(ref: str, *, cascade: bool, drop_questdb: bool) -> DatasetDel
         sims = conn.execute("delete from simulation_runs where dataset_id = %s or run_id in "
                             "(select run_id from walkforward_runs where dataset_id = %s)",
                             (dataset_id, dataset_id)).rowcount
-        conn.execute("delete from walkforward_runs where dataset_id = %s", (dataset_id,))
+        deleted = conn.execute("delete from walkforward_runs where dataset_id = %s returning run_id",
+                               (dataset_id,)).fetchall()
         try:
             conn.execute("delete from stage1_datasets where dataset_id = %s", (dataset_id,))
         except psycopg.errors.ForeignKeyViolation:  # a run was added concurrently
             raise Conflict("dataset has runs", {"dataset_id": str(dataset_id)}) from None
-        tables = [r["prediction_measurement"] for r in runs]
+        # Only tables a record owns (created or adopted for it) and no other record names are dropped.
+        tables = [t for r in deleted for t in own.release(conn, own.Owner("run", r["run_id"]))]
+        dataset_tables = own.release(conn, own.Owner("dataset", dataset_id))
         if drop_questdb:
-            for name in (row["ohlcv_measurement"], row["indicator_measurement"]):
-                shared = conn.execute(
-                    "select 1 from stage1_datasets where ohlcv_measurement = %(n)s or indicator_measurement = %(n)s "
-                    "union all select 1 from walkforward_runs where prediction_measurement = %(n)s", {"n": name},
-                ).fetchone()
-                if shared is None and name not in tables:
-                    tables.append(name)
+            tables += [t for t in dataset_tables if t not in tables]
     dropped, left = drop_tables(tables)
     return DatasetDeleted(dataset_id=dataset_id, dataset_slug=row["dataset_slug"], deleted=True,
                           runs_deleted=len(runs), simulations_deleted=sims, questdb_tables_dropped=dropped,

@@ -41,6 +41,9 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
             elif ready is None:
                 waiting.append(job.job_id)
     service.touch(waiting)
+    from stage1.runs.service import sweep_abandoned  # runs a killed POST /api/runs left PENDING (hole 6)
+
+    sweep_abandoned()  # logs what it did
     out = {"requeued": len(swept.requeued), "failed": len(swept.failed), "redispatched": redispatched,
            "stale_dispatched": stale_dispatched, "waiting": len(waiting)}
     if any(out.values()):

@@ -1,30 +1,30 @@
 """Walk-forward runs: `walkforward_runs` + `walkforward_folds` in Postgres, predictions in a QuestDB
-table (PREDICTIONS kind: WAL, DEDUP UPSERT KEYS(timestamp, fold_number)).
+table (PREDICTIONS kind: WAL, DEDUP UPSERT KEYS(timestamp, fold_number)) registered to the run in
+`stage1_questdb_tables` (`stage1.timeseries.ownership`).
 
-No half-written records (`create_run`): the run row (status PENDING) and its folds are inserted
-in a Postgres transaction that stays open while the predictions are written to QuestDB, applied
-and counted; it commits (status COMPLETED) only after that. Any failure rolls it back, so no run
-becomes visible, and the QuestDB table this request created is dropped (best effort). What a
-crash in the middle can leave: at most a QuestDB table that no run references (docs/resources.md).
+Creating a run with inline predictions is `stage1.runs.create` (a short transaction, the QuestDB
+write with no Postgres connection held, a second short transaction). No transaction here waits on
+QuestDB either: `settle` and `delete_run` read or drop in QuestDB outside their transactions, and
+`sweep_abandoned` fails runs a killed function left PENDING (docs/resources.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Literal
 
-import psycopg
 from psycopg import Connection, sql
 
 from stage1.core import db
+from stage1.core.budget import Budget
 from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Stage1Error, to_stage1_error
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.paging import like_pattern
-from stage1.core.questdb import IDENT_MAX, get_questdb, quote
+from stage1.core.settings import get_settings
 from stage1.datasets import service as datasets
-from stage1.records import CsvBody, client_time, csv_lines, jsonb, next_offset, page_limit, parse_ref, parse_uuid, utc
+from stage1.records import CsvBody, csv_lines, jsonb, next_offset, page_limit, parse_ref, parse_uuid, utc
+from stage1.runs import create
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import (
     Fold,
@@ -39,18 +39,10 @@ from stage1.runs.schemas import (
     RunStatus,
     RunSummary,
 )
+from stage1.timeseries import ownership as own
 from stage1.timeseries import reads
-from stage1.timeseries.kinds import Kind, create_table_sql
-from stage1.timeseries.wal import wait_applied
 
 log = get_logger("runs")
-
-# Budgets of the QuestDB calls inside POST /api/runs (the whole request must fit API Gateway's ~30 s).
-DDL_TIMEOUT = 5.0
-ILP_TIMEOUT = 12.0
-WAL_TIMEOUT = 10.0
-DROP_TIMEOUT = 3.0
-NAME_CANDIDATES = 20
 
 SORTS: dict[str, str] = {
     "created_at": "r.created_at asc", "-created_at": "r.created_at desc",
@@ -198,180 +190,13 @@ def _empty(fmt: str, run_id: uuid.UUID, table: str, header: list[str], filename:
 
 
 # ---------------------------------------------------------------------------------------- create
-def _parse_inline(body: RunIn) -> preds.PredictionBatch | None:
-    given = [name for name in ("predictions", "predictions_csv", "upload_id") if getattr(body, name) is not None]
-    if len(given) > 1:
-        raise BadRequest("give predictions in one way only", {"fields": given})
-    if body.predictions is not None:
-        return preds.from_rows(body.predictions, body.threshold_columns)
-    if body.predictions_csv is not None:
-        return preds.from_csv(body.predictions_csv, body.threshold_columns)
-    return None
-
-
-def _candidates(slug: str, now: datetime) -> list[str]:
-    """`<slug>_wf_<yyyymmddHHMMSS>`, then `_2`, `_3`...; the slug is shortened to fit 63 characters."""
-    head = f"_wf_{now.strftime('%Y%m%d%H%M%S')}"
-    base = slug[: IDENT_MAX - len(head) - 3] + head
-    return [base] + [f"{base}_{i}" for i in range(2, NAME_CANDIDATES + 1)]
-
-
-_INSERT_RUN = """
-insert into walkforward_runs (run_id, dataset_id, prediction_measurement, status, target_column, feature_columns,
-    threshold_columns, walk_config, hyperparameters, summary_metrics, started_at, upload_id, job_id)
-values (coalesce(%(run_id)s, gen_random_uuid()), %(dataset_id)s, %(name)s, %(status)s, %(target_column)s,
-    %(feature_columns)s, %(threshold_columns)s, %(walk_config)s, %(hyperparameters)s, %(summary_metrics)s,
-    coalesce(%(started_at)s, now()), %(upload_id)s, %(job_id)s)
-on conflict (prediction_measurement) do nothing
-returning run_id
-"""
-
-
-def _insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any], thresholds: list[str],
-                upload: dict[str, Any] | None = None) -> tuple[uuid.UUID, str]:
-    params = {
-        "status": "RUNNING" if upload else "PENDING", "upload_id": upload["upload_id"] if upload else None,
-        "job_id": upload["job_id"] if upload else None,
-        "run_id": body.run_id, "dataset_id": dataset["dataset_id"], "target_column": body.target_column,
-        "feature_columns": jsonb(body.feature_columns), "threshold_columns": jsonb(thresholds),
-        "walk_config": jsonb(body.walk_config), "hyperparameters": jsonb(body.hyperparameters),
-        "summary_metrics": jsonb(body.summary_metrics), "started_at": client_time(body.started_at, "started_at"),
-    }
-    if body.run_id is not None and conn.execute("select 1 from walkforward_runs where run_id = %s",
-                                                (body.run_id,)).fetchone():
-        raise Conflict("run_id already exists", {"run_id": str(body.run_id)})
-    if upload is not None:
-        names = [upload["measurement"]]
-    elif body.prediction_measurement is not None:
-        names = [body.prediction_measurement]
-    else:
-        names = _free_names(conn, _candidates(dataset["dataset_slug"], datetime.now(UTC)))
-    for name in names:
-        try:
-            with conn.transaction():  # a savepoint: a unique violation must not abort the outer transaction
-                row = conn.execute(_INSERT_RUN, {**params, "name": name}).fetchone()
-        except psycopg.errors.UniqueViolation:
-            raise Conflict("run_id already exists", {"run_id": str(body.run_id)}) from None
-        if row is not None:
-            return row["run_id"], name
-    if len(names) == 1:
-        raise Conflict("prediction_measurement is already used by another run", {"prediction_measurement": names[0]})
-    raise Conflict("no free prediction_measurement name; give one", {"tried": names[-1]})
-
-
-def _free_names(conn: Connection[Any], candidates: list[str]) -> list[str]:
-    """Candidates no run uses and no QuestDB table has (an orphan of a crashed attempt is skipped)."""
-    used = {r["prediction_measurement"] for r in conn.execute(
-        "select prediction_measurement from walkforward_runs where prediction_measurement = any(%s)",
-        (candidates,)).fetchall()}
-    states = reads.table_states(candidates, timeout=DDL_TIMEOUT, tolerant=False)
-    return [c for c in candidates if c not in used and not states[c].exists]
-
-
-def _check_folds(body: RunIn) -> None:
-    numbers = [f.fold_number for f in body.folds]
-    duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
-    if duplicates:
-        raise BadRequest("duplicate fold_number", {"duplicate_folds": duplicates})
-
-
-def _insert_folds(conn: Connection[Any], run_id: uuid.UUID, body: RunIn) -> None:
-    if not body.folds:
-        return
-    with conn.cursor() as cur:
-        cur.executemany(
-            "insert into walkforward_folds (run_id, fold_number, train_start, train_end, test_start, test_end, "
-            "samples_train, samples_test, thresholds, metrics) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(run_id, f.fold_number, f.train_start, f.train_end, f.test_start, f.test_end, f.samples_train,
-              f.samples_test, jsonb(f.thresholds), jsonb(f.metrics)) for f in body.folds],
-        )
-
-
-def _dataset_of(conn: Connection[Any], body: RunIn) -> dict[str, Any]:
-    """The run's dataset, locked FOR SHARE (a concurrent delete waits for this transaction);
-    an unknown dataset is a 409 (CONTRACT.md)."""
-    if body.dataset_id is None and body.dataset_slug is None:
-        raise BadRequest("dataset_id is required", {"missing": ["dataset_id"]})
-    column, value = ("dataset_id", body.dataset_id) if body.dataset_id else ("dataset_slug", body.dataset_slug)
-    row = conn.execute(
-        f"select dataset_id, dataset_slug, granularity from stage1_datasets where {column} = %s for share",  # noqa: S608
-        (value,),
-    ).fetchone()
-    if row is None:
-        raise Conflict(f"unknown {column}", {column: str(value)})
-    if body.dataset_id and body.dataset_slug and row["dataset_slug"] != body.dataset_slug:
-        raise Conflict("dataset_id and dataset_slug name different datasets",
-                       {"dataset_id": str(body.dataset_id), "dataset_slug": body.dataset_slug})
-    return row
-
-
-def _store_predictions(table: str, batch: preds.PredictionBatch, granularity: str) -> tuple[int, int]:
-    """Create the table if needed, write, wait until applied, count. Returns (rows sent, rows in
-    the table). On failure the table is dropped if this call created it, and the error raised."""
-    qdb = get_questdb()
-    created = not reads.table_states([table], timeout=DDL_TIMEOUT, tolerant=False)[table].exists
-    try:
-        qdb.exec(create_table_sql(Kind.PREDICTIONS, table, granularity), timeout=DDL_TIMEOUT)
-        sent = preds.write(table, batch, timeout=ILP_TIMEOUT)
-        wait_applied(table, timeout=WAL_TIMEOUT)
-        count = qdb.exec(f"select count() as n from {quote(table)}", timeout=DDL_TIMEOUT).rows()[0]["n"]  # noqa: S608
-        expected = batch.distinct_keys
-        if count < expected or (created and count != expected):
-            raise ServiceUnavailable("questdb", "row count after the write does not match",
-                                     {"expected": expected, "found": count, "table": table})
-        return sent, int(count)
-    except BaseException:
-        if created:
-            _drop_quietly(table)
-        raise
-
-
-def _drop_quietly(table: str) -> None:
-    try:
-        get_questdb().exec(f"DROP TABLE IF EXISTS {quote(table)}", timeout=DROP_TIMEOUT)
-    except Exception as exc:  # the run is rolled back: a leftover table is referenced by nothing
-        log.warning("could not drop questdb table %s after a failed write: %s", table, to_stage1_error(exc).message)
-
-
-def _existing_table(table: str, declared: list[str] | None) -> tuple[int, list[str]]:
-    """Row count and threshold columns of a measurement the client wrote itself (registration)."""
-    state = reads.table_states([table], timeout=DDL_TIMEOUT, tolerant=False)[table]
-    if not state.exists:
-        return 0, list(declared or [])
-    wait_applied(table, timeout=WAL_TIMEOUT)
-    state = reads.table_states([table], timeout=DDL_TIMEOUT, tolerant=False)[table]
-    if declared is not None:
-        return state.row_count or 0, list(declared)
-    known = {*preds.TS_COLUMNS, *preds.BASE_COLUMNS}
-    extras = [c.name.lower() for c in reads.table_columns(table) if not c.designated and c.name.lower() not in known]
-    return state.row_count or 0, extras
-
-
 def create_run(body: RunIn) -> RunCreated:
-    """Store a run, its folds and (optionally) its inline predictions as one unit (module docstring)."""
-    _check_folds(body)  # every 400 about the payload comes before anything is read or written
-    batch = _parse_inline(body)
+    """Store a run, its folds and (optionally) its inline predictions (`stage1.runs.create`)."""
     if body.upload_id is not None:
+        create.check_folds(body)
+        create.parse_inline(body)  # one way of giving predictions only
         return _create_from_upload(body)
-    thresholds = batch.extra_columns if batch is not None else list(body.threshold_columns or [])
-    with db.connection() as conn, conn.transaction():
-        dataset = _dataset_of(conn, body)
-        run_id, table = _insert_run(conn, body, dataset, thresholds)
-        _insert_folds(conn, run_id, body)
-        if batch is not None:
-            written, rows = _store_predictions(table, batch, dataset["granularity"])
-        else:
-            written = 0
-            rows, thresholds = _existing_table(table, body.threshold_columns)
-        conn.execute(
-            "update walkforward_runs set status = 'COMPLETED', completed_at = coalesce(%s, now()), "
-            "prediction_rows = %s, threshold_columns = %s, updated_at = now() where run_id = %s",
-            (client_time(body.completed_at, "completed_at"), rows, jsonb(thresholds), run_id),
-        )
-    log_fields(log, 20, "run stored", run_id=str(run_id), table=table, rows_written=written)
-    return RunCreated(run_id=run_id, dataset_id=dataset["dataset_id"], prediction_measurement=table,
-                      questdb_rows_written=written, prediction_rows=rows, threshold_columns=thresholds,
-                      status="COMPLETED")
+    return create.create_run(body)
 
 
 # ------------------------------------------------------------------------- predictions from an upload
@@ -403,10 +228,17 @@ def _create_from_upload(body: RunIn) -> RunCreated:
     """The run and its folds now, status RUNNING and linked to the upload's import job; the run
     becomes COMPLETED (or FAILED, with the job's error) when that job ends (`settle`)."""
     with db.connection() as conn, conn.transaction():
-        dataset = _dataset_of(conn, body)
+        dataset = create.dataset_of(conn, body)
         upload = _upload_of(conn, body, dataset)
-        run_id, table = _insert_run(conn, body, dataset, list(body.threshold_columns or []), upload)
-        _insert_folds(conn, run_id, body)
+
+        def upload_owns(conn: Connection[Any], name: str, run_id: uuid.UUID) -> None:
+            # The table stays the upload's while its import runs (the importer writes as the upload);
+            # `settle` hands it to the run once the import COMPLETED. Anyone else's: 409 naming it.
+            own.claim(conn, name, own.Owner("upload", upload["upload_id"]), "predictions", exists=False)
+
+        run_id, table = create.insert_run(conn, body, dataset, list(body.threshold_columns or []),
+                                          [upload["measurement"]], upload=upload, claim=upload_owns)
+        create.insert_folds(conn, run_id, body)
     settle(run_id)  # the import may be done already
     with db.connection() as conn:
         row = conn.execute("select status, prediction_rows, threshold_columns from walkforward_runs "
@@ -425,33 +257,52 @@ def _create_from_upload(body: RunIn) -> RunCreated:
 def settle(run_id: uuid.UUID) -> None:
     """Move a RUNNING run whose upload import has ended to COMPLETED (counts read from QuestDB) or
     FAILED (the job's error). Idempotent; a QuestDB that is down leaves the run RUNNING for the
-    next read to settle."""
-    with db.connection() as conn, conn.transaction():
+    next read to settle. QuestDB is read between two statements, never inside a transaction."""
+    with db.connection() as conn:
         row = conn.execute(
-            "select r.status, r.prediction_measurement, r.threshold_columns, j.status as job_status, j.error, "
+            "select r.status, r.prediction_measurement, r.threshold_columns, r.upload_id, j.status as job_status, "
+            "j.error, "
             "j.completed_at as job_completed_at from walkforward_runs r join stage1_jobs j on j.job_id = r.job_id "
-            "where r.run_id = %s for update of r", (run_id,),
+            "where r.run_id = %s", (run_id,),
         ).fetchone()
-        if row is None or row["status"] != "RUNNING" or row["job_status"] in ("PENDING", "RUNNING"):
-            return
-        if row["job_status"] != "COMPLETED":
+    if row is None or row["status"] != "RUNNING" or row["job_status"] in ("PENDING", "RUNNING"):
+        return
+    if row["job_status"] != "COMPLETED":
+        with db.connection() as conn:
             conn.execute(
                 "update walkforward_runs set status = 'FAILED', error = %s, completed_at = now(), updated_at = now() "
-                "where run_id = %s",
+                "where run_id = %s and status = 'RUNNING'",
                 (f"predictions import {row['job_status'].lower()}: {row['error'] or 'no reason given'}", run_id),
             )
-            return
-        declared = list(row["threshold_columns"]) or None
-        try:
-            rows, thresholds = _existing_table(row["prediction_measurement"], declared)
-        except (ServiceUnavailable, OSError) as exc:
-            log.warning("run %s not settled yet: %s", run_id, exc)
-            return
-        conn.execute(
+        return
+    declared = list(row["threshold_columns"]) or None
+    budget = Budget(get_settings().run_create_budget_seconds)
+    try:
+        rows, thresholds = _counted(row["prediction_measurement"], declared, budget)
+    except (ServiceUnavailable, OSError) as exc:
+        log.warning("run %s not settled yet: %s", run_id, exc)
+        return
+    table = row["prediction_measurement"]
+    with db.connection() as conn, conn.transaction():  # only a run still RUNNING changes
+        done = conn.execute(
             "update walkforward_runs set status = 'COMPLETED', prediction_rows = %s, threshold_columns = %s, "
-            "completed_at = coalesce(completed_at, %s, now()), updated_at = now() where run_id = %s",
+            "completed_at = coalesce(completed_at, %s, now()), updated_at = now() "
+            "where run_id = %s and status = 'RUNNING' returning run_id",
             (rows, jsonb(thresholds), row["job_completed_at"], run_id),
-        )
+        ).fetchone()
+        if done is not None and row["upload_id"] is not None:  # the imported table is now the run's
+            try:
+                with conn.transaction():
+                    own.transfer(conn, table, own.Owner("upload", row["upload_id"]), own.Owner("run", run_id),
+                                 "predictions")
+            except Conflict as exc:  # registered to a third record meanwhile: the run only names it
+                log.warning("run %s: %s", run_id, exc.message)
+
+
+def _counted(table: str, declared: list[str] | None, budget: Budget) -> tuple[int, list[str]]:
+    if not reads.table_states([table], timeout=budget.left(create.DDL_TIMEOUT), tolerant=False)[table].exists:
+        return 0, list(declared or [])
+    return create.existing_table(table, declared, budget)
 
 
 def _settle_all(rows: list[dict[str, Any]]) -> bool:
@@ -468,17 +319,51 @@ def delete_run(run_ref: str) -> RunDeleted:
     run_id = parse_uuid(run_ref, "run_id")
     with db.connection() as conn, conn.transaction():
         sims = conn.execute("select count(*) as n from simulation_runs where run_id = %s", (run_id,)).fetchone()
-        row = conn.execute("delete from walkforward_runs where run_id = %s returning prediction_measurement, job_id",
-                           (run_id,)).fetchone()
+        row = conn.execute("delete from walkforward_runs where run_id = %s "
+                           "returning prediction_measurement, job_id, upload_id", (run_id,)).fetchone()
         if row is None:
             raise NotFound("run not found", {"run_id": str(run_id)})
+        owned = own.release(conn, own.Owner("run", run_id))  # a table it only registered stays
+        if row["upload_id"] is not None:  # still importing (or failed): the upload's table goes with its run
+            owned += own.release(conn, own.Owner("upload", row["upload_id"]), [row["prediction_measurement"]])
     if row["job_id"] is not None:  # an upload still importing into the table: stop it first
         from stage1.jobs import service as jobs
 
         with contextlib.suppress(Stage1Error):
             jobs.cancel(str(row["job_id"]))
     table = row["prediction_measurement"]
-    dropped, left = datasets.drop_tables([table])
+    dropped, left = datasets.drop_tables(owned)  # after the commit, never inside the transaction
     return RunDeleted(run_id=run_id, deleted=True, prediction_measurement=table,
-                      simulations_deleted=sims["n"] if sims else 0, questdb_table_dropped=bool(dropped),
+                      simulations_deleted=sims["n"] if sims else 0, questdb_table_dropped=table in dropped,
                       questdb_error=left.get(table))
+
+
+# ---------------------------------------------------------------------------------------- sweeper
+def sweep_abandoned() -> int:
+    """For the sweeper: runs PENDING longer than the create budget + grace (their function was
+    killed mid-write) become FAILED and their owned tables are dropped; tables still registered to
+    a run that no longer exists (a failed create whose drop did not happen) are dropped. Returns
+    the number of runs failed. Errors are logged, never raised (the sweep goes on)."""
+    settings = get_settings()
+    age = settings.run_create_budget_seconds + settings.run_abandon_grace_seconds
+    try:
+        with db.connection() as conn, conn.transaction():
+            failed = conn.execute(
+                "update walkforward_runs set status = 'FAILED', completed_at = now(), updated_at = now(), "
+                "error = 'abandoned: the request writing its predictions did not finish' "
+                "where status = 'PENDING' and job_id is null and created_at < now() - make_interval(secs => %s) "
+                "returning run_id, prediction_measurement", (age,)).fetchall()
+            owned = {r["run_id"]: own.owner_of(conn, r["prediction_measurement"]) for r in failed}
+            orphans = own.orphans(conn, "run", age)
+    except Exception as exc:
+        log_fields(log, 40, "run sweep failed", error=to_stage1_error(exc).message)
+        return 0
+    for run in failed:
+        reg = owned[run["run_id"]]
+        if reg is not None and reg.owned and reg.owner == own.Owner("run", run["run_id"]):
+            create.drop_owned(reg.table, run["run_id"])
+    for reg in orphans:
+        create.drop_owned(reg.table, reg.owner.id)
+    if failed or orphans:
+        log_fields(log, 20, "abandoned runs swept", failed=len(failed), orphan_tables=len(orphans))
+    return len(failed)

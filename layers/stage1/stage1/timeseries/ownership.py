@@ -89,6 +89,8 @@ def claim(conn: Connection[Any], table: str, owner: Owner, role: str, *, exists:
     ident(table)
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
+    if (named := _named_by(conn, table, owner)) is not None:
+        raise _conflict(Registration(table, named, role, True))
     row = conn.execute(
         "insert into stage1_questdb_tables (table_name, owner_kind, owner_id, role, owned) "
         "values (%s, %s, %s, %s, %s) on conflict (table_name) do nothing "
@@ -103,6 +105,56 @@ def claim(conn: Connection[Any], table: str, owner: Owner, role: str, *, exists:
     if reg.owner != owner:
         raise _conflict(reg)
     return reg
+
+
+# Records whose columns name a table: what claims it when no registration does (a record written
+# by code older than the registry).
+_NAMED_BY = """
+select 'dataset' as kind, dataset_id as id from stage1_datasets
+where ohlcv_measurement = %(n)s or indicator_measurement = %(n)s
+union all select 'run', run_id from walkforward_runs where prediction_measurement = %(n)s
+"""
+
+
+def _named_by(conn: Connection[Any], table: str, owner: Owner) -> Owner | None:
+    """The first record other than `owner` that names an unregistered `table`."""
+    if owner_of(conn, table) is not None:
+        return None
+    for row in conn.execute(_NAMED_BY, {"n": table}).fetchall():
+        if (other := Owner(row["kind"], row["id"])) != owner:
+            return other
+    return None
+
+
+_RECORD_EXISTS = {
+    "dataset": "select 1 from stage1_datasets where dataset_id = %s",
+    "run": "select 1 from walkforward_runs where run_id = %s",
+    "simulation": "select 1 from simulation_runs where simulation_id = %s",
+    "upload": "select 1 from stage1_uploads where upload_id = %s",
+    "job": "select 1 from stage1_jobs where job_id = %s",
+}
+
+
+def adopt_orphan(conn: Connection[Any], table: str, owner: Owner) -> bool:
+    """A table still registered (owned) to a record of `owner`'s kind that no longer exists — what
+    a failed attempt leaves when its drop did not happen — becomes `owner`'s. True if adopted."""
+    reg = owner_of(conn, table)
+    if reg is None or reg.owner.kind != owner.kind or reg.owner == owner or not reg.owned:
+        return False
+    if conn.execute(_RECORD_EXISTS[reg.owner.kind], (reg.owner.id,)).fetchone() is not None:
+        return False
+    row = conn.execute("update stage1_questdb_tables set owner_id = %s where table_name = %s and owner_kind = %s "
+                       "and owner_id = %s returning table_name", (owner.id, table, reg.owner.kind, reg.owner.id))
+    return row.fetchone() is not None
+
+
+def orphans(conn: Connection[Any], kind: str, older_than_seconds: float) -> list[Registration]:
+    """Owned registrations of `kind` whose record no longer exists, registered that long ago."""
+    record = _RECORD_EXISTS[kind].replace("%s", "t.owner_id")  # constant SQL of a known kind
+    query = ("select table_name, owner_kind, owner_id, role, owned from stage1_questdb_tables t "  # noqa: S608
+             "where owner_kind = %s and owned and created_at < now() - make_interval(secs => %s) "
+             f"and not exists ({record})")
+    return [_registration(r) for r in conn.execute(query, (kind, older_than_seconds)).fetchall()]
 
 
 def require_writer(conn: Connection[Any], table: str, owner: Owner) -> Registration:

@@ -21,6 +21,7 @@ from stage1.core.settings import get_settings
 from stage1.jobs import dispatch
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobAccepted
+from stage1.uploads import tables
 from stage1.uploads.formats import EXTENSIONS, STORED_CONTENT_TYPE, format_from_name, known_content_type
 from stage1.uploads.schemas import (
     CompleteRequest,
@@ -111,6 +112,7 @@ def _dataset(ref: str) -> dict[str, Any]:
 def _create(filename: str, content_type: str, size: int, kind: str, measurement: str,
             dataset_id: str | None, granularity: str | None) -> UploadCreated:
     fmt = _validate(filename, content_type, size, measurement)
+    exists = tables.check_table(kind, measurement, dataset_id)
     settings = get_settings()
     s3 = storage.get_s3()
     upload_id = str(uuid.uuid4())
@@ -135,6 +137,7 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
             (upload_id, key, mp_id, part_size, kind, measurement, dataset_id, job.job_id, filename[:255], fmt,
              size, content_type[:127]),
         )
+        tables.claim_table(conn, upload_id, kind, measurement, dataset_id, exists)
     common = {"upload_id": upload_id, "job_id": job.job_id, "expires_at": _iso(expires), "object_key": key,
               "measurement": measurement, "kind": kind, "format": fmt,
               "complete_url": f"/api/uploads/{upload_id}/complete", "poll_url": job_poll_url(job.job_id)}
