@@ -18,7 +18,9 @@ The stream, in order:
     : heartbeat                <- a comment every `heartbeat` seconds (default 15) keeps proxies open
 
 `?job_id=<uuid>` (repeatable) keeps only those jobs. The route takes the same token and scope
-(`read`) as every other GET: the gateway's guards run first. While the listener is not connected
+(`read`) as every other GET: the gateway's guards run first. A stream shows only the jobs its token
+may see, as `GET /api/jobs/{id}` does: the ones it created (migration 0013 puts `created_by` in each
+notification), every job for an admin token; `created_by` itself is not sent on. While the listener is not connected
 (Postgres down) the route answers 503; when the listener drops, open streams end, so a client
 reconnects or falls back to polling `GET /api/jobs/{id}` — which is the contract everywhere (the
 serverless deployment has no SSE: Mangum buffers responses). A stream that falls more than
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from stage1.auth.scopes import Caller, caller_of
 from stage1.core.errors import BadRequest, ServiceUnavailable
 from stage1.core.logging import get_logger
 from stage1.core.settings import get_settings
@@ -58,9 +61,13 @@ _CLOSED = object()
 @dataclass(eq=False)
 class Subscriber:
     job_ids: frozenset[str] | None
+    # Whose stream it is (None: auth turned off, nothing to filter by).
+    caller: Caller | None = None
     queue: asyncio.Queue[Any] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
 
     def wants(self, event: dict[str, Any]) -> bool:
+        if self.caller is not None and not self.caller.sees(event.get("created_by")):
+            return False
         return self.job_ids is None or str(event.get("job_id")) in self.job_ids
 
     def close(self) -> None:
@@ -76,8 +83,8 @@ class Broker:
     listening: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def subscribe(self, job_ids: frozenset[str] | None) -> Subscriber:
-        sub = Subscriber(job_ids)
+    def subscribe(self, job_ids: frozenset[str] | None, caller: Caller | None = None) -> Subscriber:
+        sub = Subscriber(job_ids, caller)
         self.subscribers.add(sub)
         return sub
 
@@ -92,9 +99,10 @@ class Broker:
             return
         if not isinstance(event, dict):
             return
+        creator = event.pop("created_by", None)  # for filtering only: not part of the event's contract
         item = (next(self._ids), event)
         for sub in list(self.subscribers):
-            if not sub.wants(event):
+            if not sub.wants({**event, "created_by": creator}):
                 continue
             try:
                 sub.queue.put_nowait(item)
@@ -197,7 +205,7 @@ def make_route(gateway: Any, broker: Broker) -> Any:
             await send_error(send, ServiceUnavailable("postgres", "job events are not available right now; "
                                                       "poll GET /api/jobs/{id}"))
             return
-        sub = broker.subscribe(job_ids)
+        sub = broker.subscribe(job_ids, caller_of(scope))
         disconnected = asyncio.Event()
 
         async def watch_disconnect() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -121,3 +122,140 @@ def test_sweep_once_dispatches_nothing_for_unknown_types(job_type):
     assert set(out) == {"requeued", "failed", "redispatched", "stale_dispatched", "waiting"}
     pending, total = jobs.list_jobs(status="PENDING", job_type=job_type, limit=10, offset=0)
     assert total == 3
+
+
+# ---------------------------------------------------------------- who may see a job (issue 11)
+def _mint(gateway_url: str, secret: str, name: str, scopes: list[str]) -> dict:
+    import httpx
+
+    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": secret},
+                   json={"name": name, "scopes": scopes, "expires_in": 900}, timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture
+def two_tokens(gateway_url, settings, unique):
+    """Two ordinary tokens (read, write): the creator and a stranger."""
+    return [_mint(gateway_url, settings.admin_secret, f"jobs-{who}-{unique}", ["read", "write"])
+            for who in ("creator", "stranger")]
+
+
+class _EventReader:
+    """GET /api/events in a thread: every `job` event's data, once the stream said `ready`."""
+
+    def __init__(self, gateway_url: str, token: str) -> None:
+        import json
+
+        import httpx
+
+        self.seen: list[dict] = []
+        self.ready = threading.Event()
+        self.stop = threading.Event()
+
+        def run() -> None:
+            with httpx.stream("GET", f"{gateway_url}/api/events", params={"heartbeat": 0.2},
+                              headers={"X-Stage1-Token": token}, timeout=30) as r:
+                assert r.status_code == 200
+                event = None
+                for line in r.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[7:]
+                        self.ready.set() if event == "ready" else None
+                    elif line.startswith("data: ") and event == "job":
+                        self.seen.append(json.loads(line[6:]))
+                    if self.stop.is_set():
+                        return
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10), "the event stream did not open"
+
+    def statuses(self, job_id: str) -> list[str]:
+        return [e["status"] for e in self.seen if e["job_id"] == job_id]
+
+
+def test_a_job_and_its_download_url_are_shown_only_to_its_creator_and_admins(
+        gateway_url, client, two_tokens, settings):
+    import httpx
+
+    from stage1.core import storage
+
+    creator, stranger = two_tokens
+    as_creator = httpx.Client(base_url=gateway_url, headers={"X-Stage1-Token": creator["token"]}, timeout=60)
+    as_stranger = httpx.Client(base_url=gateway_url, headers={"X-Stage1-Token": stranger["token"]}, timeout=60)
+    creator_events, stranger_events = _EventReader(gateway_url, creator["token"]), _EventReader(
+        gateway_url, stranger["token"])
+    r = as_creator.post("/api/questdb/export", params={"mode": "job"}, json={"sql": "select x from long_sequence(50)"})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["job_id"]
+    try:
+        deadline = time.monotonic() + 60
+        while (job := as_creator.get(f"/api/jobs/{job_id}").json())["status"] not in ("COMPLETED", "FAILED"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "COMPLETED" and job["result"]["url"].startswith("http"), job
+        with db.connection() as conn:
+            row = conn.execute("select created_by from stage1_jobs where job_id = %s", (job_id,)).fetchone()
+        assert str(row["created_by"]) == creator["token_id"]
+
+        # The stranger: 404 exactly like a job that does not exist, and nothing in lists.
+        missing = as_stranger.get(f"/api/jobs/{uuid.uuid4()}")
+        for path in (f"/api/jobs/{job_id}", f"/api/questdb/jobs/{job_id}"):
+            r = as_stranger.get(path)
+            assert r.status_code == 404 and r.json()["error"] == missing.json()["error"], r.text
+            assert job["result"]["url"] not in r.text
+        for verb in ("cancel", "retry"):
+            assert as_stranger.post(f"/api/jobs/{job_id}/{verb}").status_code == 404
+        listed = as_stranger.get("/api/jobs", params={"limit": 200}).json()
+        assert job_id not in {j["job_id"] for j in listed["items"]} and listed["total"] == len(listed["items"]) == 0
+        assert as_stranger.get("/api/jobs", params={"job_type": "export", "status": "COMPLETED"}).json()["total"] == 0
+
+        # The creator sees it in its list; its verbs reach the job (a COMPLETED job cannot be retried: 409).
+        mine = as_creator.get("/api/jobs").json()
+        assert [j["job_id"] for j in mine["items"]] == [job_id] and mine["total"] == 1
+        assert as_creator.post(f"/api/jobs/{job_id}/retry").status_code == 409
+
+        # An admin token sees every job, with its result.
+        seen = client.get(f"/api/jobs/{job_id}").json()
+        assert seen["result"]["url"] == job["result"]["url"]
+        assert job_id in {j["job_id"] for j in client.get("/api/jobs", params={"job_type": "export"}).json()["items"]}
+
+        # Live events: the creator's stream follows the job, the stranger's never hears of it.
+        time.sleep(0.5)
+        assert creator_events.statuses(job_id)[-1:] == ["COMPLETED"], creator_events.seen
+        assert stranger_events.statuses(job_id) == []
+        assert all("created_by" not in e for e in creator_events.seen)
+    finally:
+        creator_events.stop.set()
+        stranger_events.stop.set()
+        as_creator.close()
+        as_stranger.close()
+        final = jobs.find_job(job_id)
+        if final is not None and isinstance(final.result, dict) and final.result.get("key"):
+            storage.get_s3().delete_object(Bucket=settings.bucket, Key=final.result["key"])
+        with db.connection() as conn:
+            conn.execute("delete from stage1_jobs where job_id = %s", (job_id,))
+
+
+def test_a_job_without_a_creator_is_admin_only(gateway_url, client, two_tokens, job_type):
+    import httpx
+
+    legacy = _create(job_type, 1)[0]  # made outside any request, as before migration 0013
+    assert legacy.created_by is None
+    jobs.claim(legacy.job_id, "w")
+    jobs.complete(legacy.job_id, "w", {"url": "https://example.invalid/secret"})
+    r = httpx.get(f"{gateway_url}/api/jobs/{legacy.job_id}", headers={"X-Stage1-Token": two_tokens[0]["token"]})
+    assert r.status_code == 404 and "secret" not in r.text
+    assert client.get(f"/api/jobs/{legacy.job_id}").json()["result"] == {"url": "https://example.invalid/secret"}
+
+
+def test_create_job_records_the_token_it_is_given(job_type, two_tokens):
+    with db.connection() as conn:
+        job = jobs.create_job(conn, job_type, {}, created_by=two_tokens[0]["token_id"])
+    assert job.created_by == two_tokens[0]["token_id"]
+    owner = jobs.Caller(two_tokens[0]["token_id"], admin=False)
+    other = jobs.Caller(two_tokens[1]["token_id"], admin=False)
+    assert jobs.find_job(job.job_id, owner) is not None and jobs.find_job(job.job_id, other) is None
+    assert jobs.find_job(job.job_id, jobs.Caller(None, admin=True)) is not None
+    assert [j.job_id for j in jobs.list_jobs(status=None, job_type=job_type, limit=10, offset=0, caller=other)[0]] == []

@@ -7,6 +7,8 @@ every other method needs `write`. Scopes do not imply each other: a token has wh
 
 from __future__ import annotations
 
+import contextvars
+from dataclasses import dataclass
 from typing import Any
 
 from stage1.core.errors import Forbidden, Stage1Error
@@ -46,13 +48,45 @@ def check_scope(method: str, path: str, ctx: dict[str, Any]) -> Stage1Error | No
     return Forbidden(f"this token lacks the '{needed}' scope", {"required": needed, "scopes": sorted(have)})
 
 
-def scope_guard(connection: Any, _handler: Any = None) -> None:
+@dataclass(frozen=True)
+class Caller:
+    """The token a request came with, as the authorizer passed it on: what it may see of records
+    that belong to a token (jobs: stage1.jobs.service)."""
+
+    token_id: str | None
+    admin: bool
+
+    def sees(self, owner: str | None) -> bool:
+        """Admins see everything; other tokens only what they created (never an owner-less record)."""
+        return self.admin or (owner is not None and self.token_id is not None and str(owner) == self.token_id)
+
+
+def caller_of(scope: dict[str, Any]) -> Caller | None:
+    """The request's caller, or None without authorizer context (a public route, or auth turned
+    off locally: nothing to tell callers apart by, so nothing is filtered)."""
+    ctx = authorizer_context(scope)
+    if ctx is None:
+        return None
+    token_id = ctx.get("token_id")
+    return Caller(str(token_id) if token_id else None, "admin" in scopes_of(ctx))
+
+
+# The caller of the request being served, set by `scope_guard` (so in every function, for the whole
+# request, including its sync handlers' threads). `stage1.jobs.service.create_job` records it as the
+# job's creator without every caller threading it through.
+current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("stage1_caller", default=None)
+
+
+async def scope_guard(connection: Any, _handler: Any = None) -> None:
     """Litestar guard of every function (stage1.core.app): refuse (403) a request whose token, as
     the authorizer passed it on, lacks the scope the request needs. Without authorizer context (a
     public route, or auth turned off locally) it lets the request through: the gateway decides
-    which routes are public."""
+    which routes are public. Async on purpose: Litestar runs sync guards on a worker thread, where
+    `current_caller` would not reach the handler."""
     scope = connection.scope
-    if scope["type"] == "http" and (ctx := authorizer_context(scope)) is not None:
-        error = check_scope(scope["method"], scope["path"], ctx)
-        if error is not None:
-            raise error
+    if scope["type"] != "http":
+        return
+    ctx = authorizer_context(scope)
+    current_caller.set(caller_of(scope))
+    if ctx is not None and (error := check_scope(scope["method"], scope["path"], ctx)) is not None:
+        raise error
