@@ -24,6 +24,7 @@ from typing import Any
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from stage1.auth.scopes import Caller, current_caller
 from stage1.core import db
 from stage1.core.errors import Conflict, NotFound
 from stage1.core.settings import get_settings
@@ -37,7 +38,7 @@ RETRY_ATTEMPTS = 3
 
 _COLUMNS = (
     "job_id, job_type, status, idempotency_key, payload, progress, total, result, error, attempts, "
-    "max_attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, completed_at"
+    "max_attempts, lease_owner, lease_expires_at, created_at, updated_at, started_at, completed_at, created_by"
 )
 
 
@@ -60,10 +61,13 @@ class Job:
     updated_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    # The token whose request created the job (None: made before migration 0013, or without auth).
+    created_by: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
-        return cls(**{**row, "job_id": str(row["job_id"])})
+        creator = row.get("created_by")
+        return cls(**{**row, "job_id": str(row["job_id"]), "created_by": str(creator) if creator else None})
 
     @property
     def terminal(self) -> bool:
@@ -109,17 +113,30 @@ def _one(conn: Connection[Any], sql: str, params: tuple[Any, ...]) -> Job | None
     return Job.from_row(row) if row else None
 
 
+class _RequestCaller:
+    """`create_job`'s default creator: the token of the request being served."""
+
+
+REQUEST_CALLER = _RequestCaller()
+
+
 def create_job(
     conn: Connection[Any], job_type: str, payload: dict[str, Any], *,
     idempotency_key: str | None = None, total: int | None = None, max_attempts: int = 3,
+    created_by: str | None | _RequestCaller = REQUEST_CALLER,
 ) -> Job:
     """A PENDING job, in the caller's transaction. With an `idempotency_key` that already names a
-    job, that job is returned unchanged (one job per object, however many events arrive)."""
+    job, that job is returned unchanged (one job per object, however many events arrive).
+    `created_by` (a token id) decides who may see the job; by default it is the token of the API
+    request being served (`stage1.auth.scopes.current_caller`), None outside a request."""
+    if isinstance(created_by, _RequestCaller):
+        caller = current_caller.get()
+        created_by = caller.token_id if caller is not None else None
     job = _one(
         conn,
-        f"insert into stage1_jobs (job_type, payload, idempotency_key, total, max_attempts) "
-        f"values (%s, %s, %s, %s, %s) on conflict (idempotency_key) do nothing returning {_COLUMNS}",
-        (job_type, Jsonb(payload), idempotency_key, total, max_attempts),
+        f"insert into stage1_jobs (job_type, payload, idempotency_key, total, max_attempts, created_by) "
+        f"values (%s, %s, %s, %s, %s, %s) on conflict (idempotency_key) do nothing returning {_COLUMNS}",
+        (job_type, Jsonb(payload), idempotency_key, total, max_attempts, created_by),
     )
     if job is None:
         job = _one(conn, f"select {_COLUMNS} from stage1_jobs where idempotency_key = %s", (idempotency_key,))
@@ -128,16 +145,20 @@ def create_job(
     return job
 
 
-def find_job(job_id: str) -> Job | None:
+def find_job(job_id: str, caller: Caller | None = None) -> Job | None:
+    """The job, or None if there is none or `caller` may not see it (a job is its creator's and
+    the admins'; None: no caller to check, e.g. a worker or auth turned off)."""
     jid = parse_id(job_id)
     if jid is None:
         return None
     with db.connection() as conn:
-        return _one(conn, f"select {_COLUMNS} from stage1_jobs where job_id = %s", (jid,))
+        job = _one(conn, f"select {_COLUMNS} from stage1_jobs where job_id = %s", (jid,))
+    return job if job is not None and (caller is None or caller.sees(job.created_by)) else None
 
 
-def get_job(job_id: str) -> Job:
-    job = find_job(job_id)
+def get_job(job_id: str, caller: Caller | None = None) -> Job:
+    """As `find_job`, or 404: a job the caller may not see answers exactly like a missing one."""
+    job = find_job(job_id, caller)
     if job is None:
         raise NotFound("no such job", {"job_id": str(job_id)[:64]})
     return job
@@ -148,8 +169,14 @@ def find_by_key(idempotency_key: str) -> Job | None:
         return _one(conn, f"select {_COLUMNS} from stage1_jobs where idempotency_key = %s", (idempotency_key,))
 
 
-def list_jobs(*, status: str | None, job_type: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
-    where, params = [], []
+def list_jobs(*, status: str | None, job_type: str | None, limit: int, offset: int,
+              caller: Caller | None = None) -> tuple[list[Job], int]:
+    """Newest first; with a non-admin `caller`, only the jobs it created."""
+    where: list[str] = []
+    params: list[Any] = []
+    if caller is not None and not caller.admin:
+        where.append("created_by = %s")
+        params.append(caller.token_id)  # None matches nothing: a token-less caller sees no jobs
     if status:
         where.append("status = %s")
         params.append(status)
