@@ -3,7 +3,7 @@ the inline imports `POST /api/questdb/import` (blocking) and `/api/questdb/impor
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import anyio
 import msgspec
@@ -16,6 +16,7 @@ from stage1.core.settings import get_settings
 from stage1.jobs.schemas import JobAccepted
 from stage1.uploads import service
 from stage1.uploads.schemas import (
+    GRANULARITY_PATTERN,
     CompleteRequest,
     DatasetUploadRequest,
     InlineImportRequest,
@@ -28,12 +29,13 @@ from stage1.uploads.schemas import (
 Kind = Annotated[Literal["ohlcv", "indicators", "predictions", "trades", "raw"] | None, QueryParameter()]
 Format = Annotated[Literal["csv", "csv.gz", "parquet", "arrow"] | None, QueryParameter()]
 Measurement = Annotated[str | None, QueryParameter(max_length=63)]
-Granularity = Annotated[str | None, QueryParameter(max_length=16)]
+Granularity = Annotated[str | None, QueryParameter(max_length=16, pattern=GRANULARITY_PATTERN)]
+T = TypeVar("T", bound=msgspec.Struct)
 DatasetRef = Annotated[str, PathParameter(description="dataset UUID or slug", max_length=100)]
 UploadId = Annotated[str, PathParameter(description="upload UUID", max_length=64)]
 
 
-def _decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
+def _decode(data: bytes, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(data or b"{}", type=kind)
     except msgspec.ValidationError as exc:
@@ -42,16 +44,21 @@ def _decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
         raise BadRequest("request body is not valid JSON", {"problems": [str(exc)]}) from None
 
 
+# A declaration is decoded strictly (msgspec's JSON types: "1000", "1e3" or 100.0 are not a size), where
+# Litestar's own decoding of `data` converts numeric strings; `data` stays for the OpenAPI schema.
 @post("/api/uploads", summary="Start an upload: presigned URL(s) and the import job", tags=["uploads"],
-      status_code=201, sync_to_thread=True)
-def create_upload(data: JSONBody[UploadRequest]) -> UploadCreated:
-    return service.create_upload(data)
+      status_code=201)
+async def create_upload(request: Request, data: JSONBody[UploadRequest]) -> UploadCreated:
+    strict = _decode(await request.body(), UploadRequest)
+    return await anyio.to_thread.run_sync(service.create_upload, strict)
 
 
 @post("/api/datasets/{dataset_id:str}/uploads", summary="Start an upload of a dataset's OHLCV or indicators",
-      tags=["uploads"], status_code=201, sync_to_thread=True)
-def create_dataset_upload(dataset_id: DatasetRef, data: JSONBody[DatasetUploadRequest]) -> UploadCreated:
-    return service.create_dataset_upload(dataset_id, data)
+      tags=["uploads"], status_code=201)
+async def create_dataset_upload(request: Request, dataset_id: DatasetRef,
+                                data: JSONBody[DatasetUploadRequest]) -> UploadCreated:
+    strict = _decode(await request.body(), DatasetUploadRequest)
+    return await anyio.to_thread.run_sync(service.create_dataset_upload, dataset_id, strict)
 
 
 @post("/api/uploads/{upload_id:str}/complete", summary="Complete a multipart upload; nudge the import",

@@ -1,6 +1,7 @@
-"""Path traversal through upload filenames: the object key is the server's own
-(`uploads/<upload_id>/data.<ext>`), whatever the client calls its file, and the presigned POST
-cannot be redirected to another key."""
+"""Path traversal through upload filenames: a filename is a base name (a path, `.`/`..` or a control
+character is a 400 before anything is created), and the object key is the server's own
+(`uploads/<upload_id>/data.<ext>`) whatever the client calls its file; the presigned POST cannot be
+redirected to another key."""
 
 from __future__ import annotations
 
@@ -17,12 +18,16 @@ TRAVERSALS = [
     "..\\..\\windows\\system32\\x.csv",
     "/etc/passwd.csv",
     "uploads/../../exports/x.csv",
-    "%2e%2e%2f%2e%2e%2fx.csv",
     "....//....//x.csv",
     "a/b/../../../c.csv",
-    "~/.ssh/id_rsa.csv",
     "C:\\temp\\x.csv",
-    "x.csv\r\nX-Amz-Meta-Evil: 1",
+]
+# Odd but harmless names: accepted, and still only a name.
+ODD_NAMES = [
+    "%2e%2e%2f%2e%2e%2fx.csv",
+    "~.ssh.id_rsa.csv",
+    "..x.csv",
+    "donn\u00e9es.csv",
 ]
 KEY = re.compile(r"^uploads/[0-9a-f-]{36}/data\.csv$")
 
@@ -35,6 +40,14 @@ def _measurement() -> str:
 
 
 @pytest.mark.parametrize("filename", TRAVERSALS)
+def test_a_path_in_the_filename_is_a_400(client, filename):
+    r = client.post("/api/uploads", json={"filename": filename, "size": 100, "kind": "raw",
+                                          "measurement": _measurement(), "content_type": "text/csv"})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"]["field"] == "filename" and "base name" in r.json()["error"]
+
+
+@pytest.mark.parametrize("filename", ODD_NAMES)
 def test_the_object_key_ignores_the_client_filename(client, settings, filename):
     r = client.post("/api/uploads", json={"filename": filename, "size": 100, "kind": "raw",
                                           "measurement": _measurement(), "content_type": "text/csv"})
@@ -45,9 +58,11 @@ def test_the_object_key_ignores_the_client_filename(client, settings, filename):
     if body.get("fields"):
         assert body["fields"]["key"] == body["object_key"]
     assert ".." not in httpx.URL(body["url"]).path and "passwd" not in body["url"]
+    client.post(f"/api/jobs/{body['job_id']}/cancel")
 
 
-@pytest.mark.parametrize("filename", ["x\x00.csv", "", "a" * 256 + ".csv"])
+@pytest.mark.parametrize("filename", ["x\x00.csv", "", "a" * 256 + ".csv", "x.csv\r\nX-Amz-Meta-Evil: 1", "..",
+                                      "x\u202e.csv"])
 def test_unusable_filenames_are_a_400(client, filename):
     r = client.post("/api/uploads", json={"filename": filename, "size": 100, "kind": "raw",
                                           "measurement": _measurement()})
@@ -55,7 +70,7 @@ def test_unusable_filenames_are_a_400(client, filename):
 
 
 def test_a_presigned_post_cannot_be_pointed_at_another_key(client):
-    r = client.post("/api/uploads", json={"filename": "../../evil.csv", "size": 100, "kind": "raw",
+    r = client.post("/api/uploads", json={"filename": "evil.csv", "size": 100, "kind": "raw",
                                           "measurement": _measurement(), "content_type": "text/csv"})
     assert r.status_code in (200, 201), r.text
     body = r.json()
@@ -73,7 +88,10 @@ def test_dataset_uploads_ignore_the_filename_too(client):
     assert client.post("/api/datasets", json={"dataset_slug": slug}).status_code in (200, 201)
     try:
         r = client.post(f"/api/datasets/{slug}/uploads", json={"filename": "../../../x.csv", "size": 10})
+        assert r.status_code == 400, r.text
+        r = client.post(f"/api/datasets/{slug}/uploads", json={"filename": "%2e%2e%2fx.csv", "size": 10})
         assert r.status_code in (200, 201), r.text
         assert KEY.fullmatch(r.json()["object_key"])
+        client.post(f"/api/jobs/{r.json()['job_id']}/cancel")
     finally:
         client.delete(f"/api/datasets/{slug}")

@@ -222,12 +222,11 @@ class Uploads:
     def _multipart(self, path: Path, size: int, parts: list[UploadPart], part_size: int | None, progress: _Progress,
                    concurrency: int) -> list[dict[str, Any]]:
         ordered = sorted(parts, key=lambda p: p.part_number)
-        step = part_size or math.ceil(size / len(ordered))
+        ranges = part_ranges(size, ordered, part_size)
 
         def send(part: UploadPart) -> dict[str, Any]:
             number = part.part_number
-            offset = (number - 1) * step
-            length = min(step, size - offset)
+            offset, length = ranges[number]
             error: ApiError | None = None
             for _ in range(PART_ATTEMPTS):
                 sent = [0]
@@ -249,6 +248,24 @@ class Uploads:
 
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(ordered)))) as pool:
             return list(pool.map(send, ordered))
+
+
+def part_ranges(size: int, parts: list[UploadPart], part_size: int | None) -> dict[int, tuple[int, int]]:
+    """(offset, length) of each part: the exact length the server signed into its URL (`size`,
+    else `part_size`, the last part the rest). Checked to cover the file exactly, before any PUT:
+    a part URL refuses any other length."""
+    step = part_size or math.ceil(size / len(parts))
+    ranges: dict[int, tuple[int, int]] = {}
+    offset = 0
+    for part in parts:
+        length = part.size if part.size is not None else min(step, size - offset)
+        ranges[part.part_number] = (offset, length)
+        offset += length
+    numbers = [p.part_number for p in parts]
+    if offset != size or numbers != list(range(1, len(parts) + 1)) or any(n <= 0 for _, n in ranges.values()):
+        raise ApiError(0, f"the server's {len(parts)} parts do not cover the file's {size:,} bytes",
+                       {"parts": len(parts), "covered": offset, "size": size})
+    return ranges
 
 
 def _store_error(response: httpx.Response) -> ApiError:

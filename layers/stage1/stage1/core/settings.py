@@ -48,7 +48,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     local_invoke_url: str = ""
     job_lease_seconds: int = 60
     sweep_interval_seconds: float = 5.0
-    upload_max_bytes: int = 50 * 1024**3
+    # Uploads: the largest declared size, the most parts one multipart upload is cut into (the part
+    # size follows: at least 16 MiB), and the presigned URLs' lifetime (held within 60 s .. 7 days).
+    upload_max_bytes: int = 20 * 1024**3
+    upload_max_parts: int = 1000
     multipart_threshold_bytes: int = 64 * 1024**2
     upload_url_expires_seconds: int = 3600
     # Largest body of the blocking POST /api/questdb/import (larger: 413; use an upload or /async).

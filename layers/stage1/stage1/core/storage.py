@@ -38,3 +38,36 @@ def get_s3() -> Any:
 
 def reset_client() -> None:
     get_s3.reset()
+
+
+# ---------------------------------------------------------------- presigned uploads
+# SigV4 refuses presigned URLs that live longer than 7 days; the settings are held inside it.
+SIGV4_MAX_SECONDS = 7 * 24 * 3600
+
+
+def url_seconds(seconds: int) -> int:
+    """A presigned URL's lifetime in seconds: the setting, held within 60 s .. SigV4's 7 days.
+    (On AWS a URL signed with a role's session credentials also dies with that session.)"""
+    return max(60, min(int(seconds), SIGV4_MAX_SECONDS))
+
+
+def presigned_post(bucket: str, key: str, content_type: str, size: int, expires: int) -> dict[str, Any]:
+    """A browser-form POST of exactly `size` bytes of `content_type` to `key`: the signed policy pins
+    the key, the type and a content-length-range of [size, size], so the store refuses anything else."""
+    return get_s3().generate_presigned_post(
+        Bucket=bucket, Key=key, Fields={"Content-Type": content_type},
+        Conditions=[["content-length-range", size, size], {"Content-Type": content_type}],
+        ExpiresIn=url_seconds(expires),
+    )
+
+
+def presigned_part(bucket: str, key: str, multipart_id: str, number: int, length: int, expires: int) -> str:
+    """A PUT URL for part `number` of a multipart upload, for exactly `length` bytes: with
+    `ContentLength` SigV4 signs the Content-Length header, so a PUT of any other length (or a
+    chunked one, without the header) fails the signature check (403/411)."""
+    return get_s3().generate_presigned_url(
+        "upload_part",
+        Params={"Bucket": bucket, "Key": key, "UploadId": multipart_id, "PartNumber": number,
+                "ContentLength": length},
+        ExpiresIn=url_seconds(expires),
+    )

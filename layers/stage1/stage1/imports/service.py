@@ -120,6 +120,14 @@ def run_job(job_id: str, owner: str | None = None) -> dict[str, Any]:
             return {"job_id": job.job_id, "status": jobs.FAILED, "error": "object gone"}
         # Dispatched before the object arrived: stay PENDING, the event (or the sweeper) will come.
         return {"job_id": job.job_id, "status": jobs.PENDING, "reason": "object not uploaded yet"}
+    if payload.get("upload_id") and source.size != payload.get("size"):
+        # Whatever path brought us here (event, nudge, sweeper): an object that is not the size its
+        # upload declared is deleted and its job failed, never imported.
+        from stage1.uploads.service import refuse_mismatch
+
+        error = refuse_mismatch(payload["key"], source.size)
+        if error is not None:
+            return {"job_id": job.job_id, "status": jobs.FAILED, "error": error}
     claimed = jobs.claim(job.job_id, owner)
     if claimed is None:
         return {"job_id": job.job_id, "status": (jobs.find_job(job.job_id) or job).status, "skipped": True}

@@ -33,3 +33,37 @@ def format_from_name(filename: str, content_type: str = "") -> str | None:
 
 def known_content_type(content_type: str) -> bool:
     return content_type.lower().split(";")[0].strip() in CONTENT_TYPES
+
+
+# Bidirectional overrides and isolates: they make "x\u202evsc.exe" read as "x.exe.csv" wherever a
+# name is shown.
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def filename_problem(filename: str) -> str | None:
+    """Why a client's file name is unusable, or None. A name is a base name (the object key is the
+    server's own, but the name is stored and shown): no path separators, no `.`/`..`, no control,
+    line-separator or bidirectional characters. Any other unicode is a name like any other."""
+    import unicodedata
+
+    if not filename.strip():
+        return "the file name is empty"
+    if "/" in filename or "\\" in filename:
+        return "the file name must be a base name, without / or \\"
+    if filename.strip() in (".", ".."):
+        return "the file name must not be . or .."
+    for ch in filename:
+        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            return f"the file name contains the control character U+{ord(ch):04X}"
+    return None
+
+
+def content_type_problem(content_type: str) -> str | None:
+    """Why a declared content type is unusable, or None (empty: none declared)."""
+    if not content_type:
+        return None
+    if not (content_type.isascii() and content_type.isprintable()):
+        return "the content type must be printable ASCII"
+    if not known_content_type(content_type):
+        return "unsupported content_type"
+    return None

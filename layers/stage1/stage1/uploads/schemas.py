@@ -10,6 +10,9 @@ from stage1.core.structs import Model
 
 UploadKind = Literal["ohlcv", "indicators", "predictions", "trades", "raw"]
 DatasetKind = Literal["ohlcv", "indicators"]
+# Partitioning of a table an upload creates ("1m", "1h", "1d"); it reaches QuestDB's DDL and a JSON payload.
+GRANULARITY_PATTERN = r"^[A-Za-z0-9]{0,16}$"
+Granularity = Annotated[str, msgspec.Meta(pattern=GRANULARITY_PATTERN, max_length=16)]
 
 
 class UploadRequest(Model, kw_only=True):
@@ -20,7 +23,7 @@ class UploadRequest(Model, kw_only=True):
     content_type: Annotated[str, msgspec.Meta(max_length=127)] = ""
     dataset_id: str | None = None
     # Partitioning of a table this upload creates (e.g. "1m", "1h"); a dataset's own granularity wins.
-    granularity: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    granularity: Granularity | None = None
 
 
 class DatasetUploadRequest(Model, kw_only=True):
@@ -35,6 +38,8 @@ class DatasetUploadRequest(Model, kw_only=True):
 class UploadPart(Model):
     part_number: int
     url: str
+    # The exact bytes this part's URL accepts (its Content-Length is signed): part_size, the last one less.
+    size: int | None = None
 
 
 class UploadCreated(Model, kw_only=True):
@@ -62,7 +67,8 @@ class CompletedPart(Model, kw_only=True):
 
 class CompleteRequest(Model, kw_only=True):
     # The ETags of the parts (from each PUT's ETag header); omitted: the server lists the parts.
-    parts: list[CompletedPart] | None = None
+    # Given, it names exactly the parts handed out (else 400); S3 allows at most 10,000.
+    parts: Annotated[list[CompletedPart], msgspec.Meta(max_length=10_000)] | None = None
 
 
 class UploadCompleted(Model, kw_only=True):
@@ -81,7 +87,7 @@ class InlineImportRequest(Model, kw_only=True):
     measurement: Annotated[str, msgspec.Meta(min_length=1, max_length=63)]
     data: str
     kind: UploadKind = "raw"
-    granularity: Annotated[str, msgspec.Meta(max_length=16)] | None = None
+    granularity: Granularity | None = None
 
 
 class InlineImportResult(Model, kw_only=True):

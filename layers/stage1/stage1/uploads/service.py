@@ -4,6 +4,12 @@ sends the file straight to the bucket; the bucket's ObjectCreated event (or the 
 
 Object keys are generated here (`uploads/<upload_id>/data.<ext>`), never taken from the client.
 The job's idempotency key is the object (`s3://<bucket>/<key>`): one job per object.
+
+A declaration is held to what it declared: every field is checked before anything is created
+(size within `upload_max_bytes`, at most `upload_max_parts` parts of a server-chosen size), each
+presigned URL accepts exactly its bytes (the POST policy's content-length-range, each part's
+signed Content-Length), and an object whose real size differs from the declaration is deleted
+(a multipart upload aborted), the upload REJECTED and its job FAILED, never imported.
 """
 
 from __future__ import annotations
@@ -21,9 +27,17 @@ from stage1.core.settings import get_settings
 from stage1.jobs import dispatch
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobAccepted
+from stage1.records import parse_ref
 from stage1.uploads import tables
-from stage1.uploads.formats import EXTENSIONS, STORED_CONTENT_TYPE, format_from_name, known_content_type
+from stage1.uploads.formats import (
+    EXTENSIONS,
+    STORED_CONTENT_TYPE,
+    content_type_problem,
+    filename_problem,
+    format_from_name,
+)
 from stage1.uploads.schemas import (
+    CompletedPart,
     CompleteRequest,
     DatasetUploadRequest,
     InlineImportResult,
@@ -38,7 +52,9 @@ JOB_TYPE = "import"
 PREFIX = "uploads/"
 INLINE_PREFIX = "inline/"
 MIN_PART = 16 * 1024**2  # S3 needs >= 5 MiB; larger parts mean fewer URLs
-MAX_PARTS = 10_000
+S3_MAX_PART = 5 * 1024**3  # S3's own limits: parts of at most 5 GiB, at most 10,000 of them
+S3_MAX_PARTS = 10_000
+REJECTED = "REJECTED"
 
 
 def job_poll_url(job_id: str) -> str:
@@ -49,40 +65,62 @@ def _iso(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def max_parts() -> int:
+    return max(1, min(get_settings().upload_max_parts, S3_MAX_PARTS))
+
+
 def part_size_for(size: int) -> int:
-    """Parts of at least 16 MiB, few enough for S3's 10,000-part limit, in whole MiB."""
-    need = math.ceil(size / MAX_PARTS)
+    """The server's part size: at least 16 MiB, in whole MiB, few enough for `upload_max_parts`."""
+    need = math.ceil(size / max_parts())
     return max(MIN_PART, math.ceil(need / 1024**2) * 1024**2)
 
 
-def _validate(filename: str, content_type: str, size: int, measurement: str) -> str:
-    settings = get_settings()
-    if size > settings.upload_max_bytes:
-        raise BadRequest("file too large for an upload",
-                         {"field": "size", "size": size, "max_bytes": settings.upload_max_bytes})
-    if content_type and not known_content_type(content_type):
-        raise BadRequest("unsupported content_type",
-                         {"field": "content_type", "value": content_type[:80],
-                          "accepted": "text/csv, application/gzip, application/vnd.apache.parquet, "
-                                      "application/vnd.apache.arrow.file|stream, application/octet-stream"})
+def part_lengths(size: int, part_size: int) -> list[int]:
+    """The exact length of each part, in order: full parts, then the remainder."""
+    count = math.ceil(size / part_size)
+    return [part_size] * (count - 1) + [size - (count - 1) * part_size]
+
+
+def _max_upload_bytes() -> int:
+    return min(get_settings().upload_max_bytes, max_parts() * S3_MAX_PART)
+
+
+def _validate(filename: str, content_type: str, size: int, measurement: str | None) -> str:
+    """Every field of a declaration, before anything is created (a 400 naming the field or the
+    limit); the format it names."""
+    limit = _max_upload_bytes()
+    if size > limit:
+        raise BadRequest(f"file too large for an upload: at most {limit} bytes (STAGE1_UPLOAD_MAX_BYTES)",
+                         {"field": "size", "size": size, "limit": "upload_max_bytes", "max_bytes": limit})
+    problem = filename_problem(filename)
+    if problem:
+        raise BadRequest(problem, {"field": "filename", "value": filename[:80]})
+    problem = content_type_problem(content_type)
+    if problem:
+        raise BadRequest(problem, {"field": "content_type", "value": content_type[:80],
+                                   "accepted": "text/csv, application/gzip, application/vnd.apache.parquet, "
+                                               "application/vnd.apache.arrow.file|stream, application/octet-stream"})
     fmt = format_from_name(filename, content_type)
     if fmt is None:
         raise BadRequest("unknown file format: name the file .csv, .csv.gz, .parquet or .arrow",
                          {"field": "filename", "value": filename[:80]})
-    ident(measurement)
+    if measurement is not None:
+        ident(measurement)
     return fmt
 
 
 def create_upload(req: UploadRequest) -> UploadCreated:
-    dataset = _dataset(req.dataset_id) if req.dataset_id else None
-    if dataset is not None and req.kind not in ("ohlcv", "indicators"):
+    _validate(req.filename, req.content_type, req.size, req.measurement)
+    if req.dataset_id is not None and req.kind not in ("ohlcv", "indicators"):
         raise BadRequest("a dataset upload is of kind ohlcv or indicators", {"field": "kind"})
+    dataset = _dataset(req.dataset_id) if req.dataset_id is not None else None
     granularity = (dataset or {}).get("granularity") or req.granularity
     return _create(req.filename, req.content_type, req.size, req.kind, req.measurement,
                    dataset["dataset_id"] if dataset else None, granularity)
 
 
 def create_dataset_upload(ref: str, req: DatasetUploadRequest) -> UploadCreated:
+    _validate(req.filename, req.content_type, req.size, req.measurement)
     dataset = _dataset(ref)
     measurement = req.measurement or (
         dataset["ohlcv_measurement"] if req.kind == "ohlcv" else dataset["indicator_measurement"])
@@ -96,14 +134,11 @@ _DATASET_BY_SLUG = _DATASET_COLUMNS + "from stage1_datasets where dataset_slug =
 
 
 def _dataset(ref: str) -> dict[str, Any]:
-    """A dataset by UUID or slug (404 if unknown)."""
-    try:
-        key, column = str(uuid.UUID(str(ref))), "dataset_id"
-    except ValueError:
-        key, column = str(ref), "dataset_slug"
-    sql = _DATASET_BY_ID if column == "dataset_id" else _DATASET_BY_SLUG
+    """A dataset by UUID or slug (400 if it is neither, 404 if unknown)."""
+    how, key = parse_ref(ref, "dataset_id")
+    sql = _DATASET_BY_ID if how == "id" else _DATASET_BY_SLUG
     with db.connection() as conn:
-        row = conn.execute(sql, (key,)).fetchone()
+        row = conn.execute(sql, (str(key),)).fetchone()
     if row is None:
         raise NotFound("no such dataset", {"dataset_id": str(ref)[:80]})
     return {**row, "dataset_id": str(row["dataset_id"])}
@@ -119,12 +154,13 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
     key = f"{PREFIX}{upload_id}/data.{EXTENSIONS[fmt]}"
     stored_type = STORED_CONTENT_TYPE[fmt]
     multipart = size > settings.multipart_threshold_bytes
-    expires = datetime.now(UTC) + timedelta(seconds=settings.upload_url_expires_seconds)
+    seconds = storage.url_seconds(settings.upload_url_expires_seconds)
+    expires = datetime.now(UTC) + timedelta(seconds=seconds)
     mp_id = None
     part_size = None
     if multipart:
-        mp_id = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType=stored_type)["UploadId"]
         part_size = part_size_for(size)
+        mp_id = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType=stored_type)["UploadId"]
     payload = {"bucket": settings.bucket, "key": key, "upload_id": upload_id, "kind": kind,
                "measurement": measurement, "format": fmt, "dataset_id": dataset_id, "granularity": granularity,
                "size": size, "ready": False, "expires_at": _iso(expires)}
@@ -142,19 +178,11 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
               "measurement": measurement, "kind": kind, "format": fmt,
               "complete_url": f"/api/uploads/{upload_id}/complete", "poll_url": job_poll_url(job.job_id)}
     if not multipart:
-        post = s3.generate_presigned_post(
-            Bucket=settings.bucket, Key=key, Fields={"Content-Type": stored_type},
-            Conditions=[["content-length-range", 1, size], {"Content-Type": stored_type}],
-            ExpiresIn=settings.upload_url_expires_seconds,
-        )
+        post = storage.presigned_post(settings.bucket, key, stored_type, size, seconds)
         return UploadCreated(url=post["url"], fields=post["fields"], method="POST", **common)
-    count = math.ceil(size / part_size)
-    parts = [
-        UploadPart(n, s3.generate_presigned_url(
-            "upload_part", Params={"Bucket": settings.bucket, "Key": key, "UploadId": mp_id, "PartNumber": n},
-            ExpiresIn=settings.upload_url_expires_seconds))
-        for n in range(1, count + 1)
-    ]
+    assert mp_id is not None and part_size is not None
+    parts = [UploadPart(n, storage.presigned_part(settings.bucket, key, mp_id, n, length, seconds), length)
+             for n, length in enumerate(part_lengths(size, part_size), start=1)]
     return UploadCreated(url=parts[0].url, method="PUT", multipart=True, part_size=part_size, parts=parts, **common)
 
 
@@ -183,39 +211,26 @@ def _head(bucket: str, key: str) -> int | None:
 
 def complete_upload(upload_id: str, req: CompleteRequest) -> UploadCompleted:
     """Finish a multipart upload (with the client's part ETags, or the parts the store lists), and
-    in every case nudge the import: idempotent, safe to call again or alongside the event."""
-    from botocore.exceptions import ClientError
-
+    in every case nudge the import: idempotent, safe to call again or alongside the event. The
+    object must be exactly the declared size (else it is deleted and the job FAILED: a 400)."""
     up = _upload(upload_id)
+    lengths = part_lengths(up["size"], up["part_size"]) if up["part_size"] else []
+    _check_parts_list(req.parts, len(lengths))
+    if up["status"] == REJECTED:
+        raise _rejected(up, jobs.get_job(up["job_id"]).error or "the upload was rejected")
     bucket, key = get_settings().bucket, up["object_key"]
-    s3 = storage.get_s3()
     size = _head(bucket, key)
     if size is None and up["multipart_upload_id"]:
-        parts = [{"PartNumber": p.part_number, "ETag": p.etag} for p in (req.parts or [])] or _list_parts(
-            bucket, key, up["multipart_upload_id"])
-        if not parts:
-            raise Conflict("no parts uploaded yet", {"upload_id": up["upload_id"]})
-        try:
-            s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up["multipart_upload_id"],
-                                         MultipartUpload={"Parts": sorted(parts, key=lambda p: p["PartNumber"])})
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code not in ("NoSuchUpload",):  # NoSuchUpload: completed concurrently (checked below)
-                raise BadRequest("the object store refused to complete the upload",
-                                 {"code": code, "reason": str(exc)[:300]}) from exc
-        size = _head(bucket, key)
+        size = _finish_multipart(up, req.parts, lengths)
     job = jobs.get_job(up["job_id"])
     if size is None:
         return UploadCompleted(upload_id=up["upload_id"], job_id=job.job_id, status=job.status, uploaded=False,
                                poll_url=job_poll_url(job.job_id), message="the object has not arrived yet")
-    if size > up["size"]:
-        s3.delete_object(Bucket=bucket, Key=key)
-        jobs.fail(job.job_id, None, f"object of {size} bytes is larger than the declared {up['size']}")
-        raise BadRequest("uploaded object is larger than the declared size",
-                         {"size": size, "declared": up["size"]})
+    if size != up["size"]:
+        raise _rejected(up, refuse_object(up, size))
     with db.connection() as conn:
         conn.execute("update stage1_uploads set status = 'UPLOADED', multipart_upload_id = null, updated_at = now() "
-                     "where upload_id = %s", (up["upload_id"],))
+                     "where upload_id = %s and status <> 'REJECTED'", (up["upload_id"],))
         jobs.update_payload(conn, job.job_id, {"ready": True})
     if job.status == jobs.PENDING:
         dispatch.dispatch_job(job)
@@ -226,16 +241,102 @@ def complete_upload(upload_id: str, req: CompleteRequest) -> UploadCompleted:
                            size=size, poll_url=job_poll_url(job.job_id), message=message)
 
 
+def _check_parts_list(parts: list[CompletedPart] | None, count: int) -> None:
+    """A client's parts list names exactly the parts handed out (1..count, each once), or is absent."""
+    if not parts:
+        return
+    if count == 0:
+        raise BadRequest("this upload is a single object: complete it without parts",
+                         {"field": "parts", "given": len(parts)})
+    numbers = [p.part_number for p in parts]
+    if sorted(numbers) != list(range(1, count + 1)):
+        unknown = sorted({n for n in numbers if n > count})
+        missing = sorted(set(range(1, count + 1)) - set(numbers))
+        raise BadRequest(f"the parts list does not match the {count} parts handed out",
+                         {"field": "parts", "parts": count, "given": len(parts), "unknown": unknown[:20],
+                          "missing": missing[:20], "duplicates": len(numbers) - len(set(numbers))})
+
+
+def _finish_multipart(up: dict[str, Any], given: list[CompletedPart] | None, lengths: list[int]) -> int | None:
+    """Complete the multipart upload once every part is in the store at its exact length (a part of
+    another length aborts it: the upload is rejected). The object's size, or None if it is absent."""
+    from botocore.exceptions import ClientError
+
+    bucket, key, mp_id = get_settings().bucket, up["object_key"], up["multipart_upload_id"]
+    try:
+        stored = {p["PartNumber"]: p for p in _list_parts(bucket, key, mp_id)}
+        wrong = [n for n, p in stored.items() if n > len(lengths) or p["Size"] != lengths[n - 1]]
+        if wrong:
+            n = wrong[0]
+            raise _rejected(up, refuse_object(
+                up, None, f"part {n} is {stored[n]['Size']} bytes, not the "
+                          f"{lengths[n - 1] if n <= len(lengths) else 0} handed out"))
+        missing = [n for n in range(1, len(lengths) + 1) if n not in stored]
+        if missing:
+            raise Conflict(f"{len(missing)} of {len(lengths)} parts not uploaded yet",
+                           {"upload_id": up["upload_id"], "parts": len(lengths), "missing": missing[:20]})
+        etags = {p.part_number: p.etag for p in given} if given else {n: p["ETag"] for n, p in stored.items()}
+        storage.get_s3().complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=mp_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in range(1, len(lengths) + 1)]})
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code != "NoSuchUpload":  # NoSuchUpload: completed (or rejected) concurrently, checked by the caller
+            raise BadRequest("the object store refused to complete the upload",
+                             {"code": code, "reason": str(exc)[:300]}) from exc
+    return _head(bucket, key)
+
+
 def _list_parts(bucket: str, key: str, mp_id: str) -> list[dict[str, Any]]:
     s3 = storage.get_s3()
     parts: list[dict[str, Any]] = []
     marker = 0
     while True:
         page = s3.list_parts(Bucket=bucket, Key=key, UploadId=mp_id, PartNumberMarker=marker)
-        parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in page.get("Parts", [])]
-        if not page.get("IsTruncated"):
+        parts += [{"PartNumber": p["PartNumber"], "ETag": p["ETag"], "Size": p["Size"]}
+                  for p in page.get("Parts", [])]
+        if not page.get("IsTruncated") or len(parts) > S3_MAX_PARTS:
             return parts
         marker = page["NextPartNumberMarker"]
+
+
+def _rejected(up: dict[str, Any], error: str) -> BadRequest:
+    return BadRequest(error, {"upload_id": up["upload_id"], "job_id": up["job_id"], "declared": up["size"],
+                              "status": REJECTED})
+
+
+def refuse_object(up: dict[str, Any], size: int | None, why: str | None = None) -> str:
+    """The object (or the multipart upload) does not match its declaration: FAIL the job first (so
+    no importer claims it), then delete the object / abort the upload and mark it REJECTED. The
+    job's error message."""
+    from botocore.exceptions import ClientError
+
+    why = why or f"the object is {size} bytes, the upload declared {up['size']}"
+    error = f"upload rejected: {why}; the file was deleted and not imported"
+    jobs.fail(up["job_id"], None, error, result={"error_details": {"declared": up["size"], "size": size}})
+    bucket, s3 = get_settings().bucket, storage.get_s3()
+    try:
+        if up.get("multipart_upload_id"):
+            s3.abort_multipart_upload(Bucket=bucket, Key=up["object_key"], UploadId=up["multipart_upload_id"])
+        s3.delete_object(Bucket=bucket, Key=up["object_key"])
+    except ClientError as exc:  # already gone: nothing left to remove
+        if exc.response.get("Error", {}).get("Code", "") not in ("NoSuchUpload", "NoSuchKey"):
+            raise
+    with db.connection() as conn:
+        conn.execute("update stage1_uploads set status = 'REJECTED', multipart_upload_id = null, updated_at = now() "
+                     "where upload_id = %s", (up["upload_id"],))
+    log_fields(log, 30, "upload rejected", upload_id=up["upload_id"], declared=up["size"], size=size, why=why)
+    return error
+
+
+def refuse_mismatch(key: str, size: int) -> str | None:
+    """For the importer, before it claims a job: if the upload at `key` declared another size than
+    the object's, reject it (see `refuse_object`) and return the error; else None."""
+    with db.connection() as conn:
+        row = conn.execute("select * from stage1_uploads where object_key = %s", (key,)).fetchone()
+    if row is None or int(row["size"]) == size:
+        return None
+    return refuse_object({**row, "upload_id": str(row["upload_id"]), "job_id": str(row["job_id"])}, size)
 
 
 # ---------------------------------------------------------------- inline imports
@@ -316,6 +417,8 @@ def ready_for_import(job: jobs.Job) -> bool | None:
     if payload.get("ready"):
         return True
     size = _head(payload["bucket"], payload["key"])
+    if size is not None and refuse_mismatch(payload["key"], size) is not None:
+        return False
     if size is not None:
         with db.connection() as conn:
             conn.execute("update stage1_uploads set status = 'UPLOADED', updated_at = now() where object_key = %s",
@@ -326,5 +429,24 @@ def ready_for_import(job: jobs.Job) -> bool | None:
     expires = payload.get("expires_at")
     if expires and datetime.fromisoformat(expires.replace("Z", "+00:00")) + timedelta(hours=1) < datetime.now(UTC):
         jobs.fail(job.job_id, None, "the file was never uploaded (the upload URL expired)")
+        _abort_abandoned(payload["key"])
         return False
     return None
+
+
+def _abort_abandoned(key: str) -> None:
+    """The parts of a multipart upload that never completed would stay in the bucket: abort it."""
+    from botocore.exceptions import ClientError
+
+    with db.connection() as conn:
+        row = conn.execute("update stage1_uploads set multipart_upload_id = null, updated_at = now() "
+                           "where object_key = %s and multipart_upload_id is not null "
+                           "returning multipart_upload_id", (key,)).fetchone()
+    if row is None:
+        return
+    try:
+        storage.get_s3().abort_multipart_upload(Bucket=get_settings().bucket, Key=key,
+                                                UploadId=row["multipart_upload_id"])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code", "") != "NoSuchUpload":
+            raise
