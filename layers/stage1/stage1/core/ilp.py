@@ -11,33 +11,46 @@ One POST is one QuestDB transaction per table (ILP over HTTP), so a batch lands 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 
 Value = float | int | bool | str | None
 
-_NAME_ESCAPES = str.maketrans({" ": "\\ ", ",": "\\,", "=": "\\=", "\n": "", "\r": ""})
+# The escaping rules of QuestDB's own clients (c-questdb-client `must_escape_unquoted/quoted`): a
+# backslash before the byte. Unquoted (table, symbol/tag and column names, symbol values): space,
+# comma, `=`, backslash and line breaks (an escaped newline is data, an unescaped one ends the line).
+# Quoted string fields: `"`, backslash and line breaks.
+_UNQUOTED = re.compile(r"([ ,=\\\n\r])")
+_QUOTED = re.compile(r'(["\\\n\r])')
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def escape_name(text: str) -> str:
+    """A table name, column name or SYMBOL value, escaped for ILP."""
+    return _UNQUOTED.sub(r"\\\1", text)
 
 
 def _field(value: float | int | bool | str) -> str:
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, int):
+        if not INT64_MIN < value <= INT64_MAX:  # QuestDB's LONG null is INT64_MIN
+            raise ValueError(f"integer {value} does not fit a 64-bit column")
         return f"{value}i"
     if isinstance(value, float):
         return repr(value)
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return '"' + _QUOTED.sub(r"\\\1", value) + '"'
 
 
 def encode_row(
     table: str, columns: Mapping[str, Value], ts_micros: int, symbols: Mapping[str, str] | None = None
 ) -> str:
     """One line. `None` and non-finite floats are omitted (QuestDB stores them as null)."""
-    head = table.translate(_NAME_ESCAPES)
+    head = escape_name(table)
     for name, value in (symbols or {}).items():
-        head += f",{name.translate(_NAME_ESCAPES)}={str(value).translate(_NAME_ESCAPES)}"
+        head += f",{escape_name(name)}={escape_name(str(value))}"
     fields = ",".join(
-        f"{name.translate(_NAME_ESCAPES)}={_field(value)}"
+        f"{escape_name(name)}={_field(value)}"
         for name, value in columns.items()
         if value is not None and not (isinstance(value, float) and not math.isfinite(value))
     )
