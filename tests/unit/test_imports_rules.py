@@ -11,23 +11,24 @@ import pytest
 
 from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import Source, open_batches, sniff
-from stage1.imports.normalize import plan, table_batch, timestamps_to_micros
+from stage1.imports.normalize import convert_timestamps, plan, table_batch, timestamps_to_micros
 from stage1.timeseries.kinds import Kind
 from stage1.timeseries.timestamps import MICROS_BELOW, MILLIS_BELOW, SECONDS_BELOW, to_micros
 from stage1.uploads.formats import format_from_name
-from stage1.uploads.service import MAX_PARTS, MIN_PART, part_size_for
+from stage1.uploads.service import MIN_PART, part_size_for
+from stage1.uploads.service import S3_MAX_PARTS as MAX_PARTS
 
 EDGES = [0, 1, -1, 1_700_000_000, SECONDS_BELOW - 1, SECONDS_BELOW, MILLIS_BELOW - 1, MILLIS_BELOW,
          MICROS_BELOW - 1, MICROS_BELOW, 1_700_000_000_123_456_789, -1_700_000_000_123_456_789, -(SECONDS_BELOW + 7)]
 
 
 def test_integer_timestamps_follow_the_scalar_rules_at_every_threshold():
-    assert timestamps_to_micros(pa.array(EDGES, pa.int64())).to_pylist() == [to_micros(v) for v in EDGES]
+    assert convert_timestamps(pa.array(EDGES, pa.int64())).to_pylist() == [to_micros(v) for v in EDGES]
 
 
 def test_float_and_string_timestamps():
     floats = [1_700_000_000.5, 1_700_000_000_123.5, -1.25]
-    assert timestamps_to_micros(pa.array(floats)).to_pylist() == [to_micros(v) for v in floats]
+    assert convert_timestamps(pa.array(floats)).to_pylist() == [to_micros(v) for v in floats]
     texts = ["2023-11-14T22:13:20Z", "2023-11-14T23:13:20+01:00", "2023-11-14 22:13:20.5"]
     assert timestamps_to_micros(pa.array(texts)).to_pylist() == [to_micros(v) for v in texts]
     assert timestamps_to_micros(pa.array(["1700000000", " 1700000000000 "])).to_pylist() == [
@@ -84,3 +85,24 @@ def test_part_sizes_respect_s3_limits():
     for size in (10 * 1024**3, 50 * 1024**3, 5 * 1024**4):
         part = part_size_for(size)
         assert part >= MIN_PART and part % 1024**2 == 0 and -(-size // part) <= MAX_PARTS
+
+
+@pytest.mark.parametrize(("values", "row", "why"), [
+    ([1_700_000_000.0, float("nan")], 2, "not a finite number"),
+    ([1_700_000_000.0, 1.0, float("inf")], 3, "not a finite number"),
+    ([1e300], 1, "outside"),
+    ([1_700_000_000, -5], 2, "outside"),  # QuestDB refuses designated timestamps before 1970
+    (["1700000000", "99999999999999999999999"], 2, "out of range"),  # overflows int64
+    (["2023-11-14T22:13:20Z", "10000-01-01T00:00:00Z"], 2, "invalid timestamp"),
+])
+def test_bad_timestamps_fail_with_the_file_row_never_wrap(values, row, why):
+    with pytest.raises(ImportFailed, match=why) as failed:
+        timestamps_to_micros(pa.array(values), first_row=100)
+    assert failed.value.details["row"] == 100 + row
+    assert f"row {100 + row}" in failed.value.message
+
+
+def test_timestamps_in_range_are_kept_and_mixed_units_land_on_one_instant():
+    mixed = [1_700_000_000, 1_700_000_000_000, 1_700_000_000_000_000, 1_700_000_000_000_000_000]
+    assert timestamps_to_micros(pa.array(mixed)).to_pylist() == [1_700_000_000_000_000] * 4
+    assert timestamps_to_micros(pa.array([0.0, 99_999_999_999.0])).to_pylist() == [0, 99_999_999_999_000_000]

@@ -42,3 +42,11 @@ def test_tables_are_wal_with_dedup_on_the_timestamp():
     assert sql.endswith("PARTITION BY YEAR WAL DEDUP UPSERT KEYS(timestamp, fold_number)")
     with pytest.raises(BadRequest):
         create_table_sql(Kind.OHLCV, "bad-name")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 1e300, -1e300, 10**30,
+                                   "99999999999999999999999", "nan", "inf"])
+def test_non_finite_and_out_of_range_timestamps_are_400_not_1970_or_int64_min(value):
+    # Before: NaN raised a bare ValueError (a 500), 1e300 and 10**30 became instants past int64.
+    with pytest.raises(BadRequest, match="invalid timestamp"):
+        to_micros(value)

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from stage1.imports.errors import ImportFailed
 from stage1.timeseries.kinds import SPECS, TIMESTAMP, TIMESTAMP_ALIASES, Kind, missing_columns
-from stage1.timeseries.timestamps import MICROS_BELOW, MILLIS_BELOW, SECONDS_BELOW, to_micros
+from stage1.timeseries.timestamps import MICROS_BELOW, MILLIS_BELOW, SECONDS_BELOW, TS_MAX, TS_MIN, to_micros
 
 _COLUMN_RE = re.compile(r"^[a-z0-9_]{1,63}$")
 TS_US = pa.timestamp("us")
@@ -61,30 +61,70 @@ def plan(kind: Kind, schema: pa.Schema) -> Plan:
     return Plan(kind, source_ts, columns, symbols, ordinal)
 
 
-def timestamps_to_micros(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Unix s/ms/µs/ns (by magnitude, per value) or ISO-8601 → int64 microseconds."""
+def timestamps_to_micros(arr: pa.Array | pa.ChunkedArray, first_row: int = 0) -> pa.Array:
+    """Unix s/ms/µs/ns (by magnitude, per value) or ISO-8601 → int64 microseconds, every value
+    between 1970 and 9999 (what QuestDB stores as a designated timestamp). NaN, ±inf, 1e300 or an
+    integer that overflows fails naming the row (`first_row` + position + 1, counted from the first
+    data row of the file); nothing wraps to 1970 or INT64_MIN."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return _in_range(convert_timestamps(arr, first_row), arr, first_row)
+
+
+def convert_timestamps(arr: pa.Array | pa.ChunkedArray, first_row: int = 0) -> pa.Array:
+    """The conversion alone (the rules of `to_micros`, before 1970 included); non-finite floats
+    and values beyond int64 microseconds fail naming the row."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     t = arr.type
     if arr.null_count:
         first = pc.index(pc.is_null(arr), True).as_py()
-        raise ImportFailed(f"timestamp is empty in {arr.null_count} row(s) (first at row {first + 1} of its batch)",
-                           {"empty_timestamps": arr.null_count})
+        raise ImportFailed(f"timestamp is empty in {arr.null_count} row(s) (first at row {first_row + first + 1})",
+                           {"empty_timestamps": arr.null_count, "row": first_row + first + 1})
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         # Zone-aware values are stored as UTC instants already; naive ones are taken as UTC.
         if pa.types.is_date(t):
             arr = arr.cast(pa.timestamp("s"))
-        return arr.cast(pa.timestamp("us", arr.type.tz), safe=False).cast(pa.int64())
+        target = pa.timestamp("us", arr.type.tz)
+        try:  # sub-µs digits are cut; an instant beyond int64 µs is an error, not a wrapped value
+            micros = pc.cast(arr, options=pc.CastOptions(target, allow_time_truncate=True)).cast(pa.int64())
+        except pa.ArrowInvalid as exc:
+            raise ImportFailed(f"timestamp out of range: {exc}", {"reason": str(exc)[:300]}) from None
+        return micros
     if pa.types.is_integer(t):
         v = arr.cast(pa.int64())
         return _by_magnitude(v, pc.abs(v))
     if pa.types.is_floating(t):
         v = arr.cast(pa.float64())
+        finite = pc.is_finite(v)
+        if not pc.all(finite).as_py():
+            i = pc.index(finite, False).as_py()
+            raise _bad_value(arr, i, first_row, "not a finite number")
         scaled = _by_magnitude(v, pc.abs(v))
+        outside = pc.greater(pc.abs(scaled), pa.scalar(float(_ANY_LIMIT)))  # beyond the years 1..9999
+        if pc.any(outside).as_py():
+            raise _bad_value(arr, pc.index(outside, True).as_py(), first_row, _RANGE)
         return pc.trunc(scaled).cast(pa.int64(), safe=False)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return _strings(arr.cast(pa.string()))
+        return _strings(arr.cast(pa.string()), first_row)
     raise ImportFailed(f"timestamp column has unsupported type {t}", {"type": str(t)})
+
+
+_RANGE = "outside 1970-01-01 .. 9999-12-31"
+_ANY_LIMIT = TS_MAX
+
+
+def _bad_value(arr: pa.Array, i: int, first_row: int, why: str) -> ImportFailed:
+    value = str(arr[i].as_py())[:40]
+    return ImportFailed(f"invalid timestamp {value!r} at row {first_row + i + 1}: {why}",
+                        {"row": first_row + i + 1, "value": value, "reason": why})
+
+
+def _in_range(micros: pa.Array, source: pa.Array, first_row: int) -> pa.Array:
+    outside = pc.or_(pc.less(micros, pa.scalar(TS_MIN, pa.int64())), pc.greater(micros, pa.scalar(TS_MAX, pa.int64())))
+    if pc.any(outside).as_py():
+        raise _bad_value(source, pc.index(outside, True).as_py(), first_row, _RANGE)
+    return micros
 
 
 def _by_magnitude(v: pa.Array, mag: pa.Array) -> pa.Array:
@@ -105,9 +145,9 @@ def _floor_div(v: pa.Array, d: int) -> pa.Array:
     return pc.subtract(q, pc.cast(adjust, pa.int64()))
 
 
-def _strings(arr: pa.Array) -> pa.Array:
+def _strings(arr: pa.Array, first_row: int) -> pa.Array:
     trimmed = pc.utf8_trim_whitespace(arr)
-    if pc.all(pc.match_substring_regex(trimmed, r"^-?[0-9]+$")).as_py():
+    if pc.all(pc.match_substring_regex(trimmed, r"^-?[0-9]{1,18}$")).as_py():  # fits int64 unscaled
         v = trimmed.cast(pa.int64())
         return _by_magnitude(v, pc.abs(v))
     for target in (pa.timestamp("us", "UTC"), TS_US):
@@ -115,20 +155,22 @@ def _strings(arr: pa.Array) -> pa.Array:
             return pc.cast(trimmed, target).cast(pa.int64())
         except pa.ArrowInvalid:
             continue
-    # Mixed spellings (some with a zone, some without): value by value, with the reason of the first bad one.
+    # Mixed spellings (some with a zone, some without), or digits too long for int64: value by value,
+    # with the reason of the first bad one.
     out = []
     for i, value in enumerate(trimmed.to_pylist()):
         try:
             out.append(to_micros(value))
         except Exception as exc:
-            raise ImportFailed(f"invalid timestamp {value[:40]!r} at row {i + 1} of its batch",
-                               {"value": value[:64], "reason": getattr(exc, "message", str(exc))}) from None
+            reason = getattr(exc, "message", str(exc))
+            raise ImportFailed(f"invalid timestamp {value[:40]!r} at row {first_row + i + 1}: {reason}",
+                               {"row": first_row + i + 1, "value": value[:64], "reason": reason}) from None
     return pa.array(out, pa.int64())
 
 
 def table_batch(p: Plan, batch: pa.RecordBatch, first_ordinal: int) -> pa.Table:
     """One file batch → the columns sent to QuestDB (designated `timestamp` first)."""
-    micros = timestamps_to_micros(batch.column(p.source_ts))
+    micros = timestamps_to_micros(batch.column(p.source_ts), first_ordinal)
     arrays = [micros.cast(TS_US)]
     names = [TIMESTAMP]
     for src, dst in p.columns:
