@@ -61,6 +61,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     import_block_bytes: int = 512 * 1024
     import_batch_rows: int = 60_000
     import_senders: int = 2
+    # Import limits (stage1.imports.limits; docs/imports.md): memory is bounded by bytes, never by rows
+    # alone; a file over a limit fails its job with a message naming the setting.
+    import_max_columns: int = 1_000
+    import_max_batch_bytes: int = 64 * 1024**2
+    import_max_row_group_bytes: int = 1024**3
+    import_max_string_bytes: int = 1024**2
+    import_max_metadata_bytes: int = 16 * 1024**2
+    import_max_gzip_ratio: int = 100
+    # Rows are joined into one ILP/HTTP request until import_batch_rows or this many bytes.
+    import_frame_bytes: int = 16 * 1024**2
+    # A backing service down mid-import: the job is retried with exponential backoff (up to
+    # import_retry_max_seconds apart) until this long after the outage began, then FAILED.
+    import_outage_deadline_seconds: int = 600
+    import_retry_max_seconds: int = 60
     # Bearer token of the local gateway's worker routes: MinIO's webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*)
     # and /_local/invoke (dispatch sends it). Empty: those routes refuse every request.
     webhook_token: str = ""
