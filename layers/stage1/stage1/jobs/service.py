@@ -200,7 +200,7 @@ def _lease(lease_seconds: int | None) -> int:
 _CLAIM_SET = (
     "set status = 'RUNNING', attempts = attempts + 1, lease_owner = %s, "
     "lease_expires_at = now() + make_interval(secs => %s), started_at = coalesce(started_at, now()), "
-    "updated_at = now(), error = null"
+    "updated_at = now(), error = null, retry_at = null"
 )
 
 
@@ -308,6 +308,7 @@ def retry(job_id: str) -> Job:
             conn,
             "update stage1_jobs set status = 'PENDING', error = null, result = null, progress = 0, "
             "completed_at = null, updated_at = now(), lease_owner = null, lease_expires_at = null, "
+            "retry_at = null, outage_since = null, "
             f"max_attempts = attempts + %s where job_id = %s and status in ('FAILED', 'CANCELLED') "
             f"returning {_COLUMNS}",
             (RETRY_ATTEMPTS, job.job_id),
@@ -350,7 +351,9 @@ def stale_pending(job_type: str, older_than_seconds: int, limit: int = 100) -> l
     with db.connection() as conn:
         rows = conn.execute(
             f"select {_COLUMNS} from stage1_jobs where status = 'PENDING' and job_type = %s "
-            "and updated_at < now() - make_interval(secs => %s) order by updated_at limit %s",
+            # A job released after an outage waits for its backoff (retry_at), then goes at once.
+            "and case when retry_at is null then updated_at < now() - make_interval(secs => %s) "
+            "else retry_at <= now() end order by updated_at limit %s",
             (job_type, older_than_seconds, limit),
         ).fetchall()
     return [Job.from_row(r) for r in rows]
@@ -369,16 +372,33 @@ def update_payload(conn: Connection[Any], job_id: str, patch: dict[str, Any]) ->
                  (Jsonb(patch), job_id))
 
 
-def release(job_id: str, owner: str, error: str) -> bool:
-    """Give a RUNNING job back (a backing service failed mid-way): PENDING while attempts remain,
-    else FAILED. The sweeper dispatches PENDING jobs again."""
+def release(job_id: str, owner: str, error: str, *, progressed: bool = False,
+            deadline_seconds: int | None = None, max_delay_seconds: int | None = None) -> bool:
+    """Give a RUNNING job back because a backing service failed mid-way: PENDING again, to be
+    dispatched by the sweeper after a backoff that doubles with the outage's age (1 s, 2 s, 4 s …
+    up to `max_delay_seconds`), until `deadline_seconds` after the outage began; then FAILED.
+    `progressed`: this attempt got work done, so an earlier outage is over and a new one begins.
+    Outage releases are bounded by time, not by `max_attempts` (which a release raises as needed)."""
+    settings = get_settings()
+    deadline = deadline_seconds if deadline_seconds is not None else settings.import_outage_deadline_seconds
+    max_delay = max_delay_seconds if max_delay_seconds is not None else settings.import_retry_max_seconds
     with db.connection() as conn:
         row = conn.execute(
-            "update stage1_jobs set "
-            "status = case when attempts < max_attempts then 'PENDING' else 'FAILED' end, error = %s, "
-            "completed_at = case when attempts < max_attempts then null else now() end, "
+            "with j as (select job_id, coalesce(case when %(progressed)s then null else outage_since end, now()) "
+            "as since from stage1_jobs where job_id = %(id)s and status = 'RUNNING' and lease_owner = %(owner)s "
+            "for update), d as (select job_id, since, now() - since < make_interval(secs => %(deadline)s) as again "
+            "from j) "
+            "update stage1_jobs s set outage_since = d.since, "
+            "status = case when d.again then 'PENDING' else 'FAILED' end, "
+            "error = case when d.again then %(error)s else %(error)s || ' (gave up: still failing ' || "
+            "round(extract(epoch from now() - d.since)) || ' s after the outage began)' end, "
+            "retry_at = case when d.again then now() + make_interval(secs => least(%(max_delay)s::float8, "
+            "greatest(1.0, extract(epoch from now() - d.since)::float8))) end, "
+            "max_attempts = greatest(s.max_attempts, s.attempts + 1), "
+            "completed_at = case when d.again then null else now() end, "
             "lease_owner = null, lease_expires_at = null, updated_at = now() "
-            "where job_id = %s and status = 'RUNNING' and lease_owner = %s returning job_id",
-            (error[:4000], job_id, owner),
+            "from d where s.job_id = d.job_id returning s.status",
+            {"id": job_id, "owner": owner, "error": error[:3900], "progressed": progressed, "deadline": deadline,
+             "max_delay": max_delay},
         ).fetchone()
     return row is not None

@@ -2,9 +2,11 @@
 
 1. RUNNING jobs whose lease expired (their worker died) go back to PENDING while attempts remain
    and are dispatched again; the others become FAILED.
-2. PENDING jobs nobody touched for `stale_after` seconds (a lost event or dispatch) are looked at
-   again: a per-type check says whether their input is ready (dispatch), not yet (wait), or never
-   coming (the check fails the job).
+2. PENDING jobs nobody touched for `stale_after` seconds (a lost event or dispatch), or whose
+   backoff after an outage is over (`retry_at`), are looked at again: a per-type check says whether
+   their input is ready (dispatch), not yet (wait), or never coming (the check fails the job).
+3. Staging tables of import jobs that are finished (or gone) are dropped: a worker that died, or
+   could not reach QuestDB when it failed, leaves its staging table behind.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stage1.core import db
 from stage1.core.logging import get_logger, log_fields
 from stage1.jobs import dispatch, service
 from stage1.jobs.service import Job
+from stage1.timeseries import ownership as own
+from stage1.timeseries.kinds import drop_table
 
 log = get_logger("jobs.sweeper")
 
@@ -61,3 +66,31 @@ def _dispatch(job: Job) -> int:
     except Exception as exc:  # the next sweep tries again
         log_fields(log, 40, "dispatch failed", job_id=job.job_id, error=str(exc)[:300])
         return 0
+
+
+_ORPHAN_STAGING = (
+    "select t.table_name, t.owner_id from stage1_questdb_tables t left join stage1_jobs j on j.job_id = t.owner_id "
+    "where t.role = 'staging' and t.owner_kind = 'job' and t.created_at < now() - interval '1 minute' "
+    "and (j.job_id is null or j.status in ('COMPLETED', 'FAILED', 'CANCELLED')) order by t.created_at limit %s"
+)
+
+
+def drop_orphan_staging(limit: int = 20) -> int:
+    """Drop the staging tables of finished import jobs (each registered to its job, owned), then
+    their registrations. A table QuestDB cannot drop now stays registered for the next pass."""
+    try:
+        with db.connection() as conn:
+            rows = conn.execute(_ORPHAN_STAGING, (limit,)).fetchall()
+    except Exception as exc:  # the rest of the sweep must not depend on this pass
+        log_fields(log, 30, "staging cleanup skipped", error=str(exc)[:300])
+        return 0
+    dropped = 0
+    for row in rows:
+        try:
+            drop_table(row["table_name"])
+            with db.connection() as conn:
+                own.release(conn, own.Owner("job", row["owner_id"]), [row["table_name"]])
+            dropped += 1
+        except Exception as exc:
+            log_fields(log, 30, "staging table not dropped", table=row["table_name"], error=str(exc)[:300])
+    return dropped
