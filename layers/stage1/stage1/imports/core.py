@@ -4,15 +4,20 @@ questdb client's `Sender.dataframe`.
 Throughput comes from overlapping the three costs on a small machine: pyarrow parses the next CSV
 block (its own threads, GIL released) while `senders` threads each serialise a batch and wait for
 QuestDB to commit the previous one (one ILP/HTTP request = one transaction per batch). Memory is
-bounded: pyarrow's CSV reader holds about 35 × `block_size`, and at most `2 × senders + 2` frames of
-`batch_rows` rows exist at once (a queue of `senders` frames, one in each sender's ILP buffer, one
-being built). See docs/imports.md for the figures behind the defaults.
+bounded by bytes: pyarrow's CSV reader holds about 35 × `block_size`, every batch a format yields is
+under `Limits.batch_bytes` (imports/formats.py), and at most `2 × senders + 2` frames exist at once
+(a queue of `senders` frames, one in each sender's ILP buffer, one being built), each of at most
+`batch_rows` rows AND about `frame_bytes` bytes. See docs/imports.md for the figures.
+
+Errors are classified by where they come from: the file (ImportFailed: the job fails), or a
+backing service that does not answer when asked (ServiceUnavailable: the job is retried).
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,10 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from stage1.core.errors import ServiceUnavailable, service_of
 from stage1.core.logging import get_logger
-from stage1.core.questdb import get_questdb, ident, ilp_sender
+from stage1.core.questdb import get_questdb, ident, ilp_sender, quote
 from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import CSV, Source, open_batches
+from stage1.imports.limits import Limits
 from stage1.imports.normalize import Plan, plan, table_batch
 from stage1.timeseries.kinds import SPECS, TIMESTAMP, Kind
 
@@ -35,6 +42,7 @@ log = get_logger("imports")
 DEFAULT_BLOCK_SIZE = 512 << 10
 DEFAULT_BATCH_ROWS = 60_000
 DEFAULT_SENDERS = 2
+DEFAULT_FRAME_BYTES = 16 << 20
 # ILP/HTTP: the client retries a failed request for this long (safe: tables dedup on upsert keys).
 SENDER_OPTIONS = {"request_timeout": 120_000, "retry_timeout": 10_000, "request_min_throughput": 1 << 20}
 
@@ -136,6 +144,8 @@ def import_file(
     senders: int = DEFAULT_SENDERS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    frame_bytes: int = DEFAULT_FRAME_BYTES,
+    limits: Limits | None = None,
     report_every: float = 1.0,
 ) -> ImportStats:
     """Stream `source` into the QuestDB table `table`. `prepare(plan)` runs after the columns are
@@ -148,7 +158,13 @@ def import_file(
     at least `batch_rows` rows before they are sent."""
     ident(table)
     started = time.monotonic()
-    batches = open_batches(source, block_size=block_size, hints=column_hints(kind))
+    limits = Limits(**{**(limits or Limits()).__dict__, "block_bytes": block_size})
+    try:
+        batches = open_batches(source, hints=column_hints(kind), limits=limits)
+    except (ImportFailed, ServiceUnavailable):
+        raise
+    except Exception as exc:
+        raise _classify(exc) from exc
     stats = ImportStats(batches.format)
     try:
         p = plan(kind, batches.schema)
@@ -166,7 +182,7 @@ def import_file(
                 progress(pool.committed, total)
 
         pending: list[pa.Table] = []
-        pending_rows = 0
+        pending_rows = pending_bytes = 0
         try:
             heartbeat(force=True)
             for batch in batches.batches:
@@ -183,10 +199,11 @@ def import_file(
                 stats.batches += 1
                 pending.append(rows)
                 pending_rows += batch.num_rows
+                pending_bytes += rows.nbytes
                 del rows, batch
-                if pending_rows >= batch_rows:
+                if pending_rows >= batch_rows or pending_bytes >= frame_bytes:
                     pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
-                    pending, pending_rows = [], 0
+                    pending, pending_rows, pending_bytes = [], 0, 0
                 heartbeat()
             if pending:
                 pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
@@ -196,7 +213,7 @@ def import_file(
         except BaseException:
             pool.abort()
             raise
-    except ImportFailed:
+    except (ImportFailed, ServiceUnavailable):
         raise
     except Exception as exc:
         raise _classify(exc) from exc
@@ -218,14 +235,37 @@ def column_hints(kind: Kind) -> dict[str, pa.DataType]:
 
 
 def _classify(exc: Exception) -> Exception:
-    """QuestDB's own rejection (bad value for a column type, ...) becomes an `ImportFailed` with its
-    text; transport errors (QuestDB down) stay as they are, so the job can be retried."""
-    name = type(exc).__name__
+    """Where did it fail? QuestDB's own rejection of the rows is the file's fault (ImportFailed, with
+    QuestDB's text). Any other failure of the ILP client is put to QuestDB: if it does not answer,
+    it is an outage (ServiceUnavailable: the job is retried); if it answers, the request itself was
+    the problem (ImportFailed). Arrow errors raised while converting values are the file's fault.
+    A Postgres outage (progress reports) stays as it is. Anything else is a bug and stays as it is."""
+    if service_of(exc) == "postgres":
+        return exc
     text = str(exc)
-    if name in ("IngressError", "QuestDBError", "SenderError", "QuestDBServerRejectionError") and (
-            "Could not flush buffer" not in text or "400" in text or "error in line" in text.lower()):
-        return ImportFailed(f"QuestDB rejected the rows: {text[:500]}", {"questdb": text[:1000]})
+    module = type(exc).__module__.split(".")[0]
+    if module == "questdb":
+        code = getattr(getattr(exc, "code", None), "name", "")
+        if code in _DATA_CODES or "error in line" in text.lower() or re.search(r"\b4\d\d\b", text):
+            return ImportFailed(f"QuestDB rejected the rows: {text[:500]}", {"questdb": text[:1000]})
+        if not questdb_answers():
+            return ServiceUnavailable("questdb", text[:300])
+        return ImportFailed(f"QuestDB did not store the rows: {text[:500]}", {"questdb": text[:1000]})
+    if isinstance(exc, pa.ArrowException):
+        return ImportFailed(f"the file's values could not be converted: {text[:500]}", {"reason": text[:500]})
     return exc
+
+
+# The ILP client's codes for a value it could not encode (the file's fault, whatever QuestDB's state).
+_DATA_CODES = {"InvalidName", "InvalidTimestamp", "InvalidUtf8", "BadDataFrame", "ArrayError"}
+
+
+def questdb_answers() -> bool:
+    try:
+        get_questdb().exec("select 1", timeout=3.0)
+        return True
+    except Exception:
+        return False
 
 
 # ---------------------------------------------------------------- after the rows are sent
@@ -261,9 +301,9 @@ class TableStats:
     last_ts: int | None
 
 
-def table_stats(table: str) -> TableStats:
+def table_stats(table: str, *, timeout: float | None = None) -> TableStats:
     q = get_questdb().exec(
-        f'select count() n, min({TIMESTAMP}) lo, max({TIMESTAMP}) hi from "{ident(table)}"'  # noqa: S608
+        f'select count() n, min({TIMESTAMP}) lo, max({TIMESTAMP}) hi from "{ident(table)}"', timeout=timeout  # noqa: S608
     )
     n, lo, hi = q.dataset[0] if q.dataset else (0, None, None)
     return TableStats(int(n or 0), _micros(lo), _micros(hi))
@@ -275,3 +315,31 @@ def _micros(value: Any) -> int | None:
     from stage1.timeseries.timestamps import to_micros
 
     return to_micros(value)
+
+
+# ---------------------------------------------------------------- staging → target
+STAGING_MARK = "__s"
+
+
+def staging_name(target: str, job_id: str) -> str:
+    """`<target>__s<first 8 hex of the job id>`, the target shortened so the name fits 63 characters."""
+    suffix = STAGING_MARK + job_id.replace("-", "")[:8]
+    return ident(target[: 63 - len(suffix)] + suffix)
+
+
+def _columns(table: str) -> dict[str, str]:
+    rows = get_questdb().exec(f"select \"column\", type from table_columns('{ident(table)}')").dataset  # noqa: S608
+    return {str(name): str(qtype) for name, qtype in rows}
+
+
+def copy_into(staging: str, target: str, *, timeout: float) -> None:
+    """Every row of `staging` into `target` in ONE statement: one WAL transaction, so readers of the
+    target see all of the import or none of it, and DEDUP UPSERT KEYS keeps one copy of each row.
+    Columns the file brought that the target lacks are added first (same types)."""
+    source, existing = _columns(staging), _columns(target)
+    for name, qtype in source.items():
+        if name not in existing:
+            get_questdb().exec(f"ALTER TABLE {quote(target)} ADD COLUMN IF NOT EXISTS {quote(name, 'column')} {qtype}")
+    names = ", ".join(quote(name, "column") for name in source)
+    get_questdb().exec(f"INSERT INTO {quote(target)} ({names}) SELECT {names} FROM {quote(staging)}",  # noqa: S608
+                       timeout=timeout)

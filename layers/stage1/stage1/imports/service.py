@@ -1,15 +1,22 @@
 """The importer's work: S3 event records or a dispatched job → the job claimed, the object
 streamed into QuestDB, the job (and for dataset uploads the dataset row) updated.
 
-What a failure leaves behind: rows are committed batch by batch (one ILP/HTTP request, one
-QuestDB transaction per batch). When the import fails or is cancelled and this job created the
-table, the table is dropped, so nothing is left. When the table existed before, the rows already
-committed stay and the job's `result.rows_committed` says how many; re-importing the corrected
-file converges to one copy of each row (DEDUP UPSERT KEYS).
+All or nothing, through a staging table (docs/imports.md): the rows go to the job's own table
+`<target>__s<8 hex of the job id>` (registered to the job, role `staging`), then into the target in
+ONE `INSERT ... SELECT` (one WAL transaction: readers see every row of the import or none; DEDUP
+UPSERT KEYS keeps one copy). The target belongs to the dataset (dataset imports) or is a plain
+measurement shared by plain imports; a job never drops it, only its own staging table, which a
+retry drops and refills from the start. A table registered to a run, simulation or another
+dataset is refused (409 text in the job's error).
+
+Failures are classified by where they come from: the file (the job FAILS with a message naming the
+row, column or limit) or a backing service that does not answer when asked (the job is released
+with exponential backoff and retried until `import_outage_deadline_seconds` after the outage began).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from typing import Any
@@ -18,14 +25,16 @@ from urllib.parse import unquote_plus
 import httpx
 
 from stage1.core import db
-from stage1.core.errors import service_of
+from stage1.core.errors import Conflict, ServiceUnavailable, service_of
 from stage1.core.logging import get_logger, job_id_var, log_fields
 from stage1.core.questdb import get_questdb, ident
 from stage1.core.settings import get_settings
-from stage1.imports.core import import_file, table_stats, wait_applied
+from stage1.imports.core import copy_into, import_file, staging_name, table_stats, wait_applied
 from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import Source
+from stage1.imports.limits import Limits
 from stage1.jobs import service as jobs
+from stage1.timeseries import ownership as own
 from stage1.timeseries.kinds import Kind, drop_table, ensure_table
 from stage1.timeseries.timestamps import micros_to_unix
 
@@ -65,7 +74,13 @@ def object_source(bucket: str, key: str) -> Source | None:
         return None
     # CSV is read front to back: one buffered stream (8 MiB GETs) instead of a ranged GET per block.
     return Source(lambda: s3_filesystem().open_input_file(path), int(info.size),
-                  lambda: s3_filesystem().open_input_stream(path, compression=None, buffer_size=S3_READ_BUFFER))
+                  lambda: s3_filesystem().open_input_stream(path, compression=None, buffer_size=S3_READ_BUFFER),
+                  check=lambda: _object_answers(path))
+
+
+def _object_answers(path: str) -> None:
+    """Raises if the object store does not answer (a failed read was then an outage, not the file)."""
+    s3_filesystem().get_file_info(path)
 
 
 # ---------------------------------------------------------------- events
@@ -138,23 +153,74 @@ def run_job(job_id: str, owner: str | None = None) -> dict[str, Any]:
         job_id_var.reset(token)
 
 
+# Plain measurement imports (an upload or a blocking import without a dataset) share their tables.
+_PLAIN = ("upload", "job")
+
+
+def _target_owner(job: jobs.Job) -> own.Owner:
+    payload = job.payload
+    if payload.get("dataset_id"):
+        return own.Owner("dataset", payload["dataset_id"])
+    if payload.get("upload_id"):
+        return own.Owner("upload", payload["upload_id"])
+    return own.Owner("job", job.job_id)
+
+
+def _claim_tables(target: str, target_owner: own.Owner, kind: Kind, staging: str, job_owner: own.Owner) -> None:
+    """May this job write `target`? It is registered to the job's dataset, or to nobody (claimed
+    now), or — for a plain import — to another plain import. Anything else: ImportFailed with the
+    409 text naming the owner. The staging table is registered to the job (owned)."""
+    exists = get_questdb().table_exists(target)
+    staging_exists = get_questdb().table_exists(staging)
+    with db.connection() as conn:
+        if staging_exists and (reg := own.owner_of(conn, staging)) is not None and reg.owner != job_owner:
+            raise ImportFailed(f"the staging table {staging} belongs to {reg.owner.kind} {reg.owner.id}",
+                               {"table": staging})
+        if staging_exists and reg is None:  # a table of that name the service did not make: not ours to drop
+            raise ImportFailed(f"a table named {staging} already exists and is not this import's", {"table": staging})
+        try:
+            own.claim(conn, target, target_owner, kind.value, exists=exists)
+        except Conflict as exc:
+            reg = own.owner_of(conn, target)
+            if reg is None or not (target_owner.kind in _PLAIN and reg.owner.kind in _PLAIN):
+                raise ImportFailed(exc.message, {**(exc.details or {}), "status": 409}) from None
+        own.claim(conn, staging, job_owner, "staging", exists=False)
+
+
+def _quiet(heartbeat: Any) -> Any:
+    def beat() -> None:
+        with contextlib.suppress(jobs.JobAborted):
+            heartbeat()
+    return beat
+
+
+def _drop_staging(staging: str, job_owner: own.Owner) -> None:
+    """Drop the job's own staging table, then its registration (kept if the drop failed, so the
+    sweeper's cleanup finds it). Never raises: the job's outcome is already decided."""
+    try:
+        with db.connection() as conn:
+            reg = own.owner_of(conn, staging)
+        if reg is None or reg.owner != job_owner:
+            return  # never claimed (the target was refused): nothing of ours to drop
+        drop_table(staging)
+        with db.connection() as conn:
+            own.release(conn, job_owner, [staging])
+    except Exception as exc:
+        log_fields(log, 30, "staging table not dropped (the sweeper will)", table=staging, error=str(exc)[:300])
+
+
 def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
     payload = job.payload
-    kind, table = Kind(payload["kind"]), ident(payload["measurement"])
+    kind, target = Kind(payload["kind"]), ident(payload["measurement"])
     settings = get_settings()
-    created = bool(payload.get("created_table"))
+    staging = staging_name(target, job.job_id)
+    job_owner = own.Owner("job", job.job_id)
+    granularity = payload.get("granularity")
     started = time.monotonic()
     committed = 0
 
     def prepare(_plan: Any) -> None:
-        nonlocal created
-        if not get_questdb().table_exists(table):
-            ensure_table(kind, table, payload.get("granularity"))
-            created = True
-            with db.connection() as conn:
-                jobs.update_payload(conn, job.job_id, {"created_table": True})
-        else:
-            ensure_table(kind, table, payload.get("granularity"))
+        ensure_table(kind, staging, granularity)
 
     def progress(rows: int, total: int | None) -> None:
         nonlocal committed
@@ -164,23 +230,36 @@ def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
     def heartbeat() -> None:
         jobs.report_progress(job.job_id, owner, committed)
 
-    log_fields(log, 20, "import started", table=table, kind=kind.value, key=payload["key"], bytes=source.size,
-               attempt=job.attempts)
+    log_fields(log, 20, "import started", table=target, staging=staging, kind=kind.value, key=payload["key"],
+               bytes=source.size, attempt=job.attempts)
     try:
-        stats = import_file(source, kind, table, prepare=prepare, progress=progress,
+        _claim_tables(target, _target_owner(job), kind, staging, job_owner)
+        drop_table(staging)  # an earlier attempt's rows: a retry starts from an empty staging table
+        stats = import_file(source, kind, staging, prepare=prepare, progress=progress,
                             senders=settings.import_senders, block_size=settings.import_block_bytes,
-                            batch_rows=settings.import_batch_rows)
-        applied = wait_applied(table, heartbeat=heartbeat)
-        table_now = table_stats(table)
+                            batch_rows=settings.import_batch_rows, frame_bytes=settings.import_frame_bytes,
+                            limits=Limits.from_settings(settings))
+        wait_applied(staging, heartbeat=heartbeat)
+        heartbeat()
+        ensure_table(kind, target, granularity)  # IF NOT EXISTS: concurrent first imports are safe
+        copy_into(staging, target, timeout=max(60.0, stats.rows / 50_000))
+        # The rows are in the target now: a cancel arriving from here on cannot undo them, so the
+        # dataset row is brought up to date whatever the job's status (complete() then says if ours).
+        applied = wait_applied(target, heartbeat=_quiet(heartbeat))
+        if payload.get("dataset_id"):
+            dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
+        else:
+            dataset, table_now = None, table_stats(target)
         result: dict[str, Any] = {
-            "measurement": table, "kind": kind.value, "format": stats.format, "rows": stats.rows,
+            "measurement": target, "kind": kind.value, "format": stats.format, "rows": stats.rows,
             "rows_written": stats.rows, "table_rows": table_now.rows, "bytes": source.size,
             "first_ts": micros_to_unix(stats.first_ts), "last_ts": micros_to_unix(stats.last_ts),
             "columns": stats.columns, "seconds": round(time.monotonic() - started, 3), "wal_applied": applied,
             "upload_id": payload.get("upload_id"),
         }
-        if payload.get("dataset_id"):
-            result["dataset"] = _update_dataset(payload["dataset_id"], kind, table_now)
+        if dataset is not None:
+            result["dataset"] = dataset
+        _drop_staging(staging, job_owner)
         if not jobs.complete(job.job_id, owner, result, progress=stats.rows):
             log_fields(log, 30, "job was taken from us before it completed", job_id=job.job_id)
         log_fields(log, 20, "import completed", rows=stats.rows, seconds=result["seconds"],
@@ -189,45 +268,43 @@ def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
     except jobs.JobAborted as exc:
         log_fields(log, 20, "import stopped", status=exc.status)
         if exc.status == jobs.CANCELLED:
-            _discard(table, created, job)
+            _drop_staging(staging, job_owner)
         return {"job_id": job.job_id, "status": exc.status or "GONE"}
     except ImportFailed as exc:
-        _discard(table, created, job)
-        details = {**exc.details, "rows_committed": 0 if created else committed, "table_dropped": created}
-        jobs.fail(job.job_id, owner, exc.message, result={"error_details": details, "measurement": table})
+        _drop_staging(staging, job_owner)
+        details = {**exc.details, "rows_committed": 0, "staging_dropped": True}
+        jobs.fail(job.job_id, owner, exc.message, result={"error_details": details, "measurement": target})
         log_fields(log, 30, "import failed", error=exc.message)
         return {"job_id": job.job_id, "status": jobs.FAILED, "error": exc.message, "details": details}
     except Exception as exc:
-        service = service_of(exc)
-        if service is None and type(exc).__module__.split(".")[0] in ("pyarrow", "questdb"):
-            service = "questdb" if "questdb" in type(exc).__module__ else "object store"
+        service = exc.service if isinstance(exc, ServiceUnavailable) else service_of(exc)
         if service is not None:
-            # A backing service is down: give the job back; the sweeper dispatches it again.
-            jobs.release(job.job_id, owner, f"{service} unavailable: {str(exc)[:300]}")
+            # A backing service is down: give the job back with backoff; the sweeper dispatches it
+            # again. Its staging table stays until the retry (or the sweeper's cleanup) drops it.
+            reason = f"{service} unavailable: {str(exc)[:300]}"
+            jobs.release(job.job_id, owner, reason, progressed=committed > 0)
             log_fields(log, 30, "import interrupted; job released", service=service, error=str(exc)[:300])
             return {"job_id": job.job_id, "status": jobs.PENDING, "service": service, "error": str(exc)[:300]}
         log.exception("import crashed")
-        _discard(table, created, job)
+        _drop_staging(staging, job_owner)
         jobs.fail(job.job_id, owner, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
         return {"job_id": job.job_id, "status": jobs.FAILED}
 
 
-def _discard(table: str, created: bool, job: jobs.Job) -> None:
-    if created:
-        try:
-            drop_table(table)
-        except Exception:
-            log.exception("could not drop the table of a failed import", extra={"fields": {"table": table}})
-
-
-def _update_dataset(dataset_id: str, kind: Kind, stats: Any) -> dict[str, Any]:
+def _update_dataset(dataset_id: str, kind: Kind, target: str) -> tuple[dict[str, Any], Any]:
+    """The dataset row's counts and bounds from the target as it is now. The row is locked while
+    the (fast, 5 s-bounded) count runs, so of concurrent imports the last to count writes last:
+    the row never goes back to an older count."""
     prefix = "ohlcv" if kind == Kind.OHLCV else "indicator"
-    values = {"rows": stats.rows, "first_ts": micros_to_unix(stats.first_ts), "last_ts": micros_to_unix(stats.last_ts)}
     with db.connection() as conn:
+        conn.execute("select 1 from stage1_datasets where dataset_id = %s for update", (dataset_id,))
+        stats = table_stats(target, timeout=5.0)
+        values = {"rows": stats.rows, "first_ts": micros_to_unix(stats.first_ts),
+                  "last_ts": micros_to_unix(stats.last_ts)}
         conn.execute(
             f"update stage1_datasets set {prefix}_rows = %s, {prefix}_first_ts = %s, {prefix}_last_ts = %s, "  # noqa: S608 - fixed names
             "updated_at = now() where dataset_id = %s",
             (values["rows"], values["first_ts"], values["last_ts"], dataset_id),
         )
     return {"dataset_id": dataset_id, f"{prefix}_rows": values["rows"], f"{prefix}_first_ts": values["first_ts"],
-            f"{prefix}_last_ts": values["last_ts"]}
+            f"{prefix}_last_ts": values["last_ts"]}, stats
