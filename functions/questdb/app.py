@@ -15,13 +15,16 @@ from stage1.exports.openapi import LARGE_READ
 from stage1.measurements.schemas import MeasurementDetail, MeasurementList
 from stage1.measurements.service import get_measurement, list_measurements
 from stage1.sql.schemas import ExportIn, QueryIn, QueryOut
-from stage1.sql.service import run_query
+from stage1.sql.service import check_timeout, run_query
 
 Prefix = Annotated[str | None, Parameter(pattern=r"^[a-z0-9_]{0,63}$", description="Name prefix, [a-z0-9_]")]
 Sample = Annotated[int, Parameter(ge=0, le=100, description="How many of the latest rows to include")]
 RowLimit = Annotated[int | None, Parameter(ge=1, le=1_000_000, description="Rows to return (capped by the server)")]
-QueryTimeout = Annotated[float | None, Parameter(gt=0, le=300, description="Seconds before the query is cancelled")]
-ExportTimeout = Annotated[float | None, Parameter(gt=0, le=900, description="Seconds for the whole export")]
+# Maxima come from settings at request time (a larger value is a 400 naming the maximum).
+QueryTimeout = Annotated[float | None, Parameter(gt=0, description="Seconds before the query is cancelled (default "
+                                                 "20, at most 25: the API function's own limit is 29)")]
+ExportTimeout = Annotated[float | None, Parameter(gt=0, description="Seconds for the export: inline at most 25 "
+                                                  "(default 20); an export job at most 840 (default 300)")]
 Mode = Annotated[Literal["auto", "inline", "job"], Parameter(description="auto: inline if small, else a job")]
 Name = Annotated[str, PathParameter(description="Measurement (table) name, [a-z0-9_]")]
 
@@ -43,7 +46,8 @@ def measurement(name: Name, sample: Sample = 5) -> MeasurementDetail:
 def query(data: JSONBody[QueryIn], limit: RowLimit = None, timeout: QueryTimeout = None) -> QueryOut:
     settings = get_settings()
     rows = min(data.limit or limit or settings.query_default_rows, settings.query_max_rows)
-    return run_query(data.sql, limit=max(1, rows), timeout=timeout or settings.query_timeout)
+    seconds = check_timeout(timeout, settings.query_timeout, settings.query_max_timeout)
+    return run_query(data.sql, limit=max(1, rows), timeout=seconds)
 
 
 @post("/api/questdb/export", summary="Read-only SQL → CSV/Parquet (inline, streamed locally, or an export job)",

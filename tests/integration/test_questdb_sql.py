@@ -247,3 +247,101 @@ def test_export_inline_streams_locally_beyond_the_cap(client, settings):
         assert "content-length" not in r.headers  # streamed, not buffered
         body = r.read()
     assert body == expected
+
+
+def _listening_pid(port: int) -> int | None:
+    """The local process listening on `port` (Linux /proc), or None (a remote gateway)."""
+    import os
+    import re
+
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                found = re.fullmatch(r"socket:\[(\d+)\]", link)
+                if found and found.group(1) in inodes:
+                    return int(pid)
+        except OSError:
+            continue
+    return None
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_query_memory_is_bounded_by_bytes_not_rows(client, gateway_url):
+    """Issue 11, hole 4: 10,000 rows of 60 KB were materialised (RSS +1.2 GiB) before the 5 MiB cap
+    was applied. Now rows stream and stop at the cap: the gateway's peak RSS stays flat."""
+    import threading
+    import time
+    from urllib.parse import urlparse
+
+    pid = _listening_pid(urlparse(gateway_url).port or 80)
+    if pid is None:
+        pytest.skip("the gateway is not a local process: its RSS cannot be read")
+    sql = "select rpad('x', 60000, 'y') s from long_sequence(10000)"
+    client.post("/api/questdb/query", json={"sql": sql, "limit": 10})  # warm: pool, imports
+    base, peak, stop = _rss_mb(pid), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mb(pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        r = client.post("/api/questdb/query", json={"sql": sql, "limit": 10_000})
+    finally:
+        stop.set()
+        sampler.join()
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["truncated"] is True and 0 < body["count"] < 10_000
+    assert len(r.content) <= 5 * 1024**2 + 10_000
+    assert all(len(row[0]) == 60_000 for row in body["rows"])
+    assert peak[0] - base < 150, f"gateway RSS rose {peak[0] - base:.0f} MB (from {base:.0f} MB) for a 5 MB answer"
+
+
+def test_query_refuses_a_row_over_the_row_cap(client, settings):
+    """A row is at most 1 MiB on QuestDB's PGWire (its send buffer); as JSON it can be far larger
+    (a quote becomes two bytes, a control character six). The row cap counts the JSON."""
+    sql = "select rpad('x', 600000, '\"') a"
+    r = client.post("/api/questdb/query", json={"sql": sql})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["details"]["limit_bytes"] == settings.query_max_row_bytes
+    small = client.post("/api/questdb/query", json={"sql": "select rpad('x', 500000, 'y') a"})
+    assert small.status_code == 200 and len(small.json()["rows"][0][0]) == 500_000
+
+
+def test_timeouts_end_before_the_lambda_limit(client, settings):
+    """Inline requests must finish inside the API function's 29 s: 30 s was the default, 300 s accepted."""
+    assert settings.query_timeout < settings.query_max_timeout < 29
+    assert settings.export_timeout <= settings.export_max_timeout < 29
+    assert settings.export_job_max_timeout < 900  # the ExporterFunction's own Timeout (template.yaml)
+    sql = {"sql": "select 1 x"}
+    r = client.post("/api/questdb/query", params={"timeout": 26}, json=sql)
+    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == settings.query_max_timeout
+    assert client.post("/api/questdb/query", params={"timeout": 300}, json=sql).status_code == 400
+    assert client.post("/api/questdb/query", params={"timeout": 25}, json=sql).status_code == 200
+    r = client.post("/api/questdb/export", params={"timeout": 26, "mode": "inline"}, json=sql)
+    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == settings.export_max_timeout
+    for mode in ("auto", "job"):
+        r = client.post("/api/questdb/export", params={"timeout": 841, "mode": mode}, json=sql)
+        assert r.status_code == 400, (mode, r.text)
+        assert r.json()["details"]["max_timeout_seconds"] == settings.export_job_max_timeout
+    assert client.post("/api/questdb/export", params={"timeout": 100}, json=sql).status_code == 200

@@ -89,10 +89,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     qdb_pg_readonly_dsn: str = ""
     query_default_rows: int = 1000
     query_max_rows: int = 10_000
-    query_timeout: float = 30.0
+    # Bounds of read-only SQL (docs/questdb.md). Memory by bytes: the JSON rows of one answer, and one row.
+    query_max_bytes: int = 5 * 1024**2
+    query_max_row_bytes: int = 1024**2
+    # Seconds: inline (synchronous) query/export requests must end before the API Lambda's 29 s, so
+    # default and maximum leave headroom (a larger `timeout` is a 400 naming the maximum). Export
+    # jobs run in the ExporterFunction (900 s): their own default and maximum, below that deadline.
+    query_timeout: float = 20.0
+    query_max_timeout: float = 25.0
+    export_timeout: float = 20.0
+    export_max_timeout: float = 25.0
+    export_job_timeout: float = 300.0
+    export_job_max_timeout: float = 840.0
     # A read whose result is larger goes to an export job (Lambda answers are capped at 6 MB).
     export_inline_max_bytes: int = 5 * 1024**2
-    export_timeout: float = 60.0
     # True where responses really stream (local gateway, containers): mode=inline may then exceed the cap.
     export_can_stream: bool = False
     export_part_bytes: int = 16 * 1024**2

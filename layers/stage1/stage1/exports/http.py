@@ -37,6 +37,21 @@ def inline_cap(fmt: Format) -> int:
     return cap if fmt == "csv" else cap * 3 // 4
 
 
+def export_timeouts(timeout: float | None, mode: Mode) -> tuple[float, float]:
+    """(seconds for the inline read, seconds for an export job). An inline read must end before the
+    API Lambda's 29 s (`export_max_timeout`); a job runs in the ExporterFunction (900 s) and may take
+    up to `export_job_max_timeout`. With mode=auto the timeout is the job's and the inline attempt
+    takes at most the inline maximum of it; a value above the mode's maximum is a 400."""
+    from stage1.sql.service import check_timeout
+
+    s = get_settings()
+    if mode == "inline":
+        seconds = check_timeout(timeout, s.export_timeout, s.export_max_timeout)
+        return seconds, seconds
+    job = check_timeout(timeout, s.export_job_timeout, s.export_job_max_timeout)
+    return (min(timeout, s.export_max_timeout) if timeout else s.export_timeout), job
+
+
 def can_stream(request: Request[Any, Any, Any]) -> bool:
     """Only where the deployment says responses stream (`export_can_stream`: the local gateway, a
     container) and never behind Mangum, which buffers whole responses (it sets `aws.context`)."""
@@ -61,22 +76,22 @@ async def large_read(
 ) -> Response[Any]:
     """Answer a read of `sql` (checked read-only here) by the contract above."""
     statement = check_readonly(sql).sql
-    timeout = float(timeout or get_settings().export_timeout)
+    inline_seconds, job_seconds = export_timeouts(timeout, mode)
     name = safe_filename(filename, fmt)
     source = source or {"path": request.url.path}
     if mode == "job":
-        return await _accepted(statement, fmt, timeout, name, source, large=False)
+        return await _accepted(statement, fmt, job_seconds, name, source, large=False)
 
     cap = inline_cap(fmt)
 
     def opener() -> Iterator[bytes]:
-        return stack.enter_context(open_sync(statement, fmt, timeout))
+        return stack.enter_context(open_sync(statement, fmt, inline_seconds))
 
     stack = ExitStack()
     decided = await _decide(request, stack, opener, cap, mode, fmt, name)
     if decided is not None:
         return decided
-    return await _accepted(statement, fmt, timeout, name, source, large=True)
+    return await _accepted(statement, fmt, job_seconds, name, source, large=True)
 
 
 async def large_resource_read(request: Request[Any, Any, Any], reader: str, *, mode: Mode = "auto",

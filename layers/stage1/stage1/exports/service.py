@@ -63,7 +63,7 @@ def start_reader_job(reader: str, args: dict[str, Any], *, filename: str, reason
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}")
     payload = {"function": FUNCTION, "reader": reader, "args": {**args, "fmt": "csv"}, "format": "csv",
-               "filename": filename, "timeout": get_settings().export_timeout}
+               "filename": filename, "timeout": get_settings().export_job_timeout}
     return _start(payload, reason)
 
 
@@ -166,7 +166,8 @@ def run_export_job(job_id: str, owner: str) -> str:
         payload = job.payload
         fmt: Format = "parquet" if payload.get("format") == "parquet" else "csv"
         filename = safe_filename(payload.get("filename"), fmt)
-        timeout = float(payload.get("timeout") or settings.export_timeout)
+        # Bounded by the worker's own deadline whatever the payload says (ExporterFunction: 900 s).
+        timeout = min(float(payload.get("timeout") or settings.export_job_timeout), settings.export_job_max_timeout)
         key = f"exports/{job.job_id}/{filename}"
         started = time.monotonic()
         writer = MultipartWriter(settings.bucket, key, content_type=MEDIA_TYPES[fmt],

@@ -5,13 +5,15 @@ a SELECT ("/exp endpoint only accepts SELECT", enforced by the server), which to
 `check_readonly` is the read-only guarantee of exports (docs/questdb.md). Our side only moves
 bytes, in ~1 MiB pieces, so throughput stays close to `/exp` itself and memory stays flat.
 
-Timeouts: `timeout` bounds the whole export. It is checked between pieces and each read waits at
-most the time left; closing the connection makes QuestDB stop the query (it checks the peer).
+Timeouts: `timeout` bounds the whole export: a watchdog closes the response when it elapses, and
+closing the connection makes QuestDB stop the query (it checks the peer).
 QuestDB's own `http.export.timeout` (300 s by default) applies on top.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from stage1.core.settings import get_settings
 
 Format = Literal["csv", "parquet"]
 CHUNK = 1 << 20
+MAX_ERROR_BYTES = 64 * 1024
 
 MEDIA_TYPES: dict[str, str] = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
@@ -87,8 +90,11 @@ class Deadline:
     def start(cls, timeout: float) -> Deadline:
         return cls(timeout, time.monotonic())
 
+    def remaining(self) -> float:
+        return self.timeout - (time.monotonic() - self.started)
+
     def left(self) -> float:
-        left = self.timeout - (time.monotonic() - self.started)
+        left = self.remaining()
         if left <= 0:
             raise ExportTimeout(self.timeout)
         return left
@@ -99,8 +105,14 @@ def open_sync(sql: str, fmt: Format, timeout: float) -> Iterator[Iterator[bytes]
     """The export as an iterator of ~1 MiB byte pieces; QuestDB's refusal is raised before it starts.
 
     Blocking on purpose: the synchronous httpx client costs a third of the CPU per byte of the async
-    one here (2 cores shared with QuestDB), and the API side runs it in a worker thread."""
+    one here (2 cores shared with QuestDB), and the API side runs it in a worker thread.
+
+    `timeout` bounds the whole export, not each read: a watchdog closes the response when it
+    elapses (a read that trickles bytes would otherwise reset httpx's per-read timeout forever), and
+    whatever that makes the reader see is reported as the timeout, never as a complete file."""
     deadline = Deadline.start(timeout)
+    expired = threading.Event()
+    # httpx's per-read timeout bounds the wait for the headers; the watchdog bounds the rest.
     with httpx.Client(**_client_kwargs(timeout)) as client:  # type: ignore[arg-type]
         request = client.build_request("GET", "/exp", params=exp_params(sql, fmt))
         try:
@@ -109,9 +121,18 @@ def open_sync(sql: str, fmt: Format, timeout: float) -> Iterator[Iterator[bytes]
             raise ExportTimeout(timeout) from exc
         except httpx.TransportError as exc:
             raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(Exception):  # the reader sees an error or an early end; both checked
+                response.close()
+
+        watchdog = threading.Timer(max(0.0, deadline.remaining()), expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             if response.status_code != 200:
-                raise _error(response.status_code, response.read())
+                raise _error(response.status_code, _read_capped(response, MAX_ERROR_BYTES))
 
             def pieces() -> Iterator[bytes]:
                 # Coalesced here: httpx's own re-chunking (iter_raw(n)) costs more CPU than the read.
@@ -125,13 +146,32 @@ def open_sync(sql: str, fmt: Format, timeout: float) -> Iterator[Iterator[bytes]
                             deadline.left()
                             yield b"".join(buffer)
                             buffer, size = [], 0
+                    if expired.is_set():
+                        raise ExportTimeout(timeout)
                     if buffer:
                         yield b"".join(buffer)
-                except httpx.TimeoutException as exc:
-                    raise ExportTimeout(timeout) from exc
-                except httpx.TransportError as exc:
-                    raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+                except ExportTimeout:
+                    raise
+                except Exception as exc:
+                    if expired.is_set():
+                        raise ExportTimeout(timeout) from exc
+                    if isinstance(exc, httpx.TimeoutException):
+                        raise ExportTimeout(timeout) from exc
+                    if isinstance(exc, httpx.TransportError):
+                        raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+                    raise
 
             yield pieces()
         finally:
+            watchdog.cancel()
             response.close()
+
+
+def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """At most `limit` bytes of a (refusal) body: enough for QuestDB's JSON error, never a whole stream."""
+    out = bytearray()
+    for piece in response.iter_raw():
+        out += piece[: limit - len(out)]
+        if len(out) >= limit:
+            break
+    return bytes(out)

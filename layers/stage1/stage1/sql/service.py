@@ -9,6 +9,12 @@ Three layers, each enough on its own against plain writes:
 
 The user's statement runs wrapped as `select * from (<sql>) limit N+1`, so QuestDB stops after the
 rows we return; a timer cancels it (PG cancel request) when the timeout elapses.
+
+Memory is bounded by bytes, not rows: rows arrive one at a time (libpq single-row mode, so the
+driver never buffers a chunk of unknown size), each is JSON-encoded at once and only its bytes are
+kept; the read stops (`truncated: true`) before the encoded rows pass `query_max_bytes`, and a
+single row over `query_max_row_bytes` is a 400. Peak memory ≈ the cap + one row, whatever the
+statement (a 600 MB result used to be materialised before the cap was applied).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from stage1.core.errors import HttpError, ServiceUnavailable
+from stage1.core.errors import BadRequest, HttpError, ServiceUnavailable
 from stage1.core.lazy import lazy
 from stage1.core.logging import get_logger
 from stage1.core.questdb import QuestDBError
@@ -107,18 +113,61 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _chunk(limit: int) -> int:
-    from psycopg import capabilities
+_ROW_ENCODER = msgspec.json.Encoder()
 
-    return min(limit + 1, 1000) if capabilities.has_stream_chunked() else 1
+
+class _Rows:
+    """Encoded rows with their byte count: what the response will hold, nothing more."""
+
+    def __init__(self, max_bytes: int, max_row_bytes: int) -> None:
+        self.max_bytes, self.max_row_bytes = max_bytes, max_row_bytes
+        self.body = bytearray(b"[")
+        self.count = 0
+
+    def add(self, row: Any) -> bool:
+        """Append one row; False (and nothing appended) when it would pass the response cap."""
+        encoded = _ROW_ENCODER.encode([_json_value(v) for v in row])
+        if len(encoded) > self.max_row_bytes:
+            raise BadRequest(f"row {self.count + 1} is {len(encoded)} bytes as JSON, more than the "
+                             f"{self.max_row_bytes} allowed per row; select fewer or shorter columns, or use "
+                             f"POST /api/questdb/export", {"limit_bytes": self.max_row_bytes, "row": self.count + 1})
+        if len(self.body) + len(encoded) + 2 > self.max_bytes:
+            return False
+        if self.count:
+            self.body += b","
+        self.body += encoded
+        self.count += 1
+        return True
+
+    def raw(self) -> msgspec.Raw:
+        return msgspec.Raw(bytes(self.body + b"]"))
+
+
+def _columns(conn: Any, cur: Any) -> list[QueryColumn]:
+    return [QueryColumn(d.name, _type_name(conn, d.type_code)) for d in (cur.description or [])]
+
+
+def check_timeout(timeout: float | None, default: float, maximum: float) -> float:
+    """A request's timeout: the default when absent; above the maximum it is a 400 naming it."""
+    if timeout is None:
+        return default
+    if not timeout > 0:
+        raise BadRequest("timeout must be a positive number of seconds", {"timeout_seconds": timeout})
+    if timeout > maximum:
+        raise BadRequest(f"timeout may be at most {maximum:g} s for this request",
+                         {"timeout_seconds": timeout, "max_timeout_seconds": maximum})
+    return float(timeout)
 
 
 def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
     """Run one read-only statement and return at most `limit` rows (plus whether there were more)."""
     import psycopg
 
+    settings = get_settings()
     statement = check_readonly(sql).sql
     wrapped = f"{_WRAP_HEAD}{statement}\n) limit {int(limit) + 1}"
+    rows = _Rows(settings.query_max_bytes, settings.query_max_row_bytes)
+    truncated = False
     cancelled = threading.Event()
     with _connection() as conn:
 
@@ -131,8 +180,28 @@ def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
         timer.start()
         try:
             cur = conn.cursor()
-            rows = [[_json_value(v) for v in row] for row in cur.stream(wrapped, size=_chunk(limit))]
-            columns = [QueryColumn(d.name, _type_name(conn, d.type_code)) for d in (cur.description or [])]
+            stream = cur.stream(wrapped, size=1)  # single-row mode: the driver holds one row at a time
+            columns: list[QueryColumn] | None = None
+            try:
+                for row in stream:
+                    columns = columns or _columns(conn, cur)
+                    if rows.count >= limit:
+                        truncated = True
+                        break
+                    try:
+                        fits = rows.add(row)
+                    except BadRequest:  # a row over the per-row cap
+                        conn.close()
+                        raise
+                    if not fits:
+                        truncated = True
+                        # Rows of unknown size may still be coming (up to `limit`): dropping the
+                        # connection stops QuestDB at once, where psycopg would cancel and drain them.
+                        conn.close()
+                        break
+                columns = columns or _columns(conn, cur)
+            finally:
+                stream.close()
         except psycopg.DatabaseError as exc:
             if cancelled.is_set():
                 raise HttpError(504, "query timed out", {"timeout_seconds": timeout}) from exc
@@ -141,10 +210,8 @@ def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
             raise _questdb_error(exc, statement) from exc
         finally:
             timer.cancel()
-    truncated = len(rows) > limit
-    rows = rows[:limit]
-    rows, cut = _fit(rows, get_settings().export_inline_max_bytes)
-    return QueryOut(columns=columns, rows=rows, count=len(rows), truncated=truncated or cut, limit=limit)
+    return QueryOut(columns=columns, rows=rows.raw(), count=rows.count,  # type: ignore[arg-type]
+                    truncated=truncated, limit=limit)
 
 
 def preflight(sql: str) -> None:
@@ -160,17 +227,6 @@ def preflight(sql: str) -> None:
             raw_position = (result.error_field(pq.DiagnosticField.STATEMENT_POSITION) or b"").decode()
             position = int(raw_position) - 1 if raw_position.isdigit() else None
             raise QuestDBError("questdb rejected the query", message or "invalid statement", position)
-
-
-def _fit(rows: list[list[Any]], max_bytes: int) -> tuple[list[list[Any]], bool]:
-    """Drop trailing rows until the encoded rows fit in one response (Lambda's 6 MB cap)."""
-    cut = False
-    size = len(msgspec.json.encode(rows))
-    while rows and size > max_bytes:
-        rows = rows[: max(0, int(len(rows) * max_bytes / size * 0.9))]
-        size = len(msgspec.json.encode(rows))
-        cut = True
-    return rows, cut
 
 
 def _questdb_error(exc: Any, statement: str) -> QuestDBError:
