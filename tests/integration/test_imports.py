@@ -404,3 +404,145 @@ def test_a_recorded_aws_s3_event_reaches_the_upload_it_names(client, event, sett
     assert out["results"] == [{"key": up["object_key"], "job_id": up["job_id"], "status": "COMPLETED",
                                "skipped": True}]
     assert count(table) == 100
+
+
+def test_ilp_lines_round_trip_backslash_quote_newline_comma(unique):
+    """encode_row → QuestDB /write → read back: strings and SYMBOLs with every ILP special byte
+    come back byte for byte (the old encoder lost the backslash of a SYMBOL and turned a newline
+    in a string into the letter n)."""
+    from stage1.core.ilp import encode_row
+    from stage1.timeseries.wal import wait_applied as wal_applied
+
+    table = f"zz_ilp_{unique}"
+    values = ["a\\b", 'q"uote', "line1\nline2", "c,o m=ma", "cr\rx", "end\\", "\\n literal"]
+    q = get_questdb()
+    try:
+        q.exec(f"create table {table} (timestamp timestamp, tag symbol, note string, v double) "
+               "timestamp(timestamp) partition by day wal")
+        q.write_lines("".join(encode_row(table, {"note": v, "v": 1.0}, 1_700_000_000_000_000 + i, symbols={"tag": v})
+                              for i, v in enumerate(values)).encode())
+        wal_applied(table)
+        got = q.exec(f"select tag, note from {table} order by timestamp").dataset
+        assert [tuple(r) for r in got] == [(v, v) for v in values]
+    finally:
+        drop(table)
+
+
+# ---------------------------------------------------------------- all or nothing (holes 3 and 9)
+def _dataset(client, unique: str) -> dict:
+    r = client.post("/api/datasets", json={"dataset_slug": f"zz_ds_{unique}", "symbol": "BTC", "granularity": "1m"})
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+def _dataset_upload(client, slug: str, data: bytes, before_post=None) -> dict:
+    r = client.post(f"/api/datasets/{slug}/uploads", json={"filename": "o.csv", "size": len(data), "kind": "ohlcv"})
+    assert r.status_code == 201, r.text
+    up = r.json()
+    if before_post is not None:
+        before_post(up)
+    post_file(up, data)
+    return up
+
+
+def _as_if_an_earlier_attempt_created_the_table(up: dict) -> None:
+    # What the old importer recorded when its first attempt created the table (then crashed).
+    with db.connection() as conn:
+        jobs.update_payload(conn, up["job_id"], {"created_table": True})
+
+
+def _staging_tables(target: str) -> list[str]:
+    names = get_questdb().exec("select table_name from tables()").dataset
+    return [n for (n,) in names if n.startswith(target[:52]) and "__s" in n]
+
+
+def _close_sum(table: str) -> float:
+    return float(get_questdb().exec(f'select sum(close) from "{table}"').dataset[0][0])
+
+
+def test_eight_concurrent_imports_of_overlapping_files_into_one_dataset(client, unique):
+    """Each file overlaps the next by 750 rows; the union is 2,750 bars. Before: concurrent first
+    imports raced on "table missing" and a failing one dropped the table the others filled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ds = _dataset(client, unique)
+    slug, target = ds["dataset_slug"], ds["ohlcv_measurement"]
+    files = [ohlcv_csv(1_000, start=T0 + 60 * 250 * k) for k in range(8)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            ups = list(pool.map(lambda data: _dataset_upload(client, slug, data), files))
+            done = list(pool.map(lambda up: wait_job(client, up["job_id"], timeout=180), ups))
+        assert [j["status"] for j in done] == ["COMPLETED"] * 8, [j.get("error") for j in done]
+        assert count(target) == 2_750
+        assert client.get(f"/api/datasets/{slug}").json()["ohlcv_rows"] == 2_750
+        assert client.get(f"/api/datasets/{slug}/ohlcv", params={"limit": 1}).json()["total"] == 2_750
+        assert _staging_tables(target) == []
+    finally:
+        client.delete(f"/api/datasets/{slug}?cascade=true")
+        drop(target)
+
+
+def test_a_failed_import_leaves_the_datasets_rows_exactly_as_they_were(client, unique):
+    """200k rows with a bad value at row 150,001: two ILP batches of 60k rows were already sent when
+    the parser meets it. Before: those rows stayed in the dataset's table (served by /ohlcv while
+    the dataset's count said otherwise), and a retried job that had recorded `created_table` dropped
+    the whole table, the earlier import's rows included. Now they were only ever in the job's
+    staging table, and no job drops its target."""
+    ds = _dataset(client, unique)
+    slug, target = ds["dataset_slug"], ds["ohlcv_measurement"]
+    try:
+        assert wait_job(client, _dataset_upload(client, slug, ohlcv_csv(1_000))["job_id"])["status"] == "COMPLETED"
+        before = (count(target), _close_sum(target))
+        lines = ohlcv_csv(200_000, start=T0 + 60 * 5_000).split(b"\n")
+        lines[150_001] = lines[150_001].rsplit(b",", 2)[0] + b",not-a-number,1.0"
+        up = _dataset_upload(client, slug, b"\n".join(lines), before_post=_as_if_an_earlier_attempt_created_the_table)
+        job = wait_job(client, up["job_id"], timeout=180)
+        assert job["status"] == "FAILED" and "close" in job["error"], job
+        assert job["result"]["error_details"]["rows_committed"] == 0
+        assert (count(target), _close_sum(target)) == before
+        assert client.get(f"/api/datasets/{slug}").json()["ohlcv_rows"] == 1_000
+        assert client.get(f"/api/datasets/{slug}/ohlcv", params={"limit": 1}).json()["total"] == 1_000
+        assert _staging_tables(target) == []
+    finally:
+        client.delete(f"/api/datasets/{slug}?cascade=true")
+        drop(target)
+
+
+def test_a_retried_job_whose_staging_table_exists_restarts_from_an_empty_one(client, gateway_url, table):
+    """A worker died mid-import: its job is RUNNING with an expired lease and its staging table
+    holds 500 rows of its own (here: rows the file does not have). The sweep requeues the job and
+    it is dispatched to the gateway under test (on a shared stack another gateway's sweeper loop,
+    running other code, could otherwise take it); the retry drops that staging table and imports
+    the file whole: exactly the file's rows."""
+    from stage1.imports.core import staging_name
+    from stage1.jobs import dispatch
+    from stage1.timeseries import ownership as own
+    from stage1.timeseries.kinds import Kind, ensure_table
+
+    up = start_upload(client, "bars.csv", len(ohlcv_csv(2_000)), table)
+    job_id = up["job_id"]
+    staging = staging_name(table, job_id)
+    try:
+        ensure_table(Kind.OHLCV, staging)
+        get_questdb().write_lines("".join(
+            f"{staging} open=1.0,high=1.0,low=1.0,close=1.0,volume=1.0 {(T0 - 10_000 + k) * 1_000_000}\n"
+            for k in range(500)).encode())
+        with db.connection() as conn:
+            own.claim(conn, staging, own.Owner("job", job_id), "staging", exists=False)
+            conn.execute("update stage1_jobs set status = 'RUNNING', attempts = 1, lease_owner = 'dead-worker', "
+                         "lease_expires_at = now() - interval '1 second' where job_id = %s", (job_id,))
+        post_file(up, ohlcv_csv(2_000))  # the event finds the job RUNNING (the dead worker's): skipped
+        time.sleep(1)
+        assert client.get(f"/api/jobs/{job_id}").json()["status"] == "RUNNING"
+        assert job_id in [j.job_id for j in jobs.sweep().requeued]
+        outcome = dispatch._invoke_local(gateway_url, "ImporterFunction", {"job_id": job_id}, wait=True)
+        assert outcome["status"] == "COMPLETED", outcome
+        job = wait_job(client, job_id)
+        assert job["status"] == "COMPLETED", job
+        assert job["attempts"] == 2
+        assert count(table) == 2_000 and job["result"]["table_rows"] == 2_000
+        assert not get_questdb().table_exists(staging)
+        with db.connection() as conn:
+            assert own.owner_of(conn, staging) is None
+    finally:
+        drop(staging)
