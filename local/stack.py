@@ -118,18 +118,6 @@ def webhook_token() -> str:
     return token
 
 
-def minio_sends_webhook_token() -> bool:
-    """True unless a MinIO already runs that was started without the token (it gets it on its next
-    start): the gateway then checks the token exactly when MinIO sends it."""
-    pid = pid_of("minio")
-    if pid is None:
-        return True
-    try:
-        return b"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_STAGE1=" in Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
-
-
 def env_vars() -> dict[str, str]:
     s = load_secrets()
     return {
@@ -150,8 +138,9 @@ def env_vars() -> dict[str, str]:
         "STAGE1_GATEWAY_URL": f"http://{HOST}:{GATEWAY_PORT}",
         # invoke_async from processes outside a gateway (tests, scripts) goes to the gateway on 3000.
         "STAGE1_LOCAL_INVOKE_URL": f"http://{HOST}:{GATEWAY_PORT}",
-        # MinIO's webhook token, required by the gateway's /_local/s3-events when MinIO sends it.
-        "STAGE1_WEBHOOK_TOKEN": webhook_token() if minio_sends_webhook_token() else "",
+        # The local worker token: MinIO's webhook and dispatch send it to the gateway's /_local/ routes,
+        # which refuse everything without one (a MinIO started before it existed gets it on its next start).
+        "STAGE1_WEBHOOK_TOKEN": webhook_token(),
         "STAGE1_STATE_DIR": str(STATE), "STAGE1_CACHE_DIR": str(CACHE),
     }
 
