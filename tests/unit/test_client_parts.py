@@ -170,3 +170,65 @@ def test_ids_are_checked_before_any_request():
             assert info.value.status == 0
         with pytest.raises(ApiError):
             c.jobs.get("not-a-uuid")
+
+
+def _multipart_api(sizes: list[int], part_size: int, completes: list[dict]):
+    upload = "7b1c7f52-3d43-4a8e-9d7e-0a8c1f0e2b11"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/uploads":
+            parts = [{"part_number": n, "url": f"http://store.test/part/{n}", "size": s}
+                     for n, s in enumerate(sizes, start=1)]
+            return httpx.Response(201, json={
+                "upload_id": upload, "job_id": JOB, "url": parts[0]["url"], "method": "PUT",
+                "expires_at": "2026-01-01T01:00:00Z", "object_key": f"uploads/{upload}/data.csv",
+                "measurement": "m", "kind": "raw", "format": "csv", "multipart": True, "part_size": part_size,
+                "parts": parts, "complete_url": f"/api/uploads/{upload}/complete", "poll_url": f"/api/jobs/{JOB}"})
+        assert request.url.path == f"/api/uploads/{upload}/complete", request.url.path
+        completes.append(json.loads(request.content))
+        return httpx.Response(200, json={"upload_id": upload, "job_id": JOB, "status": "PENDING", "uploaded": True,
+                                         "size": sum(sizes), "poll_url": f"/api/jobs/{JOB}", "message": "ok"})
+
+    return handler
+
+
+def _signed_store(sizes: list[int], received: dict[int, bytes]):
+    """A store whose part URLs, like S3's with a signed Content-Length, refuse any other length."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.path.rsplit("/", 1)[1])
+        body = request.read()
+        if request.headers.get("content-length") != str(sizes[number - 1]) or len(body) != sizes[number - 1]:
+            return httpx.Response(403, text="<Error><Code>SignatureDoesNotMatch</Code></Error>")
+        received[number] = body
+        return httpx.Response(200, headers={"ETag": f'"etag{number}"'})
+
+    return handler
+
+
+def test_multipart_parts_are_sent_at_exactly_the_lengths_the_server_signed(tmp_path):
+    """The client sends each part's own signed `size` (here not a multiple of part_size, which the
+    client used to assume), so every PUT matches its URL's signature; the file is covered once."""
+    data = bytes(range(256)) * 100  # 25,600 bytes
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    sizes, completes, received = [12_000, 8_000, 5_600], [], {}
+    with Client("http://api.test", "t", transport=httpx.MockTransport(_multipart_api(sizes, 12_000, completes))) as c:
+        c._store = httpx.Client(transport=httpx.MockTransport(_signed_store(sizes, received)))
+        progress: list[int] = []
+        up = c.uploads.upload(path, kind="raw", measurement="m", on_bytes=lambda done, total: progress.append(done))
+    assert up.multipart and up.parts == 3 and progress[-1] == len(data)
+    assert b"".join(received[n] for n in (1, 2, 3)) == data
+    assert completes == [{"parts": [{"part_number": n, "etag": f'"etag{n}"'} for n in (1, 2, 3)]}]
+
+
+def test_parts_that_do_not_cover_the_file_are_refused_before_any_put(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"x" * 25_600)
+    sizes, completes, received = [12_000, 8_000], [], {}  # 20,000 of 25,600 bytes
+    with Client("http://api.test", "t", transport=httpx.MockTransport(_multipart_api(sizes, 12_000, completes))) as c:
+        c._store = httpx.Client(transport=httpx.MockTransport(_signed_store(sizes, received)))
+        with pytest.raises(ApiError) as info:
+            c.uploads.upload(path, kind="raw", measurement="m")
+    assert "do not cover" in info.value.message and info.value.details["covered"] == 20_000
+    assert received == {} and completes == []
