@@ -231,3 +231,31 @@ def test_issue_limits_key_on_the_source_ip_never_on_x_forwarded_for(issue_handle
     assert [issue("203.0.113.9", "wrong", f"10.0.0.{i}") for i in range(4)] == [401, 401, 429, 429]
     assert issue("203.0.113.10", "wrong") == 401  # another source has its own bucket
     # (The right secret from a locked-out source: tests/integration/test_auth_limits.py, with the database.)
+
+
+def test_the_request_caller_reaches_sync_handlers_and_never_the_next_request(event):
+    """`current_caller` (what create_job records as a job's creator) is set by the scope guard for the
+    request being served, is visible in a sync handler's thread, and does not outlive the request."""
+    from litestar import get
+
+    from stage1.auth.scopes import current_caller
+    from stage1.core.app import create_app, make_handler
+
+    @get("/api/health", sync_to_thread=True)
+    def who() -> dict:
+        caller = current_caller.get()
+        return {"token_id": caller.token_id if caller else None, "admin": caller.admin if caller else None}
+
+    handler = make_handler(create_app([who], title="caller probe"))
+    base = event("http_api_v2_get_health.json")
+
+    def call(ctx):
+        ev = json.loads(json.dumps(base))
+        if ctx is not None:
+            ev["requestContext"]["authorizer"] = {"lambda": ctx}
+        return json.loads(handler(ev, None)["body"])
+
+    assert call({"token_id": "t-1", "token_name": "a", "scopes": "read"}) == {"token_id": "t-1", "admin": False}
+    assert call({"token_id": "t-2", "token_name": "b", "scopes": "read admin"}) == {"token_id": "t-2", "admin": True}
+    assert call(None) == {"token_id": None, "admin": None}
+    assert current_caller.get() is None
