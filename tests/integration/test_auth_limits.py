@@ -154,3 +154,15 @@ def test_auth_can_be_turned_off_for_local_experiments():
         assert r.status_code == 200, r.text
         # Token issue still needs the admin secret: the switch only drops the gateway's token check.
         assert httpx.post(f"{url}/api/auth/token", json={"name": "x", "scopes": ["read"]}).status_code == 401
+
+
+def test_worker_routes_fail_closed_when_no_worker_token_is_set(settings):
+    """Without STAGE1_WEBHOOK_TOKEN the gateway's /_local/ routes refuse everything, even a guess of
+    the empty token (before, they were open to anyone who could reach the port)."""
+    with private_gateway(webhook_token="") as url:
+        for path in ("/_local/s3-events", "/_local/invoke/SweeperFunction", "/_local/invoke/ImporterFunction"):
+            for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": f"Bearer {settings.webhook_token}"}):
+                r = httpx.post(f"{url}{path}", json={"Records": [], "job_id": "x"}, headers=headers)
+                assert r.status_code == 401 and set(r.json()) == {"error", "details"}, (path, r.text)
+        assert httpx.head(f"{url}/_local/s3-events").status_code == 401
+        assert httpx.get(f"{url}/api/health").status_code == 200  # the API itself is unaffected
