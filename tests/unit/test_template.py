@@ -89,4 +89,4 @@ def test_each_secret_reaches_only_its_functions(secret):
     _, seen = _secrets_by_function()
     holders = {fn for fn, refs in seen.items() if secret in refs}
     allowed = set(seen) if SECRET_ALLOWLIST[secret] == "every function" else SECRET_ALLOWLIST[secret]
-    assert holders == allowed, f"{secret}: given to {sorted(holders - allowed)}, missing from {sorted(allowed - holders)}"
+    assert holders == allowed, f"{secret}: to {sorted(holders - allowed)}, missing from {sorted(allowed - holders)}"
