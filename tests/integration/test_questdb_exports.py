@@ -304,3 +304,36 @@ def test_cancelling_an_export_job_stops_it_and_leaves_nothing(small, settings):
     assert not s3.list_multipart_uploads(Bucket=settings.bucket, Prefix=f"exports/{job_id}/").get("Uploads")
     assert not s3.list_objects_v2(Bucket=settings.bucket, Prefix=f"exports/{job_id}/").get("Contents")
     assert small.get(f"/api/jobs/{job_id}").json()["status"] == "CANCELLED"
+
+
+def test_csv_reads_neutralise_formula_cells(small, run_with_predictions):
+    """CSV injection: a trade side or any text such as `=HYPERLINK("http://x")` reads back as
+    `'=HYPERLINK(...)` in every CSV (Postgres COPY of trades, QuestDB /exp inline and as a job);
+    numbers like -1.5 are unchanged. Before: the cell came back as it was, a live formula."""
+    import csv
+
+    _, run = run_with_predictions
+    evil = '=HYPERLINK("http://x")'
+    trades = [{"bar_timestamp": 1_700_000_000 + i, "side": side, "entry_price": 100.0, "exit_price": 98.5,
+               "quantity": 1.0, "pnl": -1.5, "return_pct": -1.5} for i, side in enumerate([evil, "@cmd", "long"])]
+    r = small.post("/api/simulations", json={"run_id": run["run_id"], "trades": trades})
+    assert r.status_code == 201, r.text[:300]
+    sim = r.json()["simulation_id"]
+    try:
+        got = small.get(f"/api/simulations/{sim}/trades", params={"format": "csv"})
+        assert got.status_code == 200, got.text[:300]
+        rows = list(csv.DictReader(io.StringIO(got.text)))
+        assert [row["side"] for row in rows] == ["'" + evil, "'@cmd", "long"]
+        assert {row["pnl"] for row in rows} == {"-1.5"}
+    finally:
+        small.delete(f"/api/simulations/{sim}")
+
+    sql = f"select '{evil}' s, -1.5 n, '-2' t, cast('+x' as symbol) y from long_sequence(2)"
+    inline = small.post("/api/questdb/export", json={"sql": sql})
+    assert inline.status_code == 200, inline.text[:300]
+    assert list(csv.reader(io.StringIO(inline.text)))[1] == ["'" + evil, "-1.5", "-2", "'+x"]
+    r = small.post("/api/questdb/export", params={"mode": "job"}, json={"sql": sql})
+    assert r.status_code == 202, r.text[:300]
+    job = wait_job(small, r.json()["poll_url"])
+    assert job["status"] == "COMPLETED", job
+    assert httpx.get(job["result"]["url"], timeout=60).content == inline.content

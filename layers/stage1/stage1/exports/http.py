@@ -27,7 +27,7 @@ from stage1.core.errors import PayloadTooLarge
 from stage1.core.settings import get_settings
 from stage1.exports.schemas import Mode
 from stage1.exports.service import safe_filename, start_export_job
-from stage1.exports.stream import CHUNK, MEDIA_TYPES, Format, open_sync
+from stage1.exports.stream import CHUNK, MEDIA_TYPES, Format, csv_safe, open_sync
 from stage1.jobs.schemas import JobAccepted
 from stage1.sql.readonly import check_readonly
 
@@ -85,7 +85,7 @@ async def large_read(
     cap = inline_cap(fmt)
 
     def opener() -> Iterator[bytes]:
-        return stack.enter_context(open_sync(statement, fmt, inline_seconds))
+        return csv_safe(stack.enter_context(open_sync(statement, fmt, inline_seconds)), fmt)
 
     stack = ExitStack()
     decided = await _decide(request, stack, opener, cap, mode, fmt, name)

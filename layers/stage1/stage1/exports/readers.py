@@ -8,11 +8,10 @@ chooses code or SQL beyond these functions' own validated parameters.
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Iterator
 from typing import Any
 
-from stage1.records import CsvBody
+from stage1.records import CsvBody, release_chunks
 
 READERS: dict[str, tuple[str, str]] = {
     "datasets.rows": ("stage1.datasets.service", "read_rows"),
@@ -35,9 +34,5 @@ def read_csv(name: str, args: dict[str, Any]) -> CsvBody:
 
 
 def close_chunks(chunks: Iterator[bytes]) -> None:
-    """Release a reader's CSV chunks: a generator that never ran has not entered its own `with`
-    (which holds the open QuestDB request), so it is advanced once before it is closed."""
-    if inspect.isgenerator(chunks):
-        if inspect.getgeneratorstate(chunks) == inspect.GEN_CREATED:
-            next(chunks, None)
-        chunks.close()
+    """Release a reader's CSV chunks (see `stage1.records.release_chunks`)."""
+    release_chunks(chunks)

@@ -20,7 +20,7 @@ from stage1.core.settings import get_settings
 from stage1.core.storage import get_s3
 from stage1.exports.multipart import MultipartWriter
 from stage1.exports.schemas import ExportResult
-from stage1.exports.stream import MEDIA_TYPES, Format, exp_params, open_sync
+from stage1.exports.stream import MEDIA_TYPES, Format, csv_safe, exp_params, open_sync
 from stage1.jobs.schemas import JobAccepted
 from stage1.sql.readonly import NotReadOnly, check_readonly
 
@@ -106,7 +106,7 @@ def _pieces(payload: dict[str, Any], fmt: Format, timeout: float) -> Iterator[It
         return
     statement = check_readonly(str(payload.get("sql", ""))).sql
     with open_sync(statement, fmt, timeout) as pieces:
-        yield pieces
+        yield csv_safe(pieces, fmt)
 
 
 class _Heartbeat:

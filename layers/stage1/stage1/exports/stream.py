@@ -100,6 +100,14 @@ class Deadline:
         return left
 
 
+def csv_safe(pieces: Iterator[bytes], fmt: Format) -> Iterator[bytes]:
+    """An export's pieces with formula-like text cells neutralised (CSV only; QuestDB quotes every
+    string, see `stage1.records.neutralise_csv`). Parquet is data, not a sheet: left as it is."""
+    from stage1.records import neutralise_csv
+
+    return neutralise_csv(pieces, unquoted_text=False) if fmt == "csv" else pieces
+
+
 @contextmanager
 def open_sync(sql: str, fmt: Format, timeout: float) -> Iterator[Iterator[bytes]]:
     """The export as an iterator of ~1 MiB byte pieces; QuestDB's refusal is raised before it starts.

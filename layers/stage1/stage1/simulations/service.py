@@ -18,7 +18,7 @@ from psycopg import Connection, sql
 from stage1.core import db
 from stage1.core.errors import BadRequest, Conflict, NotFound
 from stage1.datasets.service import find_row as find_dataset
-from stage1.records import CsvBody, client_time, jsonb, next_offset, parse_ref, parse_uuid, utc
+from stage1.records import CsvBody, client_time, jsonb, neutralise_csv, next_offset, parse_ref, parse_uuid, utc
 from stage1.simulations.schemas import (
     Bucket,
     SimulationDeleted,
@@ -244,7 +244,7 @@ def read_trades(ref: str, *, fmt: Literal["json", "csv"], side: str | None, from
         page += " offset %(offset)s"
         params["offset"] = offset
     query = _TRADES + clause + order + page
-    return CsvBody(f"simulation_{simulation_id}_trades.csv", _copy_csv(query, params))
+    return CsvBody(f"simulation_{simulation_id}_trades.csv", neutralise_csv(_copy_csv(query, params)))
 
 
 def _copy_csv(query: str, params: dict[str, Any]) -> Iterator[bytes]:

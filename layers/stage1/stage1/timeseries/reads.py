@@ -183,8 +183,12 @@ def read_page(query: RowQuery, limit: int, offset: int, *,
 
 
 def open_csv(query: RowQuery, limit: int | None = None, offset: int = 0) -> Iterator[bytes]:
-    """Start a `/exp` CSV export and return its chunks. The request is made here, so QuestDB's
-    errors surface before a response starts; the returned generator closes it when done."""
+    """Start a `/exp` CSV export and return its chunks, formula-like text cells neutralised
+    (`stage1.records.neutralise_csv`: a symbol or name such as `=HYPERLINK(…)` is not run by a
+    spreadsheet). The request is made here, so QuestDB's errors surface before a response starts;
+    the returned generator closes it when done."""
+    from stage1.records import neutralise_csv
+
     stack = ExitStack()
     chunks = stack.enter_context(get_questdb().export(query.select_sql(limit, offset)))
 
@@ -192,7 +196,7 @@ def open_csv(query: RowQuery, limit: int | None = None, offset: int = 0) -> Iter
         with stack:
             yield from chunks
 
-    return stream()
+    return neutralise_csv(stream(), unquoted_text=False)
 
 
 def resolve_columns(available: list[TableColumn], requested: list[str] | None,
