@@ -133,8 +133,7 @@ def neutralise_csv(chunks: Iterator[bytes], *, unquoted_text: bool = True) -> It
 def _rewrite(data: bytes, start: int, end: int, odd: bool, pattern: re.Pattern[bytes], *,
              quick: bool) -> tuple[bytes, bool]:
     """data[start:end] with the prefixes inserted, and the quote parity after it."""
-    window = data[start - 1:min(len(data), end + 1)]
-    if quick and not any(q.search(window) for q in _QUOTED_QUICK):
+    if quick and not any(q.search(data, start - 1, end + 1) for q in _QUOTED_QUICK):
         return data[start:end], odd ^ bool(data.count(b'"', start, end) & 1)
     parts, last, counted = [], start, start
     for found in pattern.finditer(data, start - 1):
