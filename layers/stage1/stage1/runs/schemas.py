@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from stage1.core.structs import Model
-from stage1.records import ClientTime, Measurement, Slug
+from stage1.records import NAME_PATTERN, ClientTime, Measurement, Slug
 
 FoldNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 Bound = Annotated[int, msgspec.Meta(ge=-(2**62), le=2**62)]
 Samples = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
 ColumnName = Annotated[str, msgspec.Meta(max_length=128)]
-ThresholdColumn = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,63}$", max_length=63)]
+ThresholdColumn = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=63)]
 # A value in an inline prediction row: numbers, or a timestamp as an ISO string.
 Cell = int | float | str | bool | None
 
