@@ -337,3 +337,28 @@ def test_csv_reads_neutralise_formula_cells(small, run_with_predictions):
     job = wait_job(small, r.json()["poll_url"])
     assert job["status"] == "COMPLETED", job
     assert httpx.get(job["result"]["url"], timeout=60).content == inline.content
+
+
+def test_json_pages_are_bounded_by_bytes(small, settings):
+    """An indicators table with a 30 kB text cell per row: a 300-row JSON page was ~9 MB (over
+    Lambda's 6 MB answer, all of it in memory); now the page is cut by bytes and pages on."""
+    from resources_support import START, dataset, write_table
+
+    from stage1.timeseries.kinds import Kind
+
+    with dataset(small, f"zzq5p_{uuid.uuid4().hex[:8]}") as ds:
+        note = "n" * 30_000
+        for first in range(0, 300, 50):  # ILP requests of ~1.5 MB
+            rows = [{"timestamp": START + i * 3600, "rsi_14": float(i), "note": note} for i in range(first, first + 50)]
+            write_table(Kind.INDICATORS, ds["indicator_measurement"], rows)
+        url = f"/api/datasets/{ds['dataset_id']}/indicators"
+        seen, offset, pages = [], 0, 0
+        while offset is not None:
+            r = small.get(url, params={"limit": 300, "offset": offset})
+            assert r.status_code == 200, r.text[:300]
+            assert len(r.content) <= settings.page_max_bytes + 10_000
+            body = r.json()
+            assert body["total"] == 300
+            seen += [row["rsi_14"] for row in body["rows"]]
+            offset, pages = body["next_offset"], pages + 1
+        assert seen == [float(i) for i in range(300)] and pages > 1

@@ -116,6 +116,27 @@ class QuestDB:
             return msgspec.json.decode(response.content, type=QueryResult)
         raise self._error(response)
 
+    def exec_bounded(self, sql: str, *, max_bytes: int, timeout: float | None = None) -> QueryResult | None:
+        """`exec` whose answer is read streamed and given up (None) past `max_bytes`: the caller
+        asks for less. Memory stays bounded by bytes whatever the rows hold."""
+        request = self._client.build_request("GET", "/exec", params={"query": sql}, timeout=self._timeout(timeout),
+                                             headers=self._statement_timeout(timeout))
+        try:
+            response = self._client.send(request, stream=True)
+            try:
+                body = bytearray()
+                for piece in response.iter_raw(1 << 16):
+                    body += piece
+                    if len(body) > max_bytes:
+                        return None
+            finally:
+                response.close()
+        except httpx.TransportError as exc:
+            raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
+        if response.status_code == 200:
+            return msgspec.json.decode(body, type=QueryResult)
+        raise self._error(httpx.Response(response.status_code, content=bytes(body)))
+
     @contextmanager
     def export(self, sql: str, *, timeout: float | None = None) -> Iterator[Iterator[bytes]]:
         """Stream `/exp` CSV. Yields an iterator of raw chunks; nothing is buffered whole."""

@@ -92,6 +92,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Bounds of read-only SQL (docs/questdb.md). Memory by bytes: the JSON rows of one answer, and one row.
     query_max_bytes: int = 5 * 1024**2
     query_max_row_bytes: int = 1024**2
+    # QuestDB's JSON answer for one page of a resource read (ohlcv, indicators, predictions): a page
+    # that would pass it is read again with fewer rows (the client pages on with next_offset).
+    page_max_bytes: int = 4 * 1024**2
     # Seconds: inline (synchronous) query/export requests must end before the API Lambda's 29 s, so
     # default and maximum leave headroom (a larger `timeout` is a 400 naming the maximum). Export
     # jobs run in the ExporterFunction (900 s): their own default and maximum, below that deadline.

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from stage1.core.errors import BadRequest, NotFound
 from stage1.core.questdb import get_questdb, ident, literal, quote
+from stage1.core.settings import get_settings
 from stage1.core.structs import Model
 from stage1.timeseries.timestamps import micros_to_unix, to_micros
 
@@ -171,13 +172,27 @@ class RowQuery:
 
 def read_page(query: RowQuery, limit: int, offset: int, *,
               timeout: float | None = None) -> tuple[list[dict[str, Any]], int]:
-    """One page of rows (as dicts in output-column order) and the total matching the filters."""
+    """One page of rows (as dicts in output-column order) and the total matching the filters.
+
+    Bounded by bytes too (cells are, by `page_limit`): wide text cells could otherwise make a
+    10,000-row page of any size. QuestDB's answer is read up to `page_max_bytes`; a page that does
+    not fit is asked again with a quarter of the rows (the client pages on with `next_offset`), down
+    to one row, beyond which it is a 400 pointing at the CSV read."""
+    max_bytes = get_settings().page_max_bytes
     qdb = get_questdb()
     total_rows = qdb.exec(query.count_sql(), timeout=timeout).rows()
     total = int(total_rows[0]["n"]) if total_rows else 0
     if offset >= total:
         return [], total
-    result = qdb.exec(query.select_sql(limit, offset), timeout=timeout)
+    rows = limit
+    while True:
+        result = qdb.exec_bounded(query.select_sql(rows, offset), max_bytes=max_bytes, timeout=timeout)
+        if result is not None:
+            break
+        if rows == 1:
+            raise BadRequest(f"one row of {query.table} is larger than {max_bytes} bytes as JSON; read it "
+                             f"as CSV (format=csv)", {"limit_bytes": max_bytes, "offset": offset})
+        rows = max(1, rows // 4)
     names = query.output_columns
     return [dict(zip(names, row, strict=False)) for row in result.dataset], total
 
