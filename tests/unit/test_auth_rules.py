@@ -259,3 +259,16 @@ def test_the_request_caller_reaches_sync_handlers_and_never_the_next_request(eve
     assert call({"token_id": "t-2", "token_name": "b", "scopes": "read admin"}) == {"token_id": "t-2", "admin": True}
     assert call(None) == {"token_id": None, "admin": None}
     assert current_caller.get() is None
+
+
+@pytest.mark.parametrize(("a", "b", "same"), [
+    ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9", True),  # one host's /64
+    ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+    ("203.0.113.5", "::ffff:203.0.113.5", True),  # IPv4-mapped is the IPv4 address
+    ("203.0.113.5", "203.0.113.6", False),
+    ("unknown", "unknown", True),
+])
+def test_limits_key_ipv6_sources_by_their_64(a, b, same):
+    from stage1.auth.admin import source_key
+
+    assert (source_key(a) == source_key(b)) is same

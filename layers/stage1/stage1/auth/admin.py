@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 
 from stage1.auth.ratelimit import RateLimiter
 from stage1.core.errors import TooManyRequests, Unauthorized
@@ -44,9 +45,23 @@ def secret_matches(provided: str, expected: str) -> bool:
     return hmac.compare_digest(digest(provided), digest(expected))
 
 
+def source_key(client: str) -> str:
+    """The bucket of a source address: an IPv4 address, or an IPv6 address's /64 (one host usually
+    holds a whole /64, so per-address buckets would let it guess 2^64 times as often)."""
+    try:
+        address = ipaddress.ip_address(client.strip())
+    except ValueError:
+        return client[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def record_failure(client: str, message: str) -> Unauthorized | TooManyRequests:
     """The error for a failed credential from `client`: 401, or 429 once it failed too often."""
-    if (wait := _failures().hit(client)) > 0:
+    if (wait := _failures().hit(source_key(client))) > 0:
         return TooManyRequests("too many failed attempts from this address: try again later", wait)
     return Unauthorized(message)
 
@@ -58,7 +73,7 @@ def check_admin_secret(provided: str, client: str) -> None:
     if not expected:
         raise Unauthorized("token issue by admin secret is disabled: STAGE1_ADMIN_SECRET is not set")
     if secret_matches(provided, expected):
-        if (wait := _issues().hit(client)) > 0:
+        if (wait := _issues().hit(source_key(client))) > 0:
             raise TooManyRequests("too many tokens issued from this address: try again later", wait)
         return
     raise record_failure(client, "invalid admin secret")
