@@ -87,6 +87,8 @@ def test_the_presigned_post_takes_exactly_the_declared_size(client, settings, de
     declared.append(up)
     policy = json.loads(base64.b64decode(up["fields"]["policy"]))
     assert ["content-length-range", len(data), len(data)] in policy["conditions"]
+    lifetime = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")) - datetime.now(UTC)
+    assert 0 < lifetime.total_seconds() <= storage.url_seconds(settings.upload_url_expires_seconds)
     with httpx.Client(timeout=60) as store:
         small = store.post(up["url"], data=up["fields"], files={"file": ("b.csv", data[:-1])})
         assert small.status_code == 400 and "EntityTooSmall" in small.text, small.text[:200]
