@@ -2,7 +2,9 @@
 
 `POST /api/uploads` answers either one presigned POST (`url` + `fields`; a presigned PUT when
 `method` is PUT) or, above the server's size threshold, a multipart upload with one presigned URL
-per part (`parts`). The file is streamed from disk in chunks — never read whole — with byte
+per part (`parts`). Every URL takes exactly the bytes it was signed for (the POST policy's size, each
+part's `size`): the client sends just those, and checks the parts cover the file before any PUT. The
+file is streamed from disk in chunks — never read whole — with byte
 progress reported through `on_bytes(sent, size)`; parts go up in parallel. A multipart upload is
 finished with `POST /api/uploads/{id}/complete` (which is also the idempotent nudge for a single
 upload whose object-store event went missing). The import job then runs server-side: follow it
