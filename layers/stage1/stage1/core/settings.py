@@ -68,7 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     import_max_row_group_bytes: int = 1024**3
     import_max_string_bytes: int = 1024**2
     import_max_metadata_bytes: int = 16 * 1024**2
-    import_max_gzip_ratio: int = 100
+    # Decoded bytes per stored byte of a file (gzip, Parquet dictionaries/compression, Arrow compression).
+    import_max_expansion_ratio: int = 100
     # Rows are joined into one ILP/HTTP request until import_batch_rows or this many bytes.
     import_frame_bytes: int = 16 * 1024**2
     # A backing service down mid-import: the job is retried with exponential backoff (up to

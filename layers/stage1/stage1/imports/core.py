@@ -208,6 +208,8 @@ def import_file(
             if pending:
                 pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
                 pending = []
+            if stats.rows == 0:
+                raise ImportFailed("the file has no data rows (a header at most)", {"rows": 0})
             pool.finish(heartbeat)
             pool.raise_error()
         except BaseException:

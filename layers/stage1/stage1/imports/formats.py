@@ -4,7 +4,7 @@ The format is recognised from the first bytes (Parquet `PAR1`, Arrow file `ARROW
 continuation marker, gzip magic), falling back to CSV; the upload's file extension only names the
 object. Nothing reads a whole file, and every size is checked before the bytes it announces are read:
 - CSV is parsed block by block (`block_bytes`): a row longer than a block fails; a .csv.gz may
-  not decompress to more than `gzip_ratio` times its size.
+  not decompress to more than `expansion_ratio` times its size (nor Parquet/Arrow decode to more).
 - Parquet: the footer's size, the column count and each row group's uncompressed size come from
   the metadata and are checked before any row is read; batches are sized from the bytes per row,
   string columns are read dictionary-encoded and their decoded size checked before decoding.
@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from stage1.core.errors import ServiceUnavailable
 from stage1.imports.errors import ImportFailed
 from stage1.imports.ipc import open_ipc
-from stage1.imports.limits import Limits, check_columns, over
+from stage1.imports.limits import Limits, check_columns, decoded_budget, over
 from stage1.uploads.formats import ARROW, CSV, CSV_GZ, FORMATS, PARQUET, format_from_name  # noqa: F401
 
 # Columns whose integer values stay integers; any other integer column of a CSV lands as DOUBLE
@@ -135,7 +135,8 @@ def open_batches(source: Source, *, block_size: int | None = None, use_threads: 
         if fmt == PARQUET:
             return _open_parquet(source, f, limits, use_threads)
         schema, batches = open_ipc(f, head, limits)
-        return Batches(ARROW, schema, _guard(source, _bounded(batches, limits), "Arrow IPC data"), None, [f])
+        return Batches(ARROW, schema, _guard(source, _bounded(batches, limits, source.size), "Arrow IPC data"),
+                       None, [f])
     except ImportFailed:
         f.close()
         raise
@@ -180,7 +181,8 @@ def _open_parquet(source: Source, f: Any, limits: Limits, use_threads: bool) -> 
         raise ImportFailed(f"Parquet file could not be read: {exc}", {"library": "pyarrow.parquet"}) from exc
     rows = max(1, min(PARQUET_BATCH_ROWS, limits.batch_bytes // 4 // max(1, widest)))
     batches = pf.iter_batches(batch_size=rows, use_threads=use_threads)
-    return Batches(PARQUET, schema, _guard(source, _bounded(batches, limits), "Parquet data"), meta.num_rows, [f])
+    return Batches(PARQUET, schema, _guard(source, _bounded(batches, limits, source.size), "Parquet data"),
+                   meta.num_rows, [f])
 
 
 def decoded_bytes(column: pa.Array) -> int:
@@ -211,9 +213,11 @@ def _decode(batch: pa.RecordBatch) -> pa.RecordBatch:
         [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in batch.schema]))
 
 
-def _bounded(batches: Iterator[pa.RecordBatch], limits: Limits) -> Iterator[pa.RecordBatch]:
+def _bounded(batches: Iterator[pa.RecordBatch], limits: Limits, file_bytes: int) -> Iterator[pa.RecordBatch]:
     """Each batch's decoded size checked before it is decoded; a batch over the budget is cut into
-    slices under it (a single row over it fails), strings over `string_bytes` fail."""
+    slices under it (a single row over it fails), strings over `string_bytes` fail, and the whole
+    file may not decode to more than `expansion_ratio` times its size."""
+    total, budget = 0, decoded_budget(file_bytes, limits)
     for batch in batches:
         if batch.num_rows == 0:
             continue
@@ -221,6 +225,9 @@ def _bounded(batches: Iterator[pa.RecordBatch], limits: Limits) -> Iterator[pa.R
         if longest > limits.string_bytes:
             raise over("a string value's bytes", longest, limits.string_bytes, "import_max_string_bytes")
         size = sum(decoded_bytes(c) for c in batch.columns)
+        total += size
+        if total > budget:
+            raise over("decoded bytes of the file", total, budget, "import_max_expansion_ratio × the file's size")
         if size <= limits.batch_bytes:
             yield _decode(batch)
             continue
@@ -254,7 +261,7 @@ class _GzipBudget:
         self.read_bytes += len(data)
         if self.read_bytes > self._limit:
             raise over("decompressed bytes of the .csv.gz", self.read_bytes, self._limit,
-                       "import_max_gzip_ratio × the file's size")
+                       "import_max_expansion_ratio × the file's size")
         return bytes(data)
 
     def readable(self) -> bool:
@@ -272,7 +279,7 @@ def _csv_stream(source: Source, fmt: str, limits: Limits) -> Any:
     raw = source.stream()
     if fmt != CSV_GZ:
         return raw
-    return _GzipBudget(pa.CompressedInputStream(raw, "gzip"), max(limits.block_bytes, source.size * limits.gzip_ratio))
+    return _GzipBudget(pa.CompressedInputStream(raw, "gzip"), decoded_budget(source.size, limits))
 
 
 _STRADDLE = "straddling object straddles two block boundaries"

@@ -22,7 +22,7 @@ class Limits:
     row_group_bytes: int = 1 << 30  # a Parquet row group's uncompressed size (its metadata)
     string_bytes: int = 1 << 20  # one string value
     metadata_bytes: int = 16 << 20  # a Parquet footer, an Arrow IPC message header
-    gzip_ratio: int = 100  # decompressed bytes per compressed byte of a .csv.gz
+    expansion_ratio: int = 100  # decoded bytes per stored byte of the file (gzip, Parquet, Arrow)
     block_bytes: int = 512 << 10  # a CSV block: no CSV row may be longer
 
     @classmethod
@@ -30,7 +30,7 @@ class Limits:
         s = settings or get_settings()
         return cls(max_columns=s.import_max_columns, batch_bytes=s.import_max_batch_bytes,
                    row_group_bytes=s.import_max_row_group_bytes, string_bytes=s.import_max_string_bytes,
-                   metadata_bytes=s.import_max_metadata_bytes, gzip_ratio=s.import_max_gzip_ratio,
+                   metadata_bytes=s.import_max_metadata_bytes, expansion_ratio=s.import_max_expansion_ratio,
                    block_bytes=s.import_block_bytes)
 
 
@@ -38,6 +38,11 @@ def over(what: str, found: int, limit: int, setting: str, **details: Any) -> Imp
     """The failure of a file over a limit: what, how much, the limit and the setting that sets it."""
     return ImportFailed(f"{what}: {found:,} exceeds the limit of {limit:,} ({setting})",
                         {"limit": setting, "max": limit, "found": found, **details})
+
+
+def decoded_budget(file_bytes: int, limits: Limits) -> int:
+    """Most bytes a file of `file_bytes` may decode to: a bomb stops here, not at the disk's end."""
+    return max(limits.batch_bytes, file_bytes * limits.expansion_ratio)
 
 
 def check_columns(n: int, limits: Limits) -> None:

@@ -53,6 +53,12 @@ def plan(kind: Kind, schema: pa.Schema) -> Plan:
     if invalid:
         raise ImportFailed("invalid column names: use 1-63 characters from [a-z0-9_]",
                            {"invalid_columns": invalid[:50]})
+    # A CSV column with bytes that are not UTF-8 reads as binary; QuestDB stores no binary over ILP.
+    binary = [n for n, fld in zip(names, schema, strict=True) if pa.types.is_binary(fld.type)
+              or pa.types.is_large_binary(fld.type) or pa.types.is_fixed_size_binary(fld.type)]
+    if binary:
+        raise ImportFailed(f"columns hold bytes that are not UTF-8 text: {', '.join(binary[:20])}",
+                           {"binary_columns": binary[:50]})
     columns = [(orig, n) for orig, n in zip(schema.names, names, strict=True) if n not in skip]
     spec = SPECS[kind]
     symbols = frozenset(c for c, t in spec.columns if t == "SYMBOL")
