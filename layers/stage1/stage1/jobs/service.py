@@ -252,6 +252,18 @@ def report_progress(
             raise JobAborted(job_id, _status(conn, job_id))
 
 
+def clean(value: Any) -> Any:
+    """Text from a hostile file (an error quoting its bytes) made storable: Postgres text and jsonb
+    refuse NUL and lone surrogates, and a failing UPDATE would leave the job RUNNING."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {clean(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
 def complete(job_id: str, owner: str, result: Any, *, progress: int | None = None) -> bool:
     """RUNNING → COMPLETED with `result` (JSON). False if the job was not ours any more."""
     with db.connection() as conn:
@@ -259,7 +271,7 @@ def complete(job_id: str, owner: str, result: Any, *, progress: int | None = Non
             "update stage1_jobs set status = 'COMPLETED', result = %s, progress = coalesce(%s, progress), "
             "error = null, completed_at = now(), updated_at = now(), lease_owner = null, lease_expires_at = null "
             "where job_id = %s and status = 'RUNNING' and lease_owner = %s returning job_id",
-            (Jsonb(result), progress, job_id, owner),
+            (Jsonb(clean(result)), progress, job_id, owner),
         ).fetchone()
     return row is not None
 
@@ -268,7 +280,7 @@ def fail(job_id: str, owner: str | None, error: str, *, result: Any = None) -> b
     """→ FAILED with `error`. With an owner: only while RUNNING under that owner. Without one
     (a failure found before any worker claimed the job): from PENDING or RUNNING."""
     cond = "status = 'RUNNING' and lease_owner = %s" if owner is not None else "status in ('PENDING', 'RUNNING')"
-    params: tuple[Any, ...] = (error[:4000], Jsonb(result) if result is not None else None, job_id)
+    params: tuple[Any, ...] = (clean(error[:4000]), Jsonb(clean(result)) if result is not None else None, job_id)
     with db.connection() as conn:
         row = conn.execute(
             "update stage1_jobs set status = 'FAILED', error = %s, result = coalesce(%s, result), "
@@ -398,7 +410,7 @@ def release(job_id: str, owner: str, error: str, *, progressed: bool = False,
             "completed_at = case when d.again then null else now() end, "
             "lease_owner = null, lease_expires_at = null, updated_at = now() "
             "from d where s.job_id = d.job_id returning s.status",
-            {"id": job_id, "owner": owner, "error": error[:3900], "progressed": progressed, "deadline": deadline,
+            {"id": job_id, "owner": owner, "error": clean(error[:3900]), "progressed": progressed, "deadline": deadline,
              "max_delay": max_delay},
         ).fetchone()
     return row is not None
