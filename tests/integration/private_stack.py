@@ -7,6 +7,10 @@ One stack per test session (`private_stack` fixture; shared by every test_faults
 torn down at session end: processes stopped, the temp dir and Postgres' data removed.
 Every wait is bounded. MinIO is included when its build is in the install cache (`make up` builds
 it); tests that need it skip otherwise.
+
+`STAGE1_FAULTS_CODE_DIR=<another checkout>` runs the private migrations, token and gateway on that
+checkout's code (e.g. a `git worktree` of an older commit) while the tests stay these: the way to
+see a fault test fail on the code before a fix.
 """
 
 from __future__ import annotations
@@ -82,7 +86,12 @@ class PrivateStack:
         self.root = root
         self.stack = load_stack_module()
         self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
-        self.stack.relocate(root / "state", self.ports, GATEWAY_OVERRIDES)
+        overrides = dict(GATEWAY_OVERRIDES)
+        code = os.environ.get("STAGE1_FAULTS_CODE_DIR")
+        if code:  # that checkout's package and local tools first on the path (before the editable install)
+            self.stack.REPO = Path(code).resolve()
+            overrides["PYTHONPATH"] = f"{self.stack.REPO / 'layers' / 'stage1'}:{self.stack.REPO / 'local'}"
+        self.stack.relocate(root / "state", self.ports, overrides)
         self.log: list[str] = []
         self.stack.say = self.log.append  # keep pytest's output clean; shown when the stack fails to start
         binary = self.stack.CACHE / "bin" / f"minio-{self.stack.MINIO_VERSION}"
@@ -135,6 +144,12 @@ class PrivateStack:
 
     def logs(self, service: str, n: int = 60) -> str:
         return "\n".join(self.stack.tail(self.stack.LOGS / f"{service}.log", n))
+
+    def log_about(self, text: str, service: str = "gateway", context: int = 30) -> str:
+        """The log lines around each mention of `text` (e.g. a 500's request_id), for failure messages."""
+        lines = self.stack.tail(self.stack.LOGS / f"{service}.log", 100_000)
+        hits = [i for i, line in enumerate(lines) if text and text in line]
+        return "\n".join("\n".join(lines[max(0, i - 2):i + context]) for i in hits[:3]) or f"({text!r} not in the log)"
 
     def pid(self, service: str) -> int:
         pid = self.stack.pid_of(service)
