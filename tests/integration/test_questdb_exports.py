@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 CAP = 20_000
 PART = 5 * 1024 * 1024  # the smallest multipart part S3 allows
 ROWS = 2_000  # ~150 kB of CSV: well over the cap
+INLINE_SECONDS = 3  # the test gateway's export_max_timeout: how long an inline read may take
 
 
 def free_port() -> int:
@@ -39,6 +40,7 @@ def free_port() -> int:
 def small_cap_gateway():
     port = free_port()
     env = {**os.environ, "STAGE1_EXPORT_INLINE_MAX_BYTES": str(CAP), "STAGE1_EXPORT_PART_BYTES": str(PART),
+           "STAGE1_EXPORT_MAX_TIMEOUT": str(INLINE_SECONDS),
            "STAGE1_GATEWAY_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.Popen([sys.executable, "-m", "stage1_local.gateway", "--port", str(port)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -362,3 +364,20 @@ def test_json_pages_are_bounded_by_bytes(small, settings):
             seen += [row["rsi_14"] for row in body["rows"]]
             offset, pages = body["next_offset"], pages + 1
         assert seen == [float(i) for i in range(300)] and pages > 1
+
+
+def test_a_slow_auto_export_becomes_a_job_before_the_inline_budget_ends(small):
+    """mode=auto: a statement that produces nothing within the inline budget (export_max_timeout,
+    3 s here, 25 s by default: under the API Lambda's 29 s) is handed to a job, which has the
+    request's whole timeout; before, the request held on to the caller's timeout (up to 900 s)."""
+    slow = {"sql": "select sum(rnd_double()) from long_sequence(5000000000)"}
+    started = time.monotonic()
+    r = small.post("/api/questdb/export", params={"timeout": 6}, json=slow)
+    assert r.status_code == 202, r.text[:300]
+    assert time.monotonic() - started < INLINE_SECONDS + 2
+    job = wait_job(small, r.json()["poll_url"], timeout=30)
+    assert job["status"] == "FAILED" and "timed out after 6 s" in job["error"], job
+    r = small.post("/api/questdb/export", params={"timeout": 2}, json=slow)  # no more time for a job
+    assert r.status_code == 504 and r.json()["details"] == {"timeout_seconds": 2.0}
+    r = small.post("/api/questdb/export", params={"timeout": 5, "mode": "inline"}, json=slow)
+    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == INLINE_SECONDS

@@ -15,6 +15,7 @@ QuestDB's refusal is a 400 with its text in `details.questdb` (before any byte i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -27,7 +28,7 @@ from stage1.core.errors import PayloadTooLarge
 from stage1.core.settings import get_settings
 from stage1.exports.schemas import Mode
 from stage1.exports.service import safe_filename, start_export_job
-from stage1.exports.stream import CHUNK, MEDIA_TYPES, Format, csv_safe, open_sync
+from stage1.exports.stream import CHUNK, MEDIA_TYPES, ExportTimeout, Format, csv_safe, open_sync
 from stage1.jobs.schemas import JobAccepted
 from stage1.sql.readonly import check_readonly
 
@@ -88,7 +89,7 @@ async def large_read(
         return csv_safe(stack.enter_context(open_sync(statement, fmt, inline_seconds)), fmt)
 
     stack = ExitStack()
-    decided = await _decide(request, stack, opener, cap, mode, fmt, name)
+    decided = await _decide(request, stack, opener, cap, mode, fmt, name, slow_to_job=job_seconds > inline_seconds)
     if decided is not None:
         return decided
     return await _accepted(statement, fmt, job_seconds, name, source, large=True)
@@ -125,14 +126,22 @@ async def _accepted_reader(reader: str, args: dict[str, Any], filename: str, *, 
 
 
 async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Callable[[], Iterator[bytes]],
-                  cap: int, mode: Mode, fmt: Format, name: str) -> Response[Any] | None:
+                  cap: int, mode: Mode, fmt: Format, name: str, *, slow_to_job: bool = True) -> Response[Any] | None:
     """Read up to `cap` bytes: the whole result (200), a stream of it (200, inline where streaming
-    works), a 413 (inline where it does not), or None: too large, the caller starts a job."""
+    works), a 413 (inline where it does not), or None: too large, the caller starts a job.
+
+    Also bounded in time, so a synchronous answer ends before the API Lambda's 29 s: the head is
+    read for at most `export_max_timeout` (checked between pieces; a SQL export's own watchdog
+    interrupts a read). A head that is too slow is, with mode=auto, a job like a large one (unless
+    the job would have no more time: `slow_to_job=False`, a 504); with mode=inline a 504 where the
+    answer cannot stream."""
+    budget = get_settings().export_max_timeout
+    started = time.monotonic()
 
     def read_head() -> tuple[Iterator[bytes], bytes, bool]:
         pieces = iter(opener())
         head = bytearray()
-        while len(head) <= cap:
+        while len(head) <= cap and time.monotonic() - started < budget:
             try:
                 head += next(pieces)
             except StopIteration:
@@ -140,7 +149,13 @@ async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Cal
         return pieces, bytes(head), False
 
     try:
-        rest, head, finished = await anyio.to_thread.run_sync(read_head)
+        try:
+            rest, head, finished = await anyio.to_thread.run_sync(read_head)
+        except ExportTimeout:
+            if mode != "auto" or not slow_to_job:
+                raise
+            rest, head, finished = iter(()), b"", False  # slow: the job gets the whole budget
+        slow = not finished and len(head) <= cap
         if finished or mode == "auto" or not can_stream(request):
             await anyio.to_thread.run_sync(stack.close)  # closing the connection makes QuestDB stop
         else:
@@ -152,6 +167,8 @@ async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Cal
     if finished:
         return Response(head, media_type=MEDIA_TYPES[fmt], headers=_headers(name))
     if mode == "inline":
+        if slow:
+            raise ExportTimeout(budget)
         raise PayloadTooLarge(f"the result is larger than {cap} bytes; use mode=job or mode=auto",
                               {"limit_bytes": cap, "mode": mode})
     return None
