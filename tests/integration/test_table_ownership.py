@@ -87,3 +87,31 @@ def test_check_name_refuses_reserved_and_invalid_names(name):
 def test_owner_rejects_unknown_kind():
     with pytest.raises(ValueError):
         own.Owner("table", uuid.uuid4())
+
+
+def test_a_table_a_delete_could_not_drop_stays_registered_until_the_sweeper_drops_it(unique):
+    """A delete's DROP that does not happen (here: its time budget is spent) leaves the table
+    registered to the deleted record; the sweeper's orphan pass drops it and forgets it."""
+    from resources_support import write_table
+
+    from stage1.core.budget import Budget
+    from stage1.core.questdb import get_questdb
+    from stage1.timeseries import cleanup
+    from stage1.timeseries.kinds import Kind
+
+    table = f"own_left_{unique}"
+    write_table(Kind.PREDICTIONS, table, [{"timestamp": 1_704_067_200, "fold_number": 0, "prediction": 0.1}])
+    run = own.Owner("run", uuid.uuid4())  # a run that does not exist (deleted)
+    with db.connection() as c:
+        own.claim(c, table, run, "predictions", exists=False)
+    with db.connection() as c:
+        regs = own.release_registrations(c, run)
+    assert [r.table for r in regs] == [table]
+    dropped, left = cleanup.drop_released(regs, Budget(0))
+    assert dropped == [] and "time budget" in left[table]
+    with db.connection() as c:
+        assert own.owner_of(c, table) == own.Registration(table, run, "predictions", True)
+    assert cleanup.sweep_orphans({"run": 0}) >= 1
+    assert not get_questdb().table_exists(table)
+    with db.connection() as c:
+        assert own.owner_of(c, table) is None

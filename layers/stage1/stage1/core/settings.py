@@ -79,11 +79,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Bearer token of the local gateway's worker routes: MinIO's webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_*)
     # and /_local/invoke (dispatch sends it). Empty: those routes refuse every request.
     webhook_token: str = ""
-    # Runs (stage1.runs; see docs/resources.md). POST /api/runs does its QuestDB work (create, write,
-    # wait until applied, count) within this many seconds of the request's start; each call's timeout
-    # is cut from what is left. Below the Lambda's 29 s so the final Postgres update still fits.
-    run_create_budget_seconds: float = 20.0
-    # A run still PENDING this long after its budget (its function was killed) is failed by the sweeper.
+    # Datasets and runs (see docs/resources.md). An API request does all its QuestDB work (e.g. POST
+    # /api/runs: create, write, wait until applied, count; deletes: the DROPs) within this many seconds
+    # of its start; each call's timeout is cut from what is left. Below the Lambda's 29 s, so the final
+    # Postgres update still fits.
+    questdb_request_budget_seconds: float = 20.0
+    # A run still PENDING this long after that budget (its function was killed) is failed by the sweeper.
     run_abandon_grace_seconds: float = 60.0
     # QuestDB inspection, read-only SQL and exports (stage1.sql, stage1.exports; see docs/questdb.md).
     # PGWire DSN of QuestDB's read-only user: POST /api/questdb/query runs user SQL as it.

@@ -13,10 +13,12 @@ import psycopg
 from psycopg import Connection, sql
 
 from stage1.core import db
-from stage1.core.errors import BadRequest, Conflict, NotFound, to_stage1_error
+from stage1.core.budget import Budget
+from stage1.core.errors import BadRequest, Conflict, NotFound
 from stage1.core.logging import get_logger
 from stage1.core.paging import like_pattern
 from stage1.core.questdb import IDENT_MAX
+from stage1.core.settings import get_settings
 from stage1.datasets.schemas import (
     Dataset,
     DatasetDeleted,
@@ -28,8 +30,8 @@ from stage1.datasets.schemas import (
     Rows,
 )
 from stage1.records import CsvBody, client_time, jsonb, next_offset, page_limit, parse_ref, utc
+from stage1.timeseries import cleanup, reads
 from stage1.timeseries import ownership as own
-from stage1.timeseries import reads
 from stage1.timeseries.wal import wait_applied
 
 log = get_logger("datasets")
@@ -48,7 +50,6 @@ _CATALOG_COLUMNS = (
 )
 DEFAULT_SUFFIX = {"ohlcv": "_ohlcv", "indicator": "_ind"}
 ROLES = {"ohlcv": "ohlcv", "indicator": "indicators"}  # stage1_questdb_tables.role
-DROP_TIMEOUT = 5.0
 
 
 # ----------------------------------------------------------------------------------------- reads
@@ -150,12 +151,14 @@ def _default_measurement(slug: str, which: str) -> str:
 
 
 def _questdb_stats(names: dict[str, str]) -> dict[str, Any]:
-    """Row counts and bounds read from QuestDB (after its pending WAL writes are applied)."""
-    states = reads.table_states(list(names.values()), tolerant=False)
+    """Row counts and bounds read from QuestDB (after its pending WAL writes are applied), all
+    within the request's QuestDB budget (two 15 s waits used to outlast the Lambda)."""
+    budget = Budget(get_settings().questdb_request_budget_seconds)
+    states = reads.table_states(list(names.values()), timeout=budget.left(5.0), tolerant=False)
     for name in set(names.values()):
         if states[name].exists:
-            wait_applied(name)
-    states = reads.table_states(list(names.values()), tolerant=False)
+            wait_applied(name, timeout=budget.left())
+    states = reads.table_states(list(names.values()), timeout=budget.left(5.0), tolerant=False)
     out: dict[str, Any] = {}
     for which, name in names.items():
         state = states[name]
@@ -244,6 +247,7 @@ def _claim_tables(conn: Connection[Any], dataset_id: uuid.UUID, names: dict[str,
     names it no longer uses (they stay in QuestDB, unregistered)."""
     owner = own.Owner("dataset", dataset_id)
     for which, name in names.items():
+        own.adopt_orphan(conn, name, owner)  # a table a deleted dataset could not drop yet
         own.claim(conn, name, owner, ROLES[which], exists=False)
     if existing is not None:
         stale = [existing[f"{w}_measurement"] for w in names if existing[f"{w}_measurement"] not in names.values()]
@@ -251,25 +255,6 @@ def _claim_tables(conn: Connection[Any], dataset_id: uuid.UUID, names: dict[str,
 
 
 # ---------------------------------------------------------------------------------------- delete
-def drop_tables(names: list[str]) -> tuple[list[str], dict[str, str]]:
-    """Best-effort DROP of QuestDB tables no record references any more."""
-    dropped, left = [], {}
-    for name in names:
-        try:
-            drop_table_timeout(name)
-            dropped.append(name)
-        except Exception as exc:  # the records are already gone: report, never fail the request
-            left[name] = to_stage1_error(exc).message
-            log.warning("could not drop questdb table %s: %s", name, left[name])
-    return dropped, left
-
-
-def drop_table_timeout(name: str, timeout: float = DROP_TIMEOUT) -> None:
-    from stage1.core.questdb import get_questdb, quote
-
-    get_questdb().exec(f"DROP TABLE IF EXISTS {quote(name)}", timeout=timeout)
-
-
 def delete_dataset(ref: str, *, cascade: bool, drop_questdb: bool) -> DatasetDeleted:
     """Delete the dataset (409 while runs reference it, unless `cascade`). Postgres first, in one
     transaction; then the QuestDB tables that nothing references any more, best effort."""
@@ -291,11 +276,11 @@ def delete_dataset(ref: str, *, cascade: bool, drop_questdb: bool) -> DatasetDel
         except psycopg.errors.ForeignKeyViolation:  # a run was added concurrently
             raise Conflict("dataset has runs", {"dataset_id": str(dataset_id)}) from None
         # Only tables a record owns (created or adopted for it) and no other record names are dropped.
-        tables = [t for r in deleted for t in own.release(conn, own.Owner("run", r["run_id"]))]
-        dataset_tables = own.release(conn, own.Owner("dataset", dataset_id))
+        tables = [t for r in deleted for t in own.release_registrations(conn, own.Owner("run", r["run_id"]))]
+        dataset_tables = own.release_registrations(conn, own.Owner("dataset", dataset_id))
         if drop_questdb:
-            tables += [t for t in dataset_tables if t not in tables]
-    dropped, left = drop_tables(tables)
+            tables += dataset_tables
+    dropped, left = cleanup.drop_released(tables, Budget(get_settings().questdb_request_budget_seconds))
     return DatasetDeleted(dataset_id=dataset_id, dataset_slug=row["dataset_slug"], deleted=True,
                           runs_deleted=len(runs), simulations_deleted=sims, questdb_tables_dropped=dropped,
                           questdb_tables_left=left)

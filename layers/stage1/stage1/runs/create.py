@@ -6,7 +6,7 @@ No Postgres transaction waits on QuestDB (issue 11, hole 6):
 2. tx1 (short): the dataset (FOR SHARE, released at commit), the run row PENDING, its folds and the
    claim of its predictions table in `stage1_questdb_tables` → commit.
 3. QuestDB, no connection held: create the table, write, wait until applied, count — every call's
-   timeout cut from one budget (`run_create_budget_seconds`).
+   timeout cut from one budget (`questdb_request_budget_seconds`).
 4. tx2: PENDING → COMPLETED. On any failure the run row is deleted instead (no half-written run is
    left; the client saw the error and may retry) and the table it created is dropped after that
    commit. Until the drop succeeds the table stays registered to the deleted run: a retry under the
@@ -37,8 +37,8 @@ from stage1.core.settings import get_settings
 from stage1.records import client_time, jsonb
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import RunCreated, RunIn
+from stage1.timeseries import cleanup, reads
 from stage1.timeseries import ownership as own
-from stage1.timeseries import reads
 from stage1.timeseries.kinds import Kind, create_table_sql
 from stage1.timeseries.wal import wait_applied
 
@@ -46,7 +46,6 @@ log = get_logger("runs")
 
 # Caps of single QuestDB calls; the request's budget (settings) bounds them together.
 DDL_TIMEOUT = 5.0
-DROP_TIMEOUT = 3.0
 NAME_CANDIDATES = 20
 
 
@@ -195,21 +194,6 @@ def _store_predictions(table: str, batch: preds.PredictionBatch, granularity: st
     return sent, int(count)
 
 
-def drop_owned(table: str, run_id: uuid.UUID) -> bool:
-    """DROP the table of a run that is gone or failed, then forget the registration of a gone run.
-    False (the sweeper tries again) when QuestDB does not answer."""
-    try:
-        get_questdb().exec(f"DROP TABLE IF EXISTS {quote(table)}", timeout=DROP_TIMEOUT)
-    except Exception as exc:
-        log.warning("could not drop questdb table %s: %s", table, to_stage1_error(exc).message)
-        return False
-    with db.connection() as conn:
-        conn.execute("delete from stage1_questdb_tables t where table_name = %s and owner_kind = 'run' "
-                     "and owner_id = %s and not exists (select 1 from walkforward_runs r where r.run_id = t.owner_id)",
-                     (table, run_id))
-    return True
-
-
 def _abort(run_id: uuid.UUID, table: str, created: bool) -> None:
     """The write failed: delete the run (its folds cascade) and drop the table it created, after
     the commit. A Postgres failure here leaves the run PENDING for the sweeper. (No registration
@@ -221,8 +205,9 @@ def _abort(run_id: uuid.UUID, table: str, created: bool) -> None:
     except Exception as exc:
         log.warning("run %s left PENDING for the sweeper: %s", run_id, to_stage1_error(exc).message)
         return
-    if (reg is None and created) or (reg is not None and reg.owned and reg.owner == own.Owner("run", run_id)):
-        drop_owned(table, run_id)
+    mine = own.Registration(table, own.Owner("run", run_id), "predictions", True)
+    if (reg is None and created) or reg == mine:
+        cleanup.drop_registered(mine)  # if QuestDB does not answer, the sweeper drops it later
 
 
 _COMPLETE = ("update walkforward_runs set status = 'COMPLETED', completed_at = coalesce(%s, now()), "
@@ -241,7 +226,7 @@ def create_run(body: RunIn) -> RunCreated:
     module docstring for the steps and what a failure leaves behind."""
     check_folds(body)  # every 400 about the payload comes before anything is read or written
     batch = parse_inline(body)
-    budget = Budget(get_settings().run_create_budget_seconds)
+    budget = Budget(get_settings().questdb_request_budget_seconds)
     thresholds = batch.extra_columns if batch is not None else list(body.threshold_columns or [])
     with db.connection() as conn:  # a plain read: nothing stays locked while QuestDB is asked
         dataset = dataset_of(conn, body, lock=False)
@@ -267,7 +252,7 @@ def create_run(body: RunIn) -> RunCreated:
         _abort(run_id, table, created)
         raise
     log_fields(log, 20, "run stored", run_id=str(run_id), table=table, rows_written=written,
-               seconds=round(get_settings().run_create_budget_seconds - budget.remaining(), 3))
+               seconds=round(get_settings().questdb_request_budget_seconds - budget.remaining(), 3))
     return RunCreated(run_id=run_id, dataset_id=dataset["dataset_id"], prediction_measurement=table,
                       questdb_rows_written=written, prediction_rows=rows, threshold_columns=thresholds,
                       status="COMPLETED")

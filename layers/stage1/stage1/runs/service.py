@@ -39,8 +39,8 @@ from stage1.runs.schemas import (
     RunStatus,
     RunSummary,
 )
+from stage1.timeseries import cleanup, reads
 from stage1.timeseries import ownership as own
-from stage1.timeseries import reads
 
 log = get_logger("runs")
 
@@ -276,7 +276,7 @@ def settle(run_id: uuid.UUID) -> None:
             )
         return
     declared = list(row["threshold_columns"]) or None
-    budget = Budget(get_settings().run_create_budget_seconds)
+    budget = Budget(get_settings().questdb_request_budget_seconds)
     try:
         rows, thresholds = _counted(row["prediction_measurement"], declared, budget)
     except (ServiceUnavailable, OSError) as exc:
@@ -323,16 +323,18 @@ def delete_run(run_ref: str) -> RunDeleted:
                            "returning prediction_measurement, job_id, upload_id", (run_id,)).fetchone()
         if row is None:
             raise NotFound("run not found", {"run_id": str(run_id)})
-        owned = own.release(conn, own.Owner("run", run_id))  # a table it only registered stays
+        owned = own.release_registrations(conn, own.Owner("run", run_id))  # a table it only registered stays
         if row["upload_id"] is not None:  # still importing (or failed): the upload's table goes with its run
-            owned += own.release(conn, own.Owner("upload", row["upload_id"]), [row["prediction_measurement"]])
+            owned += own.release_registrations(conn, own.Owner("upload", row["upload_id"]),
+                                               [row["prediction_measurement"]])
     if row["job_id"] is not None:  # an upload still importing into the table: stop it first
         from stage1.jobs import service as jobs
 
         with contextlib.suppress(Stage1Error):
             jobs.cancel(str(row["job_id"]))
     table = row["prediction_measurement"]
-    dropped, left = datasets.drop_tables(owned)  # after the commit, never inside the transaction
+    # After the commit, never inside the transaction.
+    dropped, left = cleanup.drop_released(owned, Budget(get_settings().questdb_request_budget_seconds))
     return RunDeleted(run_id=run_id, deleted=True, prediction_measurement=table,
                       simulations_deleted=sims["n"] if sims else 0, questdb_table_dropped=table in dropped,
                       questdb_error=left.get(table))
@@ -340,12 +342,12 @@ def delete_run(run_ref: str) -> RunDeleted:
 
 # ---------------------------------------------------------------------------------------- sweeper
 def sweep_abandoned() -> int:
-    """For the sweeper: runs PENDING longer than the create budget + grace (their function was
-    killed mid-write) become FAILED and their owned tables are dropped; tables still registered to
-    a run that no longer exists (a failed create whose drop did not happen) are dropped. Returns
-    the number of runs failed. Errors are logged, never raised (the sweep goes on)."""
+    """For the sweeper: runs PENDING longer than the request budget + grace (their function was
+    killed mid-write) become FAILED and their owned tables are dropped; tables still registered to a
+    run or dataset that no longer exists (a drop that failed) are dropped. Returns the number of runs
+    failed. Errors are logged, never raised (the sweep goes on)."""
     settings = get_settings()
-    age = settings.run_create_budget_seconds + settings.run_abandon_grace_seconds
+    age = settings.questdb_request_budget_seconds + settings.run_abandon_grace_seconds
     try:
         with db.connection() as conn, conn.transaction():
             failed = conn.execute(
@@ -353,17 +355,14 @@ def sweep_abandoned() -> int:
                 "error = 'abandoned: the request writing its predictions did not finish' "
                 "where status = 'PENDING' and job_id is null and created_at < now() - make_interval(secs => %s) "
                 "returning run_id, prediction_measurement", (age,)).fetchall()
-            owned = {r["run_id"]: own.owner_of(conn, r["prediction_measurement"]) for r in failed}
-            orphans = own.orphans(conn, "run", age)
+            regs = [own.owner_of(conn, r["prediction_measurement"]) for r in failed]
+        for run, reg in zip(failed, regs, strict=True):
+            if reg is not None and reg.owned and reg.owner == own.Owner("run", run["run_id"]):
+                cleanup.drop_registered(reg)
+        orphans = cleanup.sweep_orphans({"run": age, "dataset": 0})
     except Exception as exc:
         log_fields(log, 40, "run sweep failed", error=to_stage1_error(exc).message)
         return 0
-    for run in failed:
-        reg = owned[run["run_id"]]
-        if reg is not None and reg.owned and reg.owner == own.Owner("run", run["run_id"]):
-            create.drop_owned(reg.table, run["run_id"])
-    for reg in orphans:
-        create.drop_owned(reg.table, reg.owner.id)
     if failed or orphans:
-        log_fields(log, 20, "abandoned runs swept", failed=len(failed), orphan_tables=len(orphans))
+        log_fields(log, 20, "abandoned runs swept", failed=len(failed), orphan_tables_dropped=orphans)
     return len(failed)

@@ -126,7 +126,7 @@ def _named_by(conn: Connection[Any], table: str, owner: Owner) -> Owner | None:
     return None
 
 
-_RECORD_EXISTS = {
+RECORD_EXISTS = {
     "dataset": "select 1 from stage1_datasets where dataset_id = %s",
     "run": "select 1 from walkforward_runs where run_id = %s",
     "simulation": "select 1 from simulation_runs where simulation_id = %s",
@@ -141,7 +141,7 @@ def adopt_orphan(conn: Connection[Any], table: str, owner: Owner) -> bool:
     reg = owner_of(conn, table)
     if reg is None or reg.owner.kind != owner.kind or reg.owner == owner or not reg.owned:
         return False
-    if conn.execute(_RECORD_EXISTS[reg.owner.kind], (reg.owner.id,)).fetchone() is not None:
+    if conn.execute(RECORD_EXISTS[reg.owner.kind], (reg.owner.id,)).fetchone() is not None:
         return False
     row = conn.execute("update stage1_questdb_tables set owner_id = %s where table_name = %s and owner_kind = %s "
                        "and owner_id = %s returning table_name", (owner.id, table, reg.owner.kind, reg.owner.id))
@@ -150,7 +150,7 @@ def adopt_orphan(conn: Connection[Any], table: str, owner: Owner) -> bool:
 
 def orphans(conn: Connection[Any], kind: str, older_than_seconds: float) -> list[Registration]:
     """Owned registrations of `kind` whose record no longer exists, registered that long ago."""
-    record = _RECORD_EXISTS[kind].replace("%s", "t.owner_id")  # constant SQL of a known kind
+    record = RECORD_EXISTS[kind].replace("%s", "t.owner_id")  # constant SQL of a known kind
     query = ("select table_name, owner_kind, owner_id, role, owned from stage1_questdb_tables t "  # noqa: S608
              "where owner_kind = %s and owned and created_at < now() - make_interval(secs => %s) "
              f"and not exists ({record})")
@@ -192,14 +192,22 @@ limit 1
 """
 
 
-def release(conn: Connection[Any], owner: Owner, tables: list[str] | None = None) -> list[str]:
-    """Delete `owner`'s registrations (only those of `tables`, if given) and return the names it
-    owned that no record references any more: the caller drops them AFTER its commit."""
+def release_registrations(conn: Connection[Any], owner: Owner,
+                          tables: list[str] | None = None) -> list[Registration]:
+    """Delete `owner`'s registrations (only those of `tables`, if given) and return those it owned
+    that no record references any more: the caller drops them AFTER its commit
+    (`stage1.timeseries.cleanup.drop_released`)."""
     query = "delete from stage1_questdb_tables where owner_kind = %s and owner_id = %s"
     params: tuple[Any, ...] = (owner.kind, owner.id)
     if tables is not None:
         query += " and table_name = any(%s)"
         params += (list(tables),)
-    rows = conn.execute(query + " returning table_name, owned", params).fetchall()
-    return sorted(r["table_name"] for r in rows
-                  if r["owned"] and conn.execute(_REFERENCED, {"n": r["table_name"]}).fetchone() is None)
+    rows = conn.execute(query + " returning table_name, owner_kind, owner_id, role, owned", params).fetchall()
+    return sorted((_registration(r) for r in rows
+                   if r["owned"] and conn.execute(_REFERENCED, {"n": r["table_name"]}).fetchone() is None),
+                  key=lambda r: r.table)
+
+
+def release(conn: Connection[Any], owner: Owner, tables: list[str] | None = None) -> list[str]:
+    """`release_registrations`, as table names."""
+    return [r.table for r in release_registrations(conn, owner, tables)]
