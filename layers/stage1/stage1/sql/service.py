@@ -184,7 +184,10 @@ def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
             columns: list[QueryColumn] | None = None
             try:
                 for row in stream:
-                    columns = columns or _columns(conn, cur)
+                    if columns is None:
+                        columns = _columns(conn, cur)
+                        # The column list shares the answer's budget (25,000 columns are ~1 MB).
+                        rows.max_bytes -= len(_ROW_ENCODER.encode(columns))
                     if rows.count >= limit:
                         truncated = True
                         break
