@@ -106,3 +106,99 @@ def test_timestamps_in_range_are_kept_and_mixed_units_land_on_one_instant():
     mixed = [1_700_000_000, 1_700_000_000_000, 1_700_000_000_000_000, 1_700_000_000_000_000_000]
     assert timestamps_to_micros(pa.array(mixed)).to_pylist() == [1_700_000_000_000_000] * 4
     assert timestamps_to_micros(pa.array([0.0, 99_999_999_999.0])).to_pylist() == [0, 99_999_999_999_000_000]
+
+
+# ---------------------------------------------------------------- byte limits (hole 5), small and fast
+def _read_all(data: bytes, limits, kind: Kind = Kind.RAW) -> int:
+    from stage1.imports.core import column_hints
+
+    batches = open_batches(Source.from_bytes(data), hints=column_hints(kind), limits=limits)
+    p = plan(kind, batches.schema)
+    rows = 0
+    for batch in batches.batches:
+        table_batch(p, batch, rows)
+        rows += batch.num_rows
+    return rows
+
+
+def _parquet_bytes(table: pa.Table, **options) -> bytes:
+    import pyarrow.parquet as pq
+
+    sink = io.BytesIO()
+    pq.write_table(table, sink, **options)
+    return sink.getvalue()
+
+
+def test_a_parquet_row_group_over_the_cap_fails_from_the_metadata_before_any_row_is_read():
+    from stage1.imports.limits import Limits
+
+    n = 20_000
+    data = bytearray(_parquet_bytes(pa.table({"timestamp_unix": pa.array(range(1_700_000_000, 1_700_000_000 + n)),
+                                              "v": pa.array([float(i) for i in range(n)])}),
+                                    compression="none"))
+    data[200:4_000] = b"\xee" * 3_800  # the data pages are garbage now: reading a row would fail differently
+    with pytest.raises(ImportFailed, match="import_max_row_group_bytes") as failed:
+        _read_all(bytes(data), Limits(row_group_bytes=100_000))
+    assert failed.value.details["max"] == 100_000
+
+
+def test_a_dictionary_encoded_parquet_string_is_measured_decoded_not_as_stored():
+    from stage1.imports.limits import Limits
+
+    n = 20_000
+    note = pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array(["x" * 1_000]))
+    data = _parquet_bytes(pa.table({"timestamp_unix": pa.array(range(1_700_000_000, 1_700_000_000 + n)),
+                                    "note": note}), store_schema=False)
+    assert len(data) < 200_000  # 20 MB of text once decoded
+    with pytest.raises(ImportFailed, match="import_max_expansion_ratio"):
+        _read_all(data, Limits(batch_bytes=1 << 20, expansion_ratio=10))
+    # Under a generous budget the same file reads whole, in slices of at most batch_bytes.
+    assert _read_all(data, Limits(batch_bytes=4 << 20, expansion_ratio=1_000)) == n
+
+
+def test_an_arrow_batch_is_checked_from_its_header_even_compressed():
+    import pyarrow.ipc as ipc
+
+    from stage1.imports.limits import Limits
+
+    table = pa.table({"timestamp_unix": pa.array([1_700_000_000] * 200_000), "v": pa.array([0.0] * 200_000)})
+    for options in ({}, {"compression": "zstd"}):
+        sink = io.BytesIO()
+        with ipc.new_stream(sink, table.schema, options=ipc.IpcWriteOptions(**options)) as w:
+            w.write_table(table)
+        with pytest.raises(ImportFailed, match="import_max_batch_bytes"):
+            _read_all(sink.getvalue(), Limits(batch_bytes=1 << 20))
+        assert _read_all(sink.getvalue(), Limits(batch_bytes=8 << 20)) == 200_000
+
+
+def test_csv_line_column_gzip_and_string_caps():
+    import gzip
+
+    from stage1.imports.limits import Limits
+
+    with pytest.raises(ImportFailed, match="import_block_bytes"):
+        _read_all(b"timestamp,v\n1700000000," + b"9" * (1 << 20), Limits(block_bytes=64 << 10))
+    wide = (",".join(["timestamp"] + [f"c{i}" for i in range(1_200)]) + "\n").encode()
+    with pytest.raises(ImportFailed, match="import_max_columns"):
+        _read_all(wide + b"1," * 1_200 + b"1\n", Limits())
+    bomb = gzip.compress(b"timestamp,v\n" + b"1700000000,1\n" * 400_000)
+    with pytest.raises(ImportFailed, match="import_max_expansion_ratio"):
+        _read_all(bomb, Limits(batch_bytes=1 << 20, expansion_ratio=20))
+    long_string = pa.table({"timestamp": pa.array([1_700_000_000]), "s": pa.array(["y" * 5_000])})
+    with pytest.raises(ImportFailed, match="import_max_string_bytes"):
+        _read_all(_parquet_bytes(long_string), Limits(string_bytes=4_096))
+
+
+def test_a_failed_read_is_an_outage_only_if_the_store_does_not_answer():
+    from stage1.core.errors import ServiceUnavailable
+    from stage1.imports.formats import read_error
+
+    def down() -> None:
+        raise OSError("connection refused")
+
+    assert isinstance(read_error(Source.from_bytes(b""), OSError("truncated"), "CSV"), ImportFailed)
+    gone = Source(lambda: pa.BufferReader(b""), 0, check=down)
+    assert isinstance(read_error(gone, OSError("reset by peer"), "CSV"), ServiceUnavailable)
+    # A value that overflows int64 is the file's fault, whatever exception type pyarrow used.
+    with pytest.raises(ImportFailed, match="row 1"):
+        _read_all(b"timestamp,v\n99999999999999999999999,1\n", None)
