@@ -114,7 +114,12 @@ def pipeline(client: httpx.Client, path: Path, table: str) -> dict:
     if job["status"] != "COMPLETED":
         raise SystemExit(f"pipeline job {job['status']}: {job['error']}")
     return {"seconds": elapsed, "rows": count(table), "object_key": up["object_key"],
-            "importer_seconds": job["result"]["seconds"]}
+            "importer_seconds": job["result"]["seconds"],
+            "staging_copy_seconds": job["result"].get("staging_copy_seconds")}
+
+
+def millions_of(rows: int) -> float:
+    return rows / 1e6
 
 
 IMPORTER_ONLY = r"""
@@ -232,6 +237,10 @@ def main() -> None:
             print(f"QuestDB /imp ({load()})", flush=True)
             results["imp"] = m = with_questdb_cpu(imp, path, tables["imp"])
             print(f"  {m['rows']:,} rows in {m['seconds']:.2f} s: {m['rows'] / m['seconds']:,.0f} rows/s", flush=True)
+        copy = results["pipeline"].get("staging_copy_seconds")
+        if copy is not None:
+            print(f"  staging copy (INSERT ... SELECT + WAL applied): {copy:.2f} s = "
+                  f"{copy / millions_of(args.rows):.2f} s per million rows", flush=True)
         print("\nsummary")
         rate = {k: v["rows"] / v["seconds"] for k, v in results.items()}
         for k, v in rate.items():

@@ -242,10 +242,12 @@ def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
         wait_applied(staging, heartbeat=heartbeat)
         heartbeat()
         ensure_table(kind, target, granularity)  # IF NOT EXISTS: concurrent first imports are safe
+        copy_started = time.monotonic()
         copy_into(staging, target, timeout=max(60.0, stats.rows / 50_000))
         # The rows are in the target now: a cancel arriving from here on cannot undo them, so the
         # dataset row is brought up to date whatever the job's status (complete() then says if ours).
         applied = wait_applied(target, heartbeat=_quiet(heartbeat))
+        copy_seconds = time.monotonic() - copy_started
         if payload.get("dataset_id"):
             dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
         else:
@@ -255,6 +257,7 @@ def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
             "rows_written": stats.rows, "table_rows": table_now.rows, "bytes": source.size,
             "first_ts": micros_to_unix(stats.first_ts), "last_ts": micros_to_unix(stats.last_ts),
             "columns": stats.columns, "seconds": round(time.monotonic() - started, 3), "wal_applied": applied,
+            "staging_copy_seconds": round(copy_seconds, 3),
             "upload_id": payload.get("upload_id"),
         }
         if dataset is not None:
