@@ -177,3 +177,28 @@ def test_an_object_of_another_size_is_never_imported_from_its_event(client, sett
         assert not get_questdb().table_exists(up["measurement"])
     finally:
         get_questdb().exec(f"drop table if exists {up['measurement']}")
+
+
+def test_a_multipart_upload_never_completed_is_aborted_when_the_sweeper_fails_it(client, settings, declared):
+    """The sweeper's check of a PENDING upload whose URLs expired over an hour ago (set back here):
+    the job is FAILED and the multipart upload aborted, so its parts do not stay in the bucket.
+    Before, the parts stayed until a bucket lifecycle rule (AWS only) removed them."""
+    from stage1.core import db
+    from stage1.jobs import service as jobs
+    from stage1.uploads.service import ready_for_import
+
+    up = _multipart(client, settings, declared)
+    first = up["parts"][0]
+    with httpx.Client(timeout=120) as store:
+        assert store.put(first["url"], content=b"x" * first["size"]).status_code == 200
+    mp_id = multipart_id(up["upload_id"])
+    with db.connection() as conn:
+        jobs.update_payload(conn, up["job_id"], {"expires_at": "2000-01-01T00:00:00Z"})
+    assert ready_for_import(jobs.get_job(up["job_id"])) is False
+    job = client.get(f"/api/jobs/{up['job_id']}").json()
+    assert job["status"] == "FAILED" and "never uploaded" in job["error"]
+    assert multipart_id(up["upload_id"]) is None
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError):
+        storage.get_s3().list_parts(Bucket=settings.bucket, Key=up["object_key"], UploadId=mp_id)

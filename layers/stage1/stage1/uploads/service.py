@@ -439,9 +439,12 @@ def _abort_abandoned(key: str) -> None:
     from botocore.exceptions import ClientError
 
     with db.connection() as conn:
-        row = conn.execute("update stage1_uploads set multipart_upload_id = null, updated_at = now() "
-                           "where object_key = %s and multipart_upload_id is not null "
-                           "returning multipart_upload_id", (key,)).fetchone()
+        # RETURNING gives the new (null) value: the old id comes from the locked row.
+        row = conn.execute("update stage1_uploads u set multipart_upload_id = null, updated_at = now() "
+                           "from (select upload_id, multipart_upload_id from stage1_uploads where object_key = %s "
+                           "and multipart_upload_id is not null for update) old "
+                           "where u.upload_id = old.upload_id returning old.multipart_upload_id",
+                           (key,)).fetchone()
     if row is None:
         return
     try:
