@@ -181,6 +181,10 @@ def test_on_lambda_inline_is_capped_and_auto_still_inline_when_small(settings, p
     out = handler(lambda_event("/api/questdb/export", "mode=inline", {"sql": big}), None)
     assert out["statusCode"] == 413, out.get("body", "")[:300]
     assert json.loads(out["body"])["details"]["limit_bytes"] == settings.export_inline_max_bytes
+    wide = "select rpad('x', 60000, 'y') s from long_sequence(10000)"  # query rows stream, stop at the cap
+    out = handler(lambda_event("/api/questdb/query", "limit=10000", {"sql": wide}), None)
+    assert out["statusCode"] == 200, out.get("body", "")[:300]
+    assert len(out["body"]) < 6_000_000 and json.loads(out["body"])["truncated"] is True
     sql = f"select * from {predictions} where bar_index < 5"
     out = handler(lambda_event("/api/questdb/export", "", {"sql": sql}), None)
     assert out["statusCode"] == 200
