@@ -113,7 +113,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def gateway():
     port = free_port()
-    env = {**os.environ, "STAGE1_GATEWAY_URL": f"http://127.0.0.1:{port}", "STAGE1_EXPORT_CAN_STREAM": "true"}
+    # A benchmark gateway, not a Lambda: inline reads may take longer than the 25 s synchronous default.
+    env = {**os.environ, "STAGE1_GATEWAY_URL": f"http://127.0.0.1:{port}", "STAGE1_EXPORT_CAN_STREAM": "true",
+           "STAGE1_EXPORT_MAX_TIMEOUT": "900"}
     proc = subprocess.Popen([PY, "-m", "stage1_local.gateway", "--port", str(port)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
