@@ -140,3 +140,36 @@ def test_deleting_a_waiting_run_cancels_its_import(client, ds, unique):
     assert r.status_code == 202, r.text
     assert client.delete(f"/api/runs/{r.json()['run_id']}").status_code == 200
     assert client.get(f"/api/jobs/{up['job_id']}").json()["status"] == "CANCELLED"
+
+
+def test_the_uploads_table_becomes_the_runs_and_goes_with_it(client, ds, unique):
+    """Issue 11, hole 2: the upload owns its table while it imports; once the run is COMPLETED the
+    table is the run's (another run cannot write into it) and deleting the run drops it."""
+    rows = predictions(300, 2, ["thr_0"], seed=4)
+    data = _csv(rows, COLUMNS)
+    table = f"t3own_{unique}_wf"
+    up = _start_upload(client, data, table)
+    try:
+        r = client.post("/api/runs", json={"dataset_id": ds["dataset_id"], "upload_id": up["upload_id"]})
+        assert r.status_code == 202, r.text
+        _send(client, up, data)
+        assert _wait_job(client, up["job_id"])["status"] == "COMPLETED"
+        run_id = r.json()["run_id"]
+        assert client.get(f"/api/runs/{run_id}").json()["status"] == "COMPLETED"
+        err = assert_envelope(client.post("/api/runs", json={
+            "dataset_id": ds["dataset_id"], "prediction_measurement": table,
+            "predictions": [{"timestamp": START, "fold_number": 0, "prediction": 1.0}]}), 409)
+        assert err["details"] == {"prediction_measurement": table}
+        from stage1.core import db
+
+        with db.connection() as conn:
+            owner = conn.execute("select owner_kind, owner_id::text as id from stage1_questdb_tables "
+                                 "where table_name = %s", (table,)).fetchone()
+        assert owner == {"owner_kind": "run", "id": run_id}
+        gone = client.delete(f"/api/runs/{run_id}").json()
+        assert gone["questdb_table_dropped"] is True
+        from stage1.core.questdb import get_questdb
+
+        assert not get_questdb().table_exists(table)
+    finally:
+        drop_tables(table)
