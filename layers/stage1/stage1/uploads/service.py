@@ -319,9 +319,12 @@ def refuse_object(up: dict[str, Any], size: int | None, why: str | None = None) 
         if up.get("multipart_upload_id"):
             s3.abort_multipart_upload(Bucket=bucket, Key=up["object_key"], UploadId=up["multipart_upload_id"])
         s3.delete_object(Bucket=bucket, Key=up["object_key"])
-    except ClientError as exc:  # already gone: nothing left to remove
-        if exc.response.get("Error", {}).get("Code", "") not in ("NoSuchUpload", "NoSuchKey"):
-            raise
+    except ClientError as exc:
+        # Already gone, or not ours to delete: the job is FAILED and the upload REJECTED either way, so
+        # nothing imports it; the bucket's lifecycle rules remove what stays.
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code not in ("NoSuchUpload", "NoSuchKey"):
+            log_fields(log, 30, "rejected object not removed", key=up["object_key"], code=code)
     with db.connection() as conn:
         conn.execute("update stage1_uploads set status = 'REJECTED', multipart_upload_id = null, updated_at = now() "
                      "where upload_id = %s", (up["upload_id"],))
