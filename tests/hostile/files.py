@@ -149,6 +149,13 @@ def truncated_parquet() -> bytes:
     return data[: len(data) - 100]
 
 
+def parquet_string_timestamp_overflow() -> bytes:
+    """Digit strings in a string column, one beyond int64: the review's "object store unavailable"
+    (pyarrow's cast error was taken for an outage by its module name, so the job was retried)."""
+    return _parquet(pa.table({"timestamp": pa.array(["1700000000", "99999999999999999999999"]),
+                              "v": pa.array([1.0, 2.0])}))
+
+
 def timestamps(*values: str) -> Callable[[], bytes]:
     def build() -> bytes:
         return OHLCV_HEADER + b"".join(f"{v},1.0,2.0,0.5,1.5,10.0\n".encode() for v in values)
@@ -179,6 +186,8 @@ CASES: list[FileCase] = [
     FileCase("timestamp inf", timestamps("1700000000", "1700000060", "inf"), "inf.csv", "ohlcv", f"{ROW} 3", "both"),
     FileCase("timestamp 1e300", timestamps("1e300"), "huge.csv", "ohlcv", f"{ROW} 1", "both"),
     FileCase("timestamp int64 overflow", timestamps("1700000000", "99999999999999999999999"), "ovf.csv", "ohlcv",
+             f"{ROW} 2", "both"),
+    FileCase("timestamp int64 overflow, string column", parquet_string_timestamp_overflow, "ovf.parquet", "raw",
              f"{ROW} 2", "both"),
     FileCase("timestamp negative", timestamps("1700000000", "-86400"), "neg.csv", "ohlcv", f"{ROW} 2", "both"),
     FileCase("timestamp year 10000", timestamps("10000-01-01T00:00:00Z"), "y10k.csv", "ohlcv", f"{ROW} 1", "both"),

@@ -546,3 +546,45 @@ def test_a_retried_job_whose_staging_table_exists_restarts_from_an_empty_one(cli
             assert own.owner_of(conn, staging) is None
     finally:
         drop(staging)
+
+
+def test_an_outage_release_backs_off_and_retries_until_a_deadline_not_max_attempts():
+    """Hole 9: the job was FAILED after 2 attempts within the 8 s QuestDB was down. A release for
+    an outage now keeps the job PENDING past max_attempts, each retry later than the last (the
+    delay is the outage's age), and fails it only once the deadline since the outage began passed."""
+    from stage1.jobs.service import stale_pending
+
+    with db.connection() as conn:
+        job = jobs.create_job(conn, "import_outage_probe", {"probe": True}, max_attempts=2)
+    try:
+        delays = []
+        for attempt in range(1, 5):  # twice past max_attempts
+            assert jobs.claim(job.job_id, "w") is not None
+            with db.connection() as conn:  # as if the outage began `attempt * 10` s ago
+                conn.execute("update stage1_jobs set outage_since = now() - make_interval(secs => %s) "
+                             "where job_id = %s", (attempt * 10, job.job_id))
+            assert jobs.release(job.job_id, "w", "questdb unavailable: refused", deadline_seconds=600,
+                                max_delay_seconds=60)
+            with db.connection() as conn:
+                row = conn.execute("select status, attempts, extract(epoch from retry_at - now()) as delay "
+                                   "from stage1_jobs where job_id = %s", (job.job_id,)).fetchone()
+            assert row["status"] == "PENDING" and row["attempts"] == attempt
+            delays.append(float(row["delay"]))
+            # Not dispatched again before its backoff is over, however stale.
+            assert job.job_id not in [j.job_id for j in stale_pending("import_outage_probe", 0)]
+        assert delays == sorted(delays) and 8 < delays[0] < 11 and 38 < delays[-1] < 41
+        with db.connection() as conn:
+            conn.execute("update stage1_jobs set retry_at = now() - interval '1 second' where job_id = %s",
+                         (job.job_id,))
+        assert job.job_id in [j.job_id for j in stale_pending("import_outage_probe", 3_600)]
+        # Past the deadline since the outage began: FAILED, saying so.
+        assert jobs.claim(job.job_id, "w") is not None
+        with db.connection() as conn:
+            conn.execute("update stage1_jobs set outage_since = now() - interval '11 minutes' where job_id = %s",
+                         (job.job_id,))
+        assert jobs.release(job.job_id, "w", "questdb unavailable: refused", deadline_seconds=600)
+        done = jobs.find_job(job.job_id)
+        assert done.status == "FAILED" and "gave up" in done.error and done.completed_at is not None
+    finally:
+        with db.connection() as conn:
+            conn.execute("delete from stage1_jobs where job_id = %s", (job.job_id,))
