@@ -247,7 +247,8 @@ def create_run(body: RunIn) -> RunCreated:
             done = conn.execute(_COMPLETE, (client_time(body.completed_at, "completed_at"), rows, jsonb(thresholds),
                                             run_id)).fetchone()
         if done is None:  # deleted (or failed by the sweeper) while the rows were written
-            raise Conflict("the run was deleted while its predictions were written", {"run_id": str(run_id)})
+            raise Conflict("the run was deleted (or failed as abandoned) while its predictions were written",
+                           {"run_id": str(run_id)})
     except BaseException:
         _abort(run_id, table, created)
         raise
