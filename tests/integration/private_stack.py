@@ -353,3 +353,29 @@ def wait_job_status(client: httpx.Client, job_id: str, timeout: float) -> dict[s
         assert time.monotonic() < deadline, f"job not terminal after {timeout}s: {r.status_code} {r.text[:400]}"
         time.sleep(0.25)
 
+
+
+START, HOUR = 1_704_067_200, 3600  # the first bar and the step of the predictions the fault tests write
+
+
+def predictions_csv(n: int, folds: int = 4) -> str:
+    """A run's predictions as CSV: `n` hourly rows over `folds` folds, one threshold column."""
+    lines = ["timestamp,bar_index,fold_number,prediction,target,thr_0"]
+    lines += [f"{START + i * HOUR},{i},{i % folds},{(i % 1000) / 1000},{i % 2},{i % 3}" for i in range(n)]
+    return "\n".join(lines) + "\n"
+
+
+def settled_runs(stack: PrivateStack, run_ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """The runs' rows (those that exist) once none is PENDING/RUNNING any more (the sweeper settles
+    stale ones); fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with stack.pg() as conn:
+            rows = conn.execute("select run_id::text, status, error, prediction_rows, prediction_measurement "
+                                "from walkforward_runs where run_id = any(%s::uuid[])", (run_ids,)).fetchall()
+        found = {r[0]: {"status": r[1], "error": r[2], "rows": r[3], "table": r[4]} for r in rows}
+        unsettled = {k: v for k, v in found.items() if v["status"] not in ("COMPLETED", "FAILED")}
+        if not unsettled:
+            return found
+        assert time.monotonic() < deadline, f"runs still unsettled after {timeout}s: {unsettled}"
+        time.sleep(0.5)

@@ -20,13 +20,14 @@ from private_stack import (
     ohlcv_file,
     pclient_fixture,  # noqa: F401 - fixture `pclient`
     post_file,
+    predictions_csv,
     pstack_fixture,  # noqa: F401 - fixture `pstack`
+    settled_runs,
     unique,
     wait_job_status,
     wait_until,
 )
 
-START, HOUR = 1_704_067_200, 3600
 FREEZE_SECONDS = 5
 
 
@@ -82,16 +83,10 @@ def test_cancel_racing_completion_is_one_consistent_outcome(pstack, pclient, tmp
           f"job {final['status']}, rows in target {pstack.count(measurement)}")
 
 
-def _predictions_csv(n: int) -> str:
-    lines = ["timestamp,bar_index,fold_number,prediction,target"]
-    lines += [f"{START + i * HOUR},{i},{i % 2},{(i % 100) / 100},{i % 2}" for i in range(n)]
-    return "\n".join(lines) + "\n"
-
-
 def test_20_concurrent_run_creates_with_questdb_frozen_fail_cleanly_and_never_starve_the_pool(pstack, pclient):
     ds = make_dataset(pclient, unique("fltfz"))
     n, count = 2_000, 20
-    body = _predictions_csv(n)
+    body = predictions_csv(n, folds=2)
     results: dict[str, tuple[int | None, str, float]] = {}
     side: list[tuple[str, int | None, float, str]] = []  # (what, status, seconds, text) while frozen
     lock = threading.Lock()
@@ -153,24 +148,14 @@ def test_20_concurrent_run_creates_with_questdb_frozen_fail_cleanly_and_never_st
         else:
             assert status in (200, 503) and "postgres unavailable" not in text, (what, status, text)
     # Every run is whole or failed, or was never created (503); none stays PENDING/RUNNING.
-    ids = list(results)
-    deadline = time.monotonic() + 120
-    while True:
-        with pstack.pg() as conn:
-            rows = conn.execute("select run_id::text, status, prediction_rows, prediction_measurement, error "
-                                "from walkforward_runs where run_id = any(%s::uuid[])", (ids,)).fetchall()
-        unsettled = [r for r in rows if r[1] not in ("COMPLETED", "FAILED")]
-        if not unsettled:
-            break
-        assert time.monotonic() < deadline, f"runs unsettled: {unsettled}"
-        time.sleep(0.5)
-    for run_id, status, rows_, table, error in rows:
-        if status == "COMPLETED":
-            assert rows_ == n and pstack.count(table) == n, (run_id, rows_, table)
+    runs = settled_runs(pstack, list(results), timeout=120)
+    for run_id, run in runs.items():
+        if run["status"] == "COMPLETED":
+            assert run["rows"] == n and pstack.count(run["table"]) == n, (run_id, run)
         else:
-            assert error, run_id
+            assert run["error"], (run_id, run)
         if results[run_id][0] == 201:
-            assert status == "COMPLETED", (run_id, status)
+            assert run["status"] == "COMPLETED", (run_id, run)
     slowest = {w: max((t for x, _, t, _ in side if x == w), default=0.0) for w in ("healthz", "datasets")}
-    print(f"20 run creates with QuestDB frozen {FREEZE_SECONDS}s: {statuses}; {len(rows)} runs recorded; "
+    print(f"20 run creates with QuestDB frozen {FREEZE_SECONDS}s: {statuses}; {len(runs)} runs recorded; "
           f"probes {len(side)}, slowest {slowest}; slowest create {max(t for _, _, t in results.values()):.1f}s")

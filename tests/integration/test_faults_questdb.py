@@ -17,7 +17,9 @@ from private_stack import (
     make_dataset,
     ohlcv_file,
     pclient_fixture,  # noqa: F401 - fixture `pclient`
+    predictions_csv,
     pstack_fixture,  # noqa: F401 - fixture `pstack`
+    settled_runs,
     unique,
     upload_to_dataset,
     wait_job_status,
@@ -26,8 +28,6 @@ from private_stack import (
 )
 
 DOWN_SECONDS = 6  # how long QuestDB stays dead (the brief: 5-8 s)
-HOUR = 3600
-START = 1_704_067_200
 
 
 def _killed_for_a_while(stack: PrivateStack, seconds: float = DOWN_SECONDS, during=None) -> None:
@@ -84,31 +84,11 @@ def test_questdb_killed_mid_import_the_job_completes_after_restart_with_exact_ro
             assert total in (0, n), f"served {total} of {n} rows of an unfinished import"
 
 
-def _predictions_csv(n: int, folds: int = 4) -> str:
-    lines = ["timestamp,bar_index,fold_number,prediction,target,thr_0"]
-    lines += [f"{START + i * HOUR},{i},{i % folds},{(i % 1000) / 1000},{i % 2},{i % 3}" for i in range(n)]
-    return "\n".join(lines) + "\n"
-
-
-def _settled_runs(stack: PrivateStack, run_ids: list[str], timeout: float) -> dict[str, dict]:
-    """The runs' rows once none is PENDING/RUNNING any more (the sweeper settles stale ones)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with stack.pg() as conn:
-            rows = conn.execute("select run_id::text, status, error, prediction_rows, prediction_measurement "
-                                "from walkforward_runs where run_id = any(%s::uuid[])", (run_ids,)).fetchall()
-        found = {r[0]: {"status": r[1], "error": r[2], "rows": r[3], "table": r[4]} for r in rows}
-        if all(v["status"] in ("COMPLETED", "FAILED") for v in found.values()):
-            return found
-        assert time.monotonic() < deadline, f"runs still unsettled after {timeout}s: {found}"
-        time.sleep(0.5)
-
-
 def test_questdb_killed_mid_run_create_every_run_is_whole_or_failed(pstack, pclient):
     """Writers keep creating runs before, during and after the outage; then every run is checked."""
     ds = make_dataset(pclient, unique("fltrun"))
     n, workers, max_per_worker = 60_000, 3, 12
-    csv_body = _predictions_csv(n)
+    csv_body = predictions_csv(n)
     outcomes: list[tuple[str, str, int, str]] = []  # (run_id, table, status code, body)
     errors: list[BaseException] = []
     started, stop = threading.Event(), threading.Event()
@@ -149,7 +129,7 @@ def test_questdb_killed_mid_run_create_every_run_is_whole_or_failed(pstack, pcli
             pytest.fail(f"run {run_id}: {status} {text}\n{pstack.log_about(request_id)}")
         if status == 503:
             assert '"questdb"' in text, text  # the envelope names the service that failed
-    runs = _settled_runs(pstack, [o[0] for o in outcomes], timeout=180)
+    runs = settled_runs(pstack, [o[0] for o in outcomes], timeout=180)
     answered = {o[0]: o[2] for o in outcomes}
     failed = completed = 0
     for run_id, table, status, _text in outcomes:

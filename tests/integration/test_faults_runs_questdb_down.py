@@ -14,22 +14,17 @@ import uuid
 
 import pytest
 from private_stack import (
+    HOUR,
+    START,
     PrivateStack,
     assert_clean_error,
     make_dataset,
     pclient_fixture,  # noqa: F401 - fixture `pclient`
+    predictions_csv,
     pstack_fixture,  # noqa: F401 - fixture `pstack`
     unique,
     wait_until,
 )
-
-START, HOUR = 1_704_067_200, 3600
-
-
-def _csv(n: int) -> str:
-    lines = ["timestamp,bar_index,fold_number,prediction,target,thr_0"]
-    lines += [f"{START + i * HOUR},{i},{i % 4},{(i % 1000) / 1000},{i % 2},{i % 3}" for i in range(n)]
-    return "\n".join(lines) + "\n"
 
 
 def _runs(stack: PrivateStack, where: str, value: str) -> list[tuple[str, str | None]]:
@@ -77,7 +72,7 @@ def test_questdb_frozen_in_the_middle_of_the_write_leaves_no_run_and_a_retry_com
     table = f"{ds['dataset_slug']}_wf"
     run_id = str(uuid.uuid4())
     body = {"run_id": run_id, "dataset_id": ds["dataset_id"], "prediction_measurement": table,
-            "folds": [{"fold_number": k} for k in range(4)], "predictions_csv": _csv(n)}
+            "folds": [{"fold_number": k} for k in range(4)], "predictions_csv": predictions_csv(n)}
     result: dict = {}
 
     def post() -> None:
