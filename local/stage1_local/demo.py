@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stage1.client import ApiError, Client
+from stage1_client import ApiError, Client
 
 HOUR = 3600
 START = 1_704_067_200  # 2024-01-01T00:00:00Z

@@ -12,8 +12,8 @@ import time
 import pytest
 from client_support import STAGE1, cancel_leftover_jobs, cli_env, new_job, unique_slug, write_ohlcv
 
-from stage1.client import ApiError, Client
 from stage1.jobs import service as jobs
+from stage1_client import ApiError, Client
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""The Python client (stage1.client) against the real gateway: typed results, the error envelope as
+"""The Python client (stage1_client) against the real gateway: typed results, the error envelope as
 ApiError, uploads (single and multipart) with their import jobs, watching jobs by events and by
 polling, predictions downloads."""
 
@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from client_support import cancel_leftover_jobs, new_job, unique_slug, write_ohlcv, write_ohlcv_bytes
 
-from stage1.client import ApiError, Client
 from stage1.datasets.schemas import Dataset, DatasetList
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobOut
 from stage1.runs.schemas import RunCreated, RunDetail
+from stage1_client import ApiError, Client
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from client_support import cancel_leftover_jobs, new_job
 
-from stage1.client import Client
-from stage1.client.sse import JobEvent, Message, parse
 from stage1.jobs import service as jobs
+from stage1_client import Client
+from stage1_client.sse import JobEvent, Message, parse
 
 OWNER = "test-events"
 

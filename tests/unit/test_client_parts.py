@@ -11,9 +11,9 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from stage1.client import ApiError, Client, config_from_env
-from stage1.client.jobs import EventsUnavailable
-from stage1.client.sse import Message, parse
+from stage1_client import ApiError, Client, config_from_env
+from stage1_client.jobs import EventsUnavailable
+from stage1_client.sse import Message, parse
 from stage1_local import events
 from stage1_local.gateway import Gateway
 
@@ -114,7 +114,7 @@ def test_events_route_refusals(query, status):
 
 
 def test_csv_to_parquet_keeps_types_across_blocks(tmp_path, monkeypatch):
-    from stage1.client import convert
+    from stage1_client import convert
 
     monkeypatch.setattr(convert, "BLOCK_BYTES", 4096)  # many blocks
     src = tmp_path / "p.csv"

@@ -1,21 +1,7 @@
-"""The base Struct for every request and response body."""
+"""The base Struct for every request and response body: `stage1_wire.base` (shared with the client)."""
 
 from __future__ import annotations
 
-import msgspec
+from stage1_wire.base import Model, Page
 
-
-class Model(msgspec.Struct, kw_only=True):
-    """Base of all edge types. Unknown fields in request bodies are ignored (msgspec's default),
-    so an older server accepts a newer client's payload; see docs/DEVELOPING.md.
-
-    msgspec applies `kw_only` per class: subclasses that mix optional and required fields
-    pass `kw_only=True` again."""
-
-
-class Page(Model):
-    """Paging envelope fields shared by list responses."""
-
-    total: int
-    limit: int
-    offset: int
+__all__ = ["Model", "Page"]

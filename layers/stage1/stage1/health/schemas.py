@@ -1,19 +1,10 @@
+"""Liveness and readiness answers: the wire types of `stage1_wire.health`."""
+
 from __future__ import annotations
 
-from typing import Literal
+from stage1_wire.health import (
+    Liveness,
+    Readiness,
+)
 
-from stage1.core.structs import Model
-
-
-class Liveness(Model):
-    version: str
-    status: Literal["ok"] = "ok"
-
-
-class Readiness(Model):
-    """Each service is "ok" or the error that made the check fail."""
-
-    status: Literal["ok", "degraded"]
-    postgres: str
-    questdb: str
-    object_store: str
+__all__ = ["Liveness", "Readiness"]

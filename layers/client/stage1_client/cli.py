@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from stage1.client.api import Client
-    from stage1.jobs.schemas import JobOut
+    from stage1_client.api import Client
+    from stage1_wire.jobs import JobOut
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 KINDS = ("ohlcv", "indicators", "predictions", "trades")
@@ -399,7 +399,7 @@ def _bytes_progress(err: Console) -> Any:
 def cmd_upload(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     from pathlib import Path
 
-    from stage1.client.errors import ApiError
+    from stage1_client.errors import ApiError
 
     path = Path(args.file)
     with _bytes_progress(err) as progress:
@@ -453,8 +453,8 @@ COMMANDS = {"datasets": cmd_datasets, "runs": cmd_runs, "simulations": cmd_simul
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out, err = _consoles()
-    from stage1.client.api import Client
-    from stage1.client.errors import ApiError
+    from stage1_client.api import Client
+    from stage1_client.errors import ApiError
 
     try:
         with Client(args.url, args.token, timeout=args.timeout) as client:

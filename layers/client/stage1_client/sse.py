@@ -10,7 +10,7 @@ import msgspec
 
 class JobEvent(msgspec.Struct, kw_only=True):
     """`data` of an `event: job` message: what changed on a job (migration 0010's NOTIFY payload).
-    The full record stays `GET /api/jobs/{id}` (`stage1.jobs.schemas.JobOut`)."""
+    The full record stays `GET /api/jobs/{id}` (`stage1_wire.jobs.JobOut`)."""
 
     job_id: str
     job_type: str = ""

@@ -8,7 +8,7 @@ file is streamed from disk in chunks — never read whole — with byte
 progress reported through `on_bytes(sent, size)`; parts go up in parallel. A multipart upload is
 finished with `POST /api/uploads/{id}/complete` (which is also the idempotent nudge for a single
 upload whose object-store event went missing). The import job then runs server-side: follow it
-with `wait()` (events or polling; see stage1.client.jobs).
+with `wait()` (events or polling; see stage1_client.jobs).
 """
 
 from __future__ import annotations
@@ -21,16 +21,24 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 
-from stage1.client.errors import ApiError
-
-if TYPE_CHECKING:
-    from stage1.client.api import BytesCallback, Client
-    from stage1.jobs.schemas import JobOut
-    from stage1.uploads.schemas import UploadCompleted, UploadCreated, UploadPart
+from stage1_client.core import BytesCallback, Core, segment
+from stage1_client.errors import ApiError
+from stage1_client.jobs import Jobs
+from stage1_client.resources import Datasets
+from stage1_wire.jobs import JobOut
+from stage1_wire.uploads import (
+    CompletedPart,
+    CompleteRequest,
+    DatasetUploadRequest,
+    UploadCompleted,
+    UploadCreated,
+    UploadPart,
+    UploadRequest,
+)
 
 KINDS = ("ohlcv", "indicators", "predictions", "trades", "raw")
 CONTENT_TYPES = {
@@ -122,20 +130,21 @@ def _file_range(path: Path, offset: int, length: int, progress: _Progress, sent:
 
 
 class Uploads:
-    def __init__(self, client: Client) -> None:
-        self.client = client
+    """Uploads go through `client`; `datasets` checks a named dataset, `jobs` follows the import."""
+
+    def __init__(self, client: Core, *, jobs: Jobs, datasets: Datasets) -> None:
+        self.client, self.jobs, self.datasets = client, jobs, datasets
 
     def create(self, *, filename: str, size: int, kind: str, measurement: str | None = None,
                dataset: str | None = None, content_type: str = "") -> UploadCreated:
         """The presigned URL(s) for one file: `POST /api/datasets/{dataset}/uploads` for a
         dataset's ohlcv/indicators (the measurement defaults to the dataset's table), else
         `POST /api/uploads` (a measurement is required)."""
-        from stage1.uploads.schemas import DatasetUploadRequest, UploadCreated, UploadRequest
 
         if dataset is not None and kind in ("ohlcv", "indicators"):
             body: Any = DatasetUploadRequest(filename=filename, size=size, kind=kind,
                                              content_type=content_type, measurement=measurement)
-            path = f"/api/datasets/{_slug(dataset)}/uploads"
+            path = f"/api/datasets/{segment(dataset)}/uploads"
         else:
             if not measurement:
                 raise ApiError(0, f"a {kind} upload needs --measurement (only ohlcv and indicators default to "
@@ -148,7 +157,6 @@ class Uploads:
     def complete(self, upload_id: str, parts: list[dict[str, Any]] | None = None) -> UploadCompleted:
         """Finish a multipart upload (`parts`: part_number + etag; without them the server lists
         the parts), and in every case nudge the import — idempotent."""
-        from stage1.uploads.schemas import CompletedPart, CompleteRequest, UploadCompleted
 
         body = CompleteRequest(parts=[CompletedPart(part_number=p["part_number"], etag=p["etag"])
                                       for p in parts] if parts else None)
@@ -169,7 +177,7 @@ class Uploads:
         if size == 0:
             raise ApiError(0, f"{path} is empty")
         if dataset is not None and kind not in ("ohlcv", "indicators"):
-            self.client.datasets.get(dataset)  # a clear 404 for a mistyped slug
+            self.datasets.get(dataset)  # a clear 404 for a mistyped slug
         created = self.create(filename=path.name, size=size, kind=kind, measurement=measurement,
                               dataset=dataset, content_type=content_type or content_type_for(path))
         progress = _Progress(size, on_bytes)
@@ -198,7 +206,7 @@ class Uploads:
                         raise
                     # anything else: the watch goes on and reports what the job does
 
-        return self.client.jobs.watch(upload.job_id, on_update=on_update, timeout=timeout, use_events=use_events,
+        return self.jobs.watch(upload.job_id, on_update=on_update, timeout=timeout, use_events=use_events,
                                       on_idle=nudge)
 
     # -- transfers
@@ -280,12 +288,6 @@ def _store_error(response: httpx.Response) -> ApiError:
     details = {"store_code": code.group(1)} if code else None
     what = message.group(1) if message else (text.strip().splitlines() or [response.reason_phrase])[0][:200]
     return ApiError(response.status_code, f"object store refused the upload: {what}", details)
-
-
-def _slug(value: str) -> str:
-    from stage1.client.api import _ref
-
-    return _ref(value)
 
 
 def _uid(value: str) -> str:

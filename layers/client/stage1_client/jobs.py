@@ -8,17 +8,15 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import msgspec
 
-from stage1.client.errors import ApiError
-from stage1.client.sse import JobEvent, Message, parse
-
-if TYPE_CHECKING:
-    from stage1.client.api import Client
-    from stage1.jobs.schemas import JobList, JobOut
+from stage1_client.core import Core, query
+from stage1_client.errors import ApiError
+from stage1_client.sse import JobEvent, Message, parse
+from stage1_wire.jobs import JobList, JobOut
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 EVENTS_PATH = "/api/events"
@@ -26,7 +24,7 @@ EVENTS_PATH = "/api/events"
 HEARTBEAT = 5.0
 # While following events, the job is also read this often (a missed notification costs at most this).
 RESYNC_SECONDS = 30.0
-OnUpdate = Callable[["JobOut"], None]
+OnUpdate = Callable[[JobOut], None]
 
 
 class EventsUnavailable(Exception):  # noqa: N818 - a signal to fall back to polling
@@ -34,31 +32,26 @@ class EventsUnavailable(Exception):  # noqa: N818 - a signal to fall back to pol
 
 
 class Jobs:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Core) -> None:
         self.client = client
         # None: not tried yet; False: the deployment has no /api/events (do not ask again).
         self.events_supported: bool | None = None
 
     def get(self, job_id: str | uuid.UUID) -> JobOut:
-        from stage1.jobs.schemas import JobOut
 
         return self.client.request("GET", f"/api/jobs/{_job_ref(job_id)}", JobOut)
 
     def list(self, *, status: str | None = None, job_type: str | None = None, limit: int = 50,
              offset: int = 0) -> JobList:
-        from stage1.client.api import _params
-        from stage1.jobs.schemas import JobList
 
-        return self.client.request("GET", "/api/jobs", JobList, params=_params(
+        return self.client.request("GET", "/api/jobs", JobList, params=query(
             status=status, job_type=job_type, limit=limit, offset=offset))
 
     def cancel(self, job_id: str | uuid.UUID) -> JobOut:
-        from stage1.jobs.schemas import JobOut
 
         return self.client.request("POST", f"/api/jobs/{_job_ref(job_id)}/cancel", JobOut)
 
     def retry(self, job_id: str | uuid.UUID) -> JobOut:
-        from stage1.jobs.schemas import JobOut
 
         return self.client.request("POST", f"/api/jobs/{_job_ref(job_id)}/retry", JobOut)
 

@@ -1,0 +1,174 @@
+"""Datasets, runs and simulations: list, iterate, get, create, delete, and their row pages and files."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from stage1_client.core import BytesCallback, Core, Resource, flag, pages, query, segment
+from stage1_client.errors import ApiError
+from stage1_client.jobs import Jobs
+from stage1_wire.datasets import Dataset, DatasetDeleted, DatasetIn, DatasetList, Rows
+from stage1_wire.jobs import JobOut
+from stage1_wire.runs import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSummary
+from stage1_wire.simulations import (
+    SimulationDeleted,
+    SimulationDetail,
+    SimulationIn,
+    SimulationList,
+    SimulationSummary,
+    TradeList,
+)
+
+
+class Datasets(Resource):
+    def list(self, *, symbol: str | None = None, granularity: str | None = None, search: str | None = None,
+             limit: int = 100, offset: int = 0, sort: str | None = None) -> DatasetList:
+
+        return self.client.request("GET", "/api/datasets", DatasetList, params=query(
+            symbol=symbol, granularity=granularity, search=search, limit=limit, offset=offset, sort=sort))
+
+    def iter(self, *, page: int = 500, **filters: Any) -> Iterator[Dataset]:
+        return pages(lambda off: self.list(limit=page, offset=off, **filters), "datasets", page)
+
+    def get(self, ref: str | uuid.UUID) -> Dataset:
+        """By UUID or slug."""
+
+        return self.client.request("GET", f"/api/datasets/{segment(ref)}", Dataset)
+
+    def upsert(self, data: DatasetIn | dict[str, Any], *, record_questdb: bool | None = None) -> Dataset:
+        """Create or update by `dataset_slug`."""
+
+        return self.client.request("POST", "/api/datasets", Dataset, body=data,
+                                   params=query(record_questdb=flag(record_questdb)))
+
+    def delete(self, ref: str | uuid.UUID, *, cascade: bool = False, drop_questdb: bool = False) -> DatasetDeleted:
+
+        return self.client.request("DELETE", f"/api/datasets/{segment(ref)}", DatasetDeleted,
+                                   params=query(cascade=flag(cascade), drop_questdb=flag(drop_questdb)))
+
+    def runs(self, ref: str | uuid.UUID, *, limit: int = 100, offset: int = 0) -> RunList:
+
+        return self.client.request("GET", f"/api/datasets/{segment(ref)}/runs", RunList,
+                                   params=query(limit=limit, offset=offset))
+
+    def rows(self, ref: str | uuid.UUID, kind: str = "ohlcv", *, from_: int | None = None, to: int | None = None,
+             columns: list[str] | None = None, limit: int | None = None, offset: int = 0) -> Rows:
+        """A JSON page of `ohlcv` or `indicators` rows."""
+
+        if kind not in ("ohlcv", "indicators"):
+            raise ApiError(0, "kind is ohlcv or indicators", {"kind": kind})
+        return self.client.request("GET", f"/api/datasets/{segment(ref)}/{kind}", Rows, params=query(
+            format="json", limit=limit, offset=offset, columns=columns, to=to, **{"from": from_}))
+
+
+
+class Runs(Resource):
+    def __init__(self, client: Core, jobs: Jobs) -> None:
+        super().__init__(client)
+        self.jobs = jobs
+
+    def list(self, *, dataset: str | None = None, status: str | None = None, measurement: str | None = None,
+             search: str | None = None, limit: int = 100, offset: int = 0, sort: str | None = None) -> RunList:
+
+        return self.client.request("GET", "/api/runs", RunList, params=query(
+            dataset_id=dataset, status=status, measurement=measurement, search=search, limit=limit, offset=offset,
+            sort=sort))
+
+    def iter(self, *, page: int = 500, **filters: Any) -> Iterator[RunSummary]:
+        return pages(lambda off: self.list(limit=page, offset=off, **filters), "runs", page)
+
+    def get(self, run_id: str | uuid.UUID) -> RunDetail:
+
+        return self.client.request("GET", f"/api/runs/{segment(run_id)}", RunDetail)
+
+    def create(self, data: RunIn | dict[str, Any]) -> RunCreated:
+        """Store a run with its folds, and its predictions inline (`predictions` rows or
+        `predictions_csv`) or from an upload (`upload_id` of a `kind="predictions"` upload).
+
+        Inline, everything is written in the request: 201, `status` COMPLETED. From an upload
+        whose import is still going: 202, `status` RUNNING and the import's `job_id` — follow it
+        with `wait()` (or `client.jobs.watch(created.job_id)`)."""
+
+        return self.client.request("POST", "/api/runs", RunCreated, body=data)
+
+    def wait(self, created: RunCreated, *, on_update: Callable[[JobOut], None] | None = None,
+             timeout: float | None = None) -> RunDetail:
+        """The run once its predictions are in: follows its import job if it has one, then reads the
+        run back. A run that ended FAILED raises `ApiError` with the run's error."""
+        if created.job_id and created.status not in ("COMPLETED", "FAILED"):
+            self.jobs.watch(created.job_id, on_update=on_update, timeout=timeout)
+        run = self.get(created.run_id)
+        if run.status != "COMPLETED":
+            raise ApiError(0, f"run {run.run_id} is {run.status}: {run.error or 'no error text'}",
+                           {"run_id": str(run.run_id), "status": run.status, "job_id": created.job_id})
+        return run
+
+    def delete(self, run_id: str | uuid.UUID) -> RunDeleted:
+
+        return self.client.request("DELETE", f"/api/runs/{segment(run_id)}", RunDeleted)
+
+    def predictions(self, run_id: str | uuid.UUID, *, fold: int | None = None, from_: int | None = None,
+                    to: int | None = None, limit: int | None = None, offset: int = 0) -> Predictions:
+        """One JSON page of predictions (`next_offset` says where the next starts)."""
+
+        return self.client.request("GET", f"/api/runs/{segment(run_id)}/predictions", Predictions, params=query(
+            format="json", fold=fold, to=to, limit=limit, offset=offset, **{"from": from_}))
+
+    def download_predictions(self, run_id: str | uuid.UUID, dest: str | os.PathLike[str], *,
+                             format: str | None = None, fold: int | None = None,
+                             on_bytes: BytesCallback | None = None,
+                             on_job: Callable[[JobOut], None] | None = None) -> Path:
+        """All predictions of a run to a file, streamed: CSV as the server writes it, or Parquet
+        (`format="parquet"` or a `.parquet` name) converted from that CSV stream with pyarrow in
+        bounded batches. Neither is ever held whole in memory."""
+        dest = Path(dest)
+        fmt = format or ("parquet" if dest.suffix.lower() in (".parquet", ".pq") else "csv")
+        if fmt not in ("csv", "parquet"):
+            raise ApiError(0, "format is csv or parquet", {"format": fmt})
+        path = f"/api/runs/{segment(run_id)}/predictions"
+        params = query(format="csv", fold=fold)
+        if fmt == "csv":
+            return self.client.download("GET", path, dest, params=params, on_bytes=on_bytes, on_job=on_job)
+        from stage1_client.convert import csv_to_parquet
+
+        tmp_csv = dest.with_name(dest.name + ".csv.part")
+        try:
+            self.client.download("GET", path, tmp_csv, params=params, on_bytes=on_bytes, on_job=on_job)
+            csv_to_parquet(tmp_csv, dest, int_columns=("timestamp", "bar_index", "fold_number"))
+        finally:
+            tmp_csv.unlink(missing_ok=True)
+        return dest
+
+
+class Simulations(Resource):
+    def list(self, *, run: str | None = None, dataset: str | None = None, limit: int = 100, offset: int = 0,
+             sort: str | None = None) -> SimulationList:
+
+        return self.client.request("GET", "/api/simulations", SimulationList, params=query(
+            run_id=run, dataset_id=dataset, limit=limit, offset=offset, sort=sort))
+
+    def iter(self, *, page: int = 500, **filters: Any) -> Iterator[SimulationSummary]:
+        return pages(lambda off: self.list(limit=page, offset=off, **filters), "simulations", page)
+
+    def get(self, simulation_id: str | uuid.UUID) -> SimulationDetail:
+
+        return self.client.request("GET", f"/api/simulations/{segment(simulation_id)}", SimulationDetail)
+
+    def create(self, data: SimulationIn | dict[str, Any]) -> SimulationDetail:
+        """Store a simulation with its trades; the answer carries the server's trade `buckets`."""
+
+        return self.client.request("POST", "/api/simulations", SimulationDetail, body=data)
+
+    def delete(self, simulation_id: str | uuid.UUID) -> SimulationDeleted:
+
+        return self.client.request("DELETE", f"/api/simulations/{segment(simulation_id)}", SimulationDeleted)
+
+    def trades(self, simulation_id: str | uuid.UUID, *, side: str | None = None, limit: int | None = None,
+               offset: int = 0) -> TradeList:
+
+        return self.client.request("GET", f"/api/simulations/{segment(simulation_id)}/trades", TradeList,
+                                   params=query(format="json", side=side, limit=limit, offset=offset))
