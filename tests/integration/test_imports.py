@@ -3,6 +3,7 @@ gateway:3000 → importer → QuestDB, with the job polled through the API."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -588,3 +589,115 @@ def test_an_outage_release_backs_off_and_retries_until_a_deadline_not_max_attemp
     finally:
         with db.connection() as conn:
             conn.execute("delete from stage1_jobs where job_id = %s", (job.job_id,))
+
+
+class _CutProxy:
+    """A TCP proxy in front of QuestDB that one importer process is pointed at: after `cut_after`
+    bytes towards QuestDB it drops every connection and refuses new ones — QuestDB "killed"
+    mid-import for that process only, the shared QuestDB untouched."""
+
+    def __init__(self, target: tuple[str, int], cut_after: int) -> None:
+        import socket
+        import threading
+
+        self.target, self.cut_after, self.sent, self.open = target, cut_after, 0, True
+        self._conns: list = []
+        self._lock = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._conns += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src, dst, towards_questdb: bool) -> None:
+        try:
+            while self.open and (data := src.recv(1 << 16)):
+                dst.sendall(data)
+                if towards_questdb:
+                    with self._lock:
+                        self.sent += len(data)
+                    if self.sent > self.cut_after:
+                        self.cut()
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        import socket
+
+        self.open = False
+        with self._lock:
+            for s in self._conns:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+
+    def close(self) -> None:
+        self.cut()
+        self.server.close()
+
+
+def test_questdb_lost_mid_import_leaves_no_partial_rows_and_the_job_retries_to_completion(client, settings, unique):
+    """Hole 9 without touching the shared QuestDB: the importer process talks to QuestDB through a
+    proxy that drops dead after ~4 MB of rows. Before: the rows sent so far were in the dataset's
+    table (served by /ohlcv while the dataset said 0) and two quick attempts FAILED the job. Now:
+    the job is released PENDING with a backoff, nothing of it is visible, and once QuestDB answers
+    again (the sweeper retries it on the real one) it completes with the exact count."""
+    import uuid as _uuid
+    from urllib.parse import urlsplit
+
+    ds = _dataset(client, unique)
+    slug, target = ds["dataset_slug"], ds["ohlcv_measurement"]
+    key = f"h3-outage/{_uuid.uuid4()}/data.csv"  # not an upload's key: its event is ignored
+    qdb = urlsplit(settings.qdb_http_url)
+    proxy = _CutProxy((qdb.hostname, qdb.port or 9000), cut_after=4 << 20)
+    try:
+        assert wait_job(client, _dataset_upload(client, slug, ohlcv_csv(1_000))["job_id"])["status"] == "COMPLETED"
+        storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=ohlcv_csv(300_000, start=T0 + 60 * 2_000))
+        payload = {"bucket": settings.bucket, "key": key, "kind": "ohlcv", "measurement": target, "format": "csv",
+                   "dataset_id": ds["dataset_id"], "granularity": "1m", "ready": True}
+        with db.connection() as conn:
+            job_id = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}").job_id
+        env = {**os.environ, "STAGE1_QDB_HTTP_URL": f"http://127.0.0.1:{proxy.port}"}
+        code = ("import json, sys; from stage1.imports.service import run_job; "
+                "print(json.dumps(run_job(sys.argv[1], 'outage-test')))")
+        out = subprocess.run([sys.executable, "-c", code, job_id], env=env, capture_output=True, text=True,
+                             timeout=120)
+        outcome = json.loads(out.stdout.strip().splitlines()[-1])
+        assert proxy.sent > 4 << 20 and outcome["status"] == "PENDING" and outcome["service"] == "questdb", outcome
+        # Nothing of the interrupted import is visible (checked at once: its retry is >= 1 s away).
+        assert count(target) == 1_000
+        assert client.get(f"/api/datasets/{slug}").json()["ohlcv_rows"] == 1_000
+        assert client.get(f"/api/datasets/{slug}/ohlcv", params={"limit": 1}).json()["total"] == 1_000
+        with db.connection() as conn:
+            row = conn.execute("select status, error, retry_at > now() - interval '1 minute' as backoff "
+                               "from stage1_jobs where job_id = %s", (job_id,)).fetchone()
+        assert row["status"] in ("PENDING", "RUNNING"), row  # RUNNING: a sweeper already retries it
+        assert row["status"] == "RUNNING" or (row["backoff"] and "questdb unavailable" in row["error"]), row
+        # QuestDB "is back" (the sweeper dispatches the job to a gateway that reaches it).
+        job = wait_job(client, job_id, timeout=120)
+        assert job["status"] == "COMPLETED", job
+        assert job["attempts"] >= 2
+        assert count(target) == 301_000
+        assert client.get(f"/api/datasets/{slug}").json()["ohlcv_rows"] == 301_000
+        assert _staging_tables(target) == []
+    finally:
+        proxy.close()
+        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+        client.delete(f"/api/datasets/{slug}?cascade=true")
+        drop(target)
