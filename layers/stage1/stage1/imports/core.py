@@ -124,6 +124,13 @@ class _Senders:
         self.finish()
 
 
+def _slices(table: pa.Table, max_bytes: int) -> list[pa.Table]:
+    if table.nbytes <= max_bytes or table.num_rows <= 1:
+        return [table]
+    step = max(1, max_bytes // max(1, table.nbytes // table.num_rows))
+    return [table.slice(start, step) for start in range(0, table.num_rows, step)]
+
+
 def _join(tables: list[pa.Table]) -> pa.Table:
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
 
@@ -197,13 +204,17 @@ def import_file(
                     total = int(batch.num_rows * source.size / block_size)  # an estimate, corrected at the end
                 stats.rows += batch.num_rows
                 stats.batches += 1
-                pending.append(rows)
-                pending_rows += batch.num_rows
-                pending_bytes += rows.nbytes
-                del rows, batch
-                if pending_rows >= batch_rows or pending_bytes >= frame_bytes:
-                    pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
-                    pending, pending_rows, pending_bytes = [], 0, 0
+                del batch
+                # A batch larger than a frame (an Arrow writer's 60 MiB batch) is sent in slices:
+                # its ILP text would pass the client's buffer cap (100 MiB) and one request's budget.
+                for piece in _slices(rows, frame_bytes):
+                    pending.append(piece)
+                    pending_rows += piece.num_rows
+                    pending_bytes += piece.nbytes
+                    if pending_rows >= batch_rows or pending_bytes >= frame_bytes:
+                        pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
+                        pending, pending_rows, pending_bytes = [], 0, 0
+                del rows
                 heartbeat()
             if pending:
                 pool.put((_frame(_join(pending), p), pending_rows), heartbeat)
