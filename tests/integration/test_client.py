@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 from client_support import cancel_leftover_jobs, new_job, unique_slug, write_ohlcv, write_ohlcv_bytes
 
-from stage1.datasets.schemas import Dataset, DatasetList
 from stage1.jobs import service as jobs
-from stage1.jobs.schemas import JobOut
-from stage1.runs.schemas import RunCreated, RunDetail
 from stage1_client import ApiError, Client
+from stage1_wire.datasets import Dataset, DatasetList
+from stage1_wire.jobs import JobOut
+from stage1_wire.runs import RunCreated, RunDetail
 
 
 @pytest.fixture(autouse=True)

@@ -1,114 +1,31 @@
-"""Edge types of the datasets resource (field names fixed by CONTRACT.md)."""
+"""Edge types of the datasets resource: the wire types of `stage1_wire.datasets` (CONTRACT.md)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from stage1_wire.datasets import (
+    Count,
+    Dataset,
+    DatasetDeleted,
+    DatasetIn,
+    DatasetLinks,
+    DatasetList,
+    DatasetSort,
+    Label,
+    QuestDBState,
+    Rows,
+    TableState,
+)
 
-import msgspec
-
-from stage1.core.structs import Model
-from stage1.records import ClientTime, Measurement, Slug, UnixSeconds
-from stage1.timeseries.reads import TableState
-
-Count = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
-Label = Annotated[str, msgspec.Meta(max_length=64)]
-
-DatasetSort = Literal[
-    "created_at", "-created_at", "updated_at", "-updated_at", "dataset_slug", "-dataset_slug",
-    "symbol", "-symbol", "granularity", "-granularity",
+__all__ = [
+    "Count",
+    "Dataset",
+    "DatasetDeleted",
+    "DatasetIn",
+    "DatasetLinks",
+    "DatasetList",
+    "DatasetSort",
+    "Label",
+    "QuestDBState",
+    "Rows",
+    "TableState",
 ]
-
-
-class DatasetIn(Model, kw_only=True):
-    """`POST /api/datasets`: an upsert by `dataset_slug` (the desktop's Stage1MetadataWriter payload).
-
-    Fields left out (or null) keep their stored value on update and take their default on insert.
-    With `record_questdb` the row counts and timestamp bounds are read from QuestDB instead."""
-
-    dataset_slug: Slug
-    dataset_id: uuid.UUID | None = None
-    symbol: Label | None = None
-    granularity: Label | None = None
-    ohlcv_measurement: Measurement | None = None
-    indicator_measurement: Measurement | None = None
-    ohlcv_rows: Count | None = None
-    indicator_rows: Count | None = None
-    ohlcv_first_ts: UnixSeconds | None = None
-    ohlcv_last_ts: UnixSeconds | None = None
-    indicator_first_ts: UnixSeconds | None = None
-    indicator_last_ts: UnixSeconds | None = None
-    metadata: dict[str, Any] | None = None
-    source: Label | None = None
-    created_at: ClientTime | None = None
-    record_questdb: bool = False
-
-
-class QuestDBState(Model):
-    ohlcv: TableState
-    indicator: TableState
-
-
-class DatasetLinks(Model):
-    self: str
-    runs: str
-    simulations: str
-    ohlcv: str
-    indicators: str
-
-
-class Dataset(Model, kw_only=True):
-    dataset_id: uuid.UUID
-    dataset_slug: str
-    symbol: str
-    granularity: str
-    ohlcv_measurement: str
-    indicator_measurement: str
-    ohlcv_rows: int
-    indicator_rows: int
-    ohlcv_first_ts: int | None
-    ohlcv_last_ts: int | None
-    indicator_first_ts: int | None
-    indicator_last_ts: int | None
-    metadata: dict[str, Any]
-    source: str
-    created_at: datetime
-    updated_at: datetime
-    related_runs: int
-    related_simulations: int
-    questdb_state: QuestDBState | None
-    links: DatasetLinks
-    # Aliases of ohlcv_rows / indicator_rows under the names an older desktop build reads.
-    ohlcv_row_count: int
-    indicator_row_count: int
-
-
-class DatasetList(Model):
-    datasets: list[Dataset]
-    total: int
-    limit: int
-    offset: int
-
-
-class DatasetDeleted(Model):
-    dataset_id: uuid.UUID
-    dataset_slug: str
-    deleted: bool
-    runs_deleted: int
-    simulations_deleted: int
-    questdb_tables_dropped: list[str]
-    # Tables that could not be dropped (QuestDB down): name -> error. Nothing references them.
-    questdb_tables_left: dict[str, str]
-
-
-class Rows(Model):
-    """A page of rows of a QuestDB measurement; `timestamp` first (unix seconds by default)."""
-
-    measurement: str
-    columns: list[str]
-    rows: list[dict[str, Any]]
-    total: int
-    limit: int
-    offset: int
-    next_offset: int | None

@@ -18,8 +18,8 @@ from typing import Any, Literal
 from stage1.core.errors import BadRequest, NotFound
 from stage1.core.questdb import get_questdb, ident, literal, quote
 from stage1.core.settings import get_settings
-from stage1.core.structs import Model
 from stage1.timeseries.timestamps import micros_to_unix, to_micros
+from stage1_wire.datasets import TableState
 
 TimestampUnit = Literal["s", "ms", "us"]
 # Names QuestDB reports for existing columns may be upper case; anything else is left out.
@@ -33,24 +33,6 @@ _STATE_SQL = (
     "select table_name, designatedTimestamp, partitionBy, walEnabled, dedup, table_suspended, table_row_count, "
     "table_min_timestamp, table_max_timestamp, wal_pending_row_count from tables()"
 )
-
-
-class TableState(Model):
-    """A QuestDB table as `tables()` sees it right now. `exists` is null (with `error`) when
-    QuestDB could not be asked."""
-
-    name: str
-    exists: bool | None
-    row_count: int | None = None
-    first_ts: int | None = None
-    last_ts: int | None = None
-    designated_timestamp: str | None = None
-    partition_by: str | None = None
-    wal_enabled: bool | None = None
-    dedup: bool | None = None
-    suspended: bool | None = None
-    wal_pending_rows: int | None = None
-    error: str | None = None
 
 
 def _unix(value: Any) -> int | None:
@@ -199,10 +181,10 @@ def read_page(query: RowQuery, limit: int, offset: int, *,
 
 def open_csv(query: RowQuery, limit: int | None = None, offset: int = 0) -> Iterator[bytes]:
     """Start a `/exp` CSV export and return its chunks, formula-like text cells neutralised
-    (`stage1.records.neutralise_csv`: a symbol or name such as `=HYPERLINK(…)` is not run by a
+    (`stage1.core.csvtext.neutralise_csv`: a symbol or name such as `=HYPERLINK(…)` is not run by a
     spreadsheet). The request is made here, so QuestDB's errors surface before a response starts;
     the returned generator closes it when done."""
-    from stage1.records import neutralise_csv
+    from stage1.core.csvtext import neutralise_csv
 
     stack = ExitStack()
     chunks = stack.enter_context(get_questdb().export(query.select_sql(limit, offset)))
