@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -90,8 +91,10 @@ class PrivateStack:
         code = os.environ.get("STAGE1_FAULTS_CODE_DIR")
         if code:  # that checkout's package and local tools first on the path (before the editable install)
             self.stack.REPO = Path(code).resolve()
-            overrides["PYTHONPATH"] = f"{self.stack.REPO / 'layers' / 'stage1'}:{self.stack.REPO / 'local'}"
+            paths = ("layers/stage1", "layers/client", "local")
+            overrides["PYTHONPATH"] = ":".join(str(self.stack.REPO / d) for d in paths)
         self.stack.relocate(root / "state", self.ports, overrides)
+        self.stack.VENV_PY = Path(sys.executable)  # the interpreter running the tests (the project's venv)
         self.log: list[str] = []
         self.stack.say = self.log.append  # keep pytest's output clean; shown when the stack fails to start
         binary = self.stack.CACHE / "bin" / f"minio-{self.stack.MINIO_VERSION}"
