@@ -1,6 +1,7 @@
-"""Build the shared Lambda layer exactly as Lambda receives it: `python/` = the `stage1` package and the
-API functions' dependencies, installed for the python3.11 runtime (Amazon Linux 2, glibc 2.26, so
-manylinux2014 x86_64 wheels) whatever machine runs the build.
+"""Build the shared Lambda layer exactly as Lambda receives it: `python/` = the `stage1` package, the wire
+schemas it shares with the client (`stage1_wire`, from layers/client; the client itself, `stage1_client`,
+is not shipped) and the API functions' dependencies, installed for the python3.11 runtime (Amazon Linux 2,
+glibc 2.26, so manylinux2014 x86_64 wheels) whatever machine runs the build.
 
     python3.11 build_layer.py build <ARTIFACTS_DIR>   # what `sam build` runs (BuildMethod: makefile)
     python3.11 build_layer.py lock                    # re-resolve requirements.txt → requirements.lock
@@ -26,6 +27,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements.txt"
 LOCK = HERE / "requirements.lock"
+# `sam build` runs this from a scratch copy of layers/stage1; the Makefile names the real folder in
+# STAGE1_LAYER_SOURCE, so layers/client (a sibling, outside the copy) is found either way.
+SOURCE = Path(os.environ.get("STAGE1_LAYER_SOURCE") or HERE).resolve()
+# Packages copied into the layer: name -> source folder. Not `stage1_client` (the client installs alone).
+PACKAGES = {"stage1": HERE / "stage1", "stage1_wire": SOURCE.parent / "client" / "stage1_wire"}
 
 # The Lambda python3.11 runtime: CPython 3.11 on Amazon Linux 2 (glibc 2.26), x86_64.
 PLATFORM = ["--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
@@ -68,11 +74,14 @@ def install_dependencies(site: Path) -> None:
 
 
 def add_package(site: Path) -> None:
-    """Copy the `stage1` package (sources only) into `site` and byte-compile it."""
-    target = site / "stage1"
-    shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(HERE / "stage1", target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    compile_tree(target)
+    """Copy the `stage1` and `stage1_wire` packages (sources only) into `site` and byte-compile them."""
+    for name, source in PACKAGES.items():
+        if not (source / "__init__.py").is_file():
+            raise SystemExit(f"build_layer: {name} not found at {source} (set STAGE1_LAYER_SOURCE to layers/stage1)")
+        target = site / name
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        compile_tree(target)
 
 
 def compile_tree(path: Path) -> None:

@@ -137,13 +137,15 @@ def build_layer(name: str) -> Layer:
     resource = _template_layers()[name]
     content = REPO / str(resource["Properties"]["ContentUri"])
     script = content / "build_layer.py"
-    key = _tree_digest(content)
+    module = _load_build_script(script) if script.is_file() else None
+    # Packages the build script takes from outside its folder (stage1_wire) key the cache too.
+    extra = [p for p in getattr(module, "PACKAGES", {}).values() if not p.is_relative_to(content)]
+    key = _tree_digest(content, *extra)
     out = CACHE / f"{name}-{key}"
     if not (out / ".complete").exists():
         tmp = CACHE / f".tmp-{name}-{os.getpid()}-{key}"
         shutil.rmtree(tmp, ignore_errors=True)
-        if script.is_file():  # BuildMethod: makefile → build_layer.py (stdlib only)
-            module = _load_build_script(script)
+        if module is not None:  # BuildMethod: makefile → build_layer.py (stdlib only)
             deps = CACHE / f"{name}-deps-{_digest(script, module.LOCK)}" / "python"
             with _locked(f"{name}-deps"):
                 if not (deps.parent / ".complete").exists():
@@ -167,11 +169,13 @@ def build_layer(name: str) -> Layer:
     return Layer(name, site, tree_bytes(site), top_entries(site))
 
 
-def _tree_digest(root: Path) -> str:
-    """Content hash of a source folder (paths and bytes; caches and byte code ignored)."""
+def _tree_digest(root: Path, *extra: Path) -> str:
+    """Content hash of a source folder and any `extra` folders (paths and bytes; caches and byte code ignored)."""
     h = hashlib.sha256()
-    for path in sorted(_files(root, source=True)):
-        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for base in (root, *extra):
+        prefix = "" if base == root else f"{base.name}/"
+        for path in sorted(_files(base, source=True)):
+            h.update(f"{prefix}{path.relative_to(base)}".encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 

@@ -124,9 +124,11 @@ def test_image_handler_imports_in_a_fresh_process(name, tmp_path):
     python = image_python(python_version, files)
     command = resource["Properties"]["ImageConfig"]["Command"][0]
     module, _, attr = command.rpartition(".")
-    code = (f"import sys, importlib; sys.path[:0] = [{str(context)!r}, {str(REPO / 'layers' / 'stage1')!r}]; "
+    # What the Dockerfile copies next to the handler: stage1 and stage1_wire (each from its own folder).
+    shipped = [str(context), str(REPO / "layers" / "stage1"), str(REPO / "layers" / "client")]
+    code = (f"import sys, importlib; sys.path[:0] = {shipped!r}; "
             f"h = getattr(importlib.import_module({module!r}), {attr!r}); assert callable(h); "
-            "print(sys.version_info[:2])")
+            "assert 'stage1_client' not in sys.modules; print(sys.version_info[:2])")
     proc = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True, cwd=tmp_path,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

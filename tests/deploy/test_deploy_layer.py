@@ -87,7 +87,13 @@ def test_botocore_keeps_the_model_of_every_service_the_code_calls():
 def test_layer_ships_byte_code_and_the_package(packaged):
     _, layers = packaged
     site: Path = layers["SharedLayer"].site
-    assert (site / "stage1" / "__init__.py").is_file()
-    assert list((site / "stage1" / "__pycache__").glob("__init__.cpython-311.pyc"))
+    for package in ("stage1", "stage1_wire"):  # the server and the wire schemas it shares with the client
+        assert (site / package / "__init__.py").is_file(), f"{package} is not in the layer"
+        assert list((site / package / "__pycache__").glob("__init__.cpython-311.pyc"))
+    # The client installs on its own (layers/client); no function runs it.
+    assert not (site / "stage1_client").exists(), "the layer ships the client"
+    assert not list((site / "stage1").glob("client/*.py")), "the layer ships the old in-package client"
+    wire = build_layer.PACKAGES["stage1_wire"]
+    assert {p.name for p in (site / "stage1_wire").glob("*.py")} == {p.name for p in wire.glob("*.py")}
     assert not (site / "bin").exists()
     assert {d.name for d in (site / "botocore" / "data").iterdir() if d.is_dir()} == build_layer.BOTO_SERVICES

@@ -35,6 +35,7 @@ if cfg["event"] is not None:
     out.update(status=response["statusCode"], body=response.get("body", "")[:500])
 out["foreign"] = sorted({m.split(".")[0] for m in sys.modules.values()
                          if getattr(m, "__file__", None) and not any(m.__file__.startswith(p) for p in cfg["allowed"])})
+out["modules"] = sorted({m.split(".")[0] for m in sys.modules})
 print(json.dumps(out))
 """
 
@@ -67,6 +68,9 @@ def test_packaged_handler_imports_and_serves_alone(packaged, name, tmp_path):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["callable"]
     assert out["foreign"] == [], f"imported from outside the package: {out['foreign']}"
+    assert "stage1_client" not in out["modules"], "a handler imports the client"
+    if fn.routes:  # an API function answers with the wire Structs, from the layer
+        assert "stage1_wire" in out["modules"], "the handler's schemas do not come from stage1_wire"
     if fn.routes:
         assert out["status"] != 500 and out["status"] != 404, out
 

@@ -189,6 +189,16 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(obj), indent=2).decode() + "\n")
 
 
+def _print_page(out: Console, args: argparse.Namespace, page: Any, title: str, columns: list[str],
+                rows: list[list[Any]]) -> int:
+    """A list command's answer: the API's JSON page with `--json`, else a table with its place in the list."""
+    if args.json:
+        _print_json(page)
+    else:
+        out.print(_table(title, columns, rows, caption=_page_caption(page.total, page.offset, len(rows))))
+    return EXIT_OK
+
+
 def _page_caption(total: int, offset: int, shown: int) -> str:
     if not shown:
         return f"{total:,} in all"
@@ -200,16 +210,12 @@ def cmd_datasets(client: Client, args: argparse.Namespace, out: Console, err: Co
     if args.action == "list":
         page = client.datasets.list(symbol=args.symbol, granularity=args.granularity, search=args.search,
                                     limit=args.limit, offset=args.offset)
-        if args.json:
-            _print_json(page)
-            return EXIT_OK
         rows = [[d.dataset_slug, d.symbol, d.granularity, _num(d.ohlcv_rows), _num(d.indicator_rows),
                  _ts(d.ohlcv_first_ts), _ts(d.ohlcv_last_ts), d.related_runs, d.related_simulations,
                  _ts(d.updated_at)] for d in page.datasets]
-        out.print(_table("Datasets", ["slug", "symbol", "granularity", "ohlcv rows", "indicator rows", "first bar",
-                                      "last bar", "runs", "sims", "updated"], rows,
-                         caption=_page_caption(page.total, page.offset, len(rows))))
-        return EXIT_OK
+        return _print_page(out, args, page, "Datasets", ["slug", "symbol", "granularity", "ohlcv rows",
+                                                          "indicator rows", "first bar", "last bar", "runs",
+                                                          "sims", "updated"], rows)
     if args.action == "create":
         body = {"dataset_slug": args.slug, "symbol": args.symbol, "granularity": args.granularity,
                 "source": args.source}
@@ -249,15 +255,10 @@ def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Consol
     if args.action == "list":
         page = client.runs.list(dataset=args.dataset, status=args.status, search=args.search, limit=args.limit,
                                 offset=args.offset)
-        if args.json:
-            _print_json(page)
-            return EXIT_OK
         rows = [[r.run_id, r.dataset_slug, r.prediction_measurement, _status(r.status), r.fold_count,
                  _num(r.prediction_rows), r.target_column, _ts(r.completed_at or r.created_at)] for r in page.runs]
-        out.print(_table("Walk-forward runs", ["run_id", "dataset", "measurement", "status", "folds", "rows",
-                                               "target", "completed"], rows,
-                         caption=_page_caption(page.total, page.offset, len(rows))))
-        return EXIT_OK
+        return _print_page(out, args, page, "Walk-forward runs", ["run_id", "dataset", "measurement", "status",
+                                                                   "folds", "rows", "target", "completed"], rows)
     r = client.runs.get(args.run_id)
     if args.json:
         _print_json(r)
@@ -281,15 +282,10 @@ def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Consol
 def cmd_simulations(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.action == "list":
         page = client.simulations.list(run=args.run, dataset=args.dataset, limit=args.limit, offset=args.offset)
-        if args.json:
-            _print_json(page)
-            return EXIT_OK
         rows = [[s.simulation_id, s.name, s.dataset_slug, s.run_id or "", _status(s.status), _num(s.trade_count),
                  _ts(s.created_at)] for s in page.simulations]
-        out.print(_table("Simulations", ["simulation_id", "name", "dataset", "run_id", "status", "trades",
-                                         "created"], rows,
-                         caption=_page_caption(page.total, page.offset, len(rows))))
-        return EXIT_OK
+        return _print_page(out, args, page, "Simulations", ["simulation_id", "name", "dataset", "run_id",
+                                                             "status", "trades", "created"], rows)
     s = client.simulations.get(args.simulation_id)
     if args.json:
         _print_json(s)
@@ -324,15 +320,11 @@ def _job_rows(job: JobOut) -> list[tuple[str, Any]]:
 def cmd_jobs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.action == "list":
         page = client.jobs.list(status=args.status, job_type=args.job_type, limit=args.limit, offset=args.offset)
-        if args.json:
-            _print_json(page)
-            return EXIT_OK
         rows = [[j.job_id, j.job_type, _status(j.status),
                  f"{j.progress:,}" + (f"/{j.total:,}" if j.total is not None else ""), j.attempts,
                  _ts(j.created_at), _ts(j.updated_at), _compact(j.error, 50)] for j in page.items]
-        out.print(_table("Jobs", ["job_id", "type", "status", "progress", "attempts", "created", "updated", "error"],
-                         rows, caption=_page_caption(page.total, page.offset, len(rows))))
-        return EXIT_OK
+        return _print_page(out, args, page, "Jobs", ["job_id", "type", "status", "progress", "attempts",
+                                                      "created", "updated", "error"], rows)
     if args.action == "show":
         job = client.jobs.get(args.job_id)
         if args.json:

@@ -2,14 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.auth import (
-    MAX_EXPIRES_IN,
-    SCOPES,
-    Scope,
-    TokenCreate,
-    TokenInfo,
-    TokenIssued,
-    TokenList,
-)
-
-__all__ = ["MAX_EXPIRES_IN", "SCOPES", "Scope", "TokenCreate", "TokenInfo", "TokenIssued", "TokenList"]
+from stage1_wire.auth import *  # noqa: F403 - the wire module under the server's import path

@@ -2,30 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.datasets import (
-    Count,
-    Dataset,
-    DatasetDeleted,
-    DatasetIn,
-    DatasetLinks,
-    DatasetList,
-    DatasetSort,
-    Label,
-    QuestDBState,
-    Rows,
-    TableState,
-)
-
-__all__ = [
-    "Count",
-    "Dataset",
-    "DatasetDeleted",
-    "DatasetIn",
-    "DatasetLinks",
-    "DatasetList",
-    "DatasetSort",
-    "Label",
-    "QuestDBState",
-    "Rows",
-    "TableState",
-]
+from stage1_wire.datasets import *  # noqa: F403 - the wire module under the server's import path

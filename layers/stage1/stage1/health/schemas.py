@@ -2,9 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.health import (
-    Liveness,
-    Readiness,
-)
-
-__all__ = ["Liveness", "Readiness"]
+from stage1_wire.health import *  # noqa: F403 - the wire module under the server's import path

@@ -2,10 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.jobs import (
-    JobAccepted,
-    JobList,
-    JobOut,
-)
-
-__all__ = ["JobAccepted", "JobList", "JobOut"]
+from stage1_wire.jobs import *  # noqa: F403 - the wire module under the server's import path

@@ -2,13 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.measurements import (
-    Measurement,
-    MeasurementColumn,
-    MeasurementDetail,
-    MeasurementList,
-    Partitions,
-    WalState,
-)
-
-__all__ = ["Measurement", "MeasurementColumn", "MeasurementDetail", "MeasurementList", "Partitions", "WalState"]
+from stage1_wire.measurements import *  # noqa: F403 - the wire module under the server's import path

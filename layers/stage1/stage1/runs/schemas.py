@@ -2,44 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.runs import (
-    Bound,
-    Cell,
-    ColumnName,
-    Fold,
-    FoldIn,
-    FoldNumber,
-    Predictions,
-    RunCreated,
-    RunDeleted,
-    RunDetail,
-    RunIn,
-    RunLinks,
-    RunList,
-    RunSort,
-    RunStatus,
-    RunSummary,
-    Samples,
-    ThresholdColumn,
-)
-
-__all__ = [
-    "Bound",
-    "Cell",
-    "ColumnName",
-    "Fold",
-    "FoldIn",
-    "FoldNumber",
-    "Predictions",
-    "RunCreated",
-    "RunDeleted",
-    "RunDetail",
-    "RunIn",
-    "RunLinks",
-    "RunList",
-    "RunSort",
-    "RunStatus",
-    "RunSummary",
-    "Samples",
-    "ThresholdColumn",
-]
+from stage1_wire.runs import *  # noqa: F403 - the wire module under the server's import path

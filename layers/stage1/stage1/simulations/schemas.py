@@ -2,36 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.simulations import (
-    Bucket,
-    BucketType,
-    Side,
-    SimulationDeleted,
-    SimulationDetail,
-    SimulationIn,
-    SimulationLinks,
-    SimulationList,
-    SimulationSort,
-    SimulationStatus,
-    SimulationSummary,
-    Trade,
-    TradeIn,
-    TradeList,
-)
-
-__all__ = [
-    "Bucket",
-    "BucketType",
-    "Side",
-    "SimulationDeleted",
-    "SimulationDetail",
-    "SimulationIn",
-    "SimulationLinks",
-    "SimulationList",
-    "SimulationSort",
-    "SimulationStatus",
-    "SimulationSummary",
-    "Trade",
-    "TradeIn",
-    "TradeList",
-]
+from stage1_wire.simulations import *  # noqa: F403 - the wire module under the server's import path

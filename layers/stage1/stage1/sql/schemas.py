@@ -2,11 +2,4 @@
 
 from __future__ import annotations
 
-from stage1_wire.sql import (
-    ExportIn,
-    QueryColumn,
-    QueryIn,
-    QueryOut,
-)
-
-__all__ = ["ExportIn", "QueryColumn", "QueryIn", "QueryOut"]
+from stage1_wire.sql import *  # noqa: F403 - the wire module under the server's import path
