@@ -701,3 +701,16 @@ def test_questdb_lost_mid_import_leaves_no_partial_rows_and_the_job_retries_to_c
         storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
         client.delete(f"/api/datasets/{slug}?cascade=true")
         drop(target)
+
+
+def test_rows_that_do_not_fit_the_existing_table_fail_the_import_and_leave_it_as_it_was(client, table):
+    """The copy from staging is where a file's column types meet the table's: text into a DOUBLE
+    column is a 400 naming the column's types (before: rows of other batches were already in)."""
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=raw", content=b"timestamp,note\n1700000000,1.5\n",
+                    headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+    r = client.post(f"/api/questdb/import?measurement={table}&kind=raw",
+                    content=b"timestamp,note\n1700000060,abc\n1700000120,def\n", headers={"content-type": "text/csv"})
+    assert r.status_code == 400, r.text
+    assert "do not fit" in r.json()["error"] and r.json()["details"]["column_types"]["note"] == ["VARCHAR", "DOUBLE"]
+    assert count(table) == 1 and _staging_tables(table) == []

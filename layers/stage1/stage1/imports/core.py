@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from stage1.core.errors import ServiceUnavailable, service_of
 from stage1.core.logging import get_logger
-from stage1.core.questdb import get_questdb, ident, ilp_sender, quote
+from stage1.core.questdb import QuestDBError, get_questdb, ident, ilp_sender, quote
 from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import CSV, Source, open_batches
 from stage1.imports.limits import Limits
@@ -350,9 +350,15 @@ def copy_into(staging: str, target: str, *, timeout: float) -> None:
     target see all of the import or none of it, and DEDUP UPSERT KEYS keeps one copy of each row.
     Columns the file brought that the target lacks are added first (same types)."""
     source, existing = _columns(staging), _columns(target)
-    for name, qtype in source.items():
-        if name not in existing:
-            get_questdb().exec(f"ALTER TABLE {quote(target)} ADD COLUMN IF NOT EXISTS {quote(name, 'column')} {qtype}")
-    names = ", ".join(quote(name, "column") for name in source)
-    get_questdb().exec(f"INSERT INTO {quote(target)} ({names}) SELECT {names} FROM {quote(staging)}",  # noqa: S608
-                       timeout=timeout)
+    try:
+        for name, qtype in source.items():
+            if name not in existing:
+                get_questdb().exec(
+                    f"ALTER TABLE {quote(target)} ADD COLUMN IF NOT EXISTS {quote(name, 'column')} {qtype}")
+        names = ", ".join(quote(name, "column") for name in source)
+        get_questdb().exec(f"INSERT INTO {quote(target)} ({names}) SELECT {names} FROM {quote(staging)}",  # noqa: S608
+                           timeout=timeout)
+    except QuestDBError as exc:  # e.g. a column the file has as text where the table has numbers
+        differ = {n: (t, existing[n]) for n, t in source.items() if n in existing and existing[n] != t}
+        raise ImportFailed(f"the rows do not fit the table {target}: {exc.questdb_message[:300]}",
+                           {"questdb": exc.questdb_message[:1000], "column_types": differ}) from exc
