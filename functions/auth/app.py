@@ -1,11 +1,9 @@
 """Auth function: token issue (admin secret or an admin token), listing and revocation (admin).
 
 `POST /api/auth/token` has no authorizer in template.yaml (it is how the first token is made), so
-this function checks its credentials itself: the `X-Stage1-Admin-Secret` header (constant-time
-compare, failures limited per source address, a correct secret never locked out by them: see
-stage1.auth.admin), or else an `X-Stage1-Token` with the `admin` scope (a bad one counts as a
-failure of that source too). Listing and revocation sit behind the authorizer like every other
-route and need the `admin` scope.
+this function checks its credentials itself (`stage1.auth.issue`): the `X-Stage1-Admin-Secret`
+header, or else an `X-Stage1-Token` with the `admin` scope. Listing and revocation sit behind the
+authorizer like every other route and need the `admin` scope.
 """
 
 from typing import Annotated, Any
@@ -13,15 +11,14 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.params import JSONBody, Parameter
 
-from stage1.auth.admin import check_admin_secret, record_failure
+from stage1.auth.issue import issue_token as issue
 from stage1.auth.schemas import TokenCreate, TokenInfo, TokenIssued, TokenList
-from stage1.auth.tokens import authenticate, issue, list_tokens, revoke
-from stage1.core.app import create_app, make_handler
-from stage1.core.errors import Forbidden, Unauthorized
-from stage1.core.paging import Limit, Offset
+from stage1.auth.tokens import list_tokens, revoke
+from stage1.web.app import create_app, make_handler
+from stage1.web.params import Limit, Offset
+from stage1_wire.auth import TOKEN_HEADER
 
 ADMIN_SECRET_HEADER = "x-stage1-admin-secret"  # noqa: S105 - a header name
-TOKEN_HEADER = "x-stage1-token"  # noqa: S105 - a header name
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:
@@ -31,29 +28,11 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return str(source or (request.client.host if request.client else "unknown"))
 
 
-def authorize_issue(request: Request[Any, Any, Any]) -> None:
-    secret = request.headers.get(ADMIN_SECRET_HEADER)
-    if secret is not None:
-        check_admin_secret(secret, client_address(request))
-        return
-    token = request.headers.get(TOKEN_HEADER)
-    if not token:
-        raise Unauthorized("send the admin secret (X-Stage1-Admin-Secret) or an admin token (X-Stage1-Token)")
-    client = client_address(request)
-    try:
-        identity = authenticate(token)
-    except Unauthorized as exc:
-        raise record_failure(client, exc.message) from None
-    if "admin" not in identity.scopes:
-        raise Forbidden("issuing tokens needs the 'admin' scope",
-                        {"required": "admin", "scopes": list(identity.scopes)})
-
-
 @post("/api/auth/token", summary="Issue a token (returned once)", tags=["auth"], status_code=201,
       sync_to_thread=True, security=[{"AdminSecret": []}, {"Stage1Token": []}])
 def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenCreate]) -> TokenIssued:
-    authorize_issue(request)
-    return issue(data.name, list(data.scopes), data.expires_in)
+    return issue(data, secret=request.headers.get(ADMIN_SECRET_HEADER), token=request.headers.get(TOKEN_HEADER),
+                 client=client_address(request))
 
 
 @get("/api/auth/tokens", summary="List tokens (admin)", tags=["auth"], sync_to_thread=True)

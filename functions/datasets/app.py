@@ -6,23 +6,21 @@ from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from stage1.core.app import create_app, make_handler
-from stage1.core.paging import Limit, Offset, Search
+from stage1.core.threads import in_thread
 from stage1.datasets import service
 from stage1.datasets.schemas import Dataset, DatasetDeleted, DatasetIn, DatasetList, DatasetSort, Rows
-from stage1.exports.http import large_resource_read
-from stage1.exports.openapi import LARGE_READ
-from stage1.exports.schemas import ModeParam
-from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread
 from stage1.runs import service as runs
 from stage1.runs.schemas import RunList, RunSort, RunStatus
 from stage1.simulations import service as simulations
 from stage1.simulations.schemas import SimulationList, SimulationSort
+from stage1.web.app import create_app, make_handler
+from stage1.web.large_reads import large_resource_read
+from stage1.web.openapi import LARGE_READ
+from stage1.web.params import DatasetRef, Format, FromTs, Limit, ModeParam, Offset, RowLimit, Search, ToTs, TsUnit
 
 Label = Annotated[str | None, QueryParameter(max_length=64)]
-DatasetRef = Annotated[str, PathParameter(description="dataset UUID or slug", max_length=100)]
 Columns = Annotated[list[str] | None, QueryParameter(
     name="columns", description="columns to return (repeat the parameter or separate with commas)")]
 BLOCKING = {"sync_to_thread": True, "tags": ["datasets"]}

@@ -3,9 +3,9 @@
 from litestar import Response, get
 from litestar.openapi import ResponseSpec
 
-from stage1.core.app import API_VERSION, create_app, make_handler
 from stage1.health.schemas import Liveness, Readiness
 from stage1.health.service import readiness
+from stage1.web.app import API_VERSION, create_app, make_handler
 
 
 @get("/api/health", summary="Liveness", tags=["health"], sync_to_thread=False)

@@ -8,14 +8,13 @@ from typing import Annotated, Any, Literal
 from litestar import Request, Response, get, post
 from litestar.params import JSONBody, Parameter, PathParameter
 
-from stage1.core.app import create_app, make_handler
-from stage1.core.settings import get_settings
-from stage1.exports.http import large_read
-from stage1.exports.openapi import LARGE_READ
 from stage1.measurements.schemas import MeasurementDetail, MeasurementList
 from stage1.measurements.service import get_measurement, list_measurements
+from stage1.sql import service as sql
 from stage1.sql.schemas import ExportIn, QueryIn, QueryOut
-from stage1.sql.service import check_timeout, run_query
+from stage1.web.app import create_app, make_handler
+from stage1.web.large_reads import large_read
+from stage1.web.openapi import LARGE_READ
 
 Prefix = Annotated[str | None, Parameter(pattern=r"^[a-z0-9_]{0,63}$", description="Name prefix, [a-z0-9_]")]
 Sample = Annotated[int, Parameter(ge=0, le=100, description="How many of the latest rows to include")]
@@ -44,10 +43,7 @@ def measurement(name: Name, sample: Sample = 5) -> MeasurementDetail:
 @post("/api/questdb/query", summary="Read-only SQL → JSON rows (limited)", tags=["questdb"], status_code=200,
       sync_to_thread=True)
 def query(data: JSONBody[QueryIn], limit: RowLimit = None, timeout: QueryTimeout = None) -> QueryOut:
-    settings = get_settings()
-    rows = min(data.limit or limit or settings.query_default_rows, settings.query_max_rows)
-    seconds = check_timeout(timeout, settings.query_timeout, settings.query_max_timeout)
-    return run_query(data.sql, limit=max(1, rows), timeout=seconds)
+    return sql.query(data.sql, body_limit=data.limit, limit=limit, timeout=timeout)
 
 
 @post("/api/questdb/export", summary="Read-only SQL → CSV/Parquet (inline, streamed locally, or an export job)",

@@ -8,17 +8,27 @@ from litestar import Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
-from stage1.core.app import create_app, make_handler
-from stage1.core.paging import Limit, Offset, Search
-from stage1.exports.http import large_resource_read
-from stage1.exports.openapi import LARGE_READ
-from stage1.exports.schemas import ModeParam
-from stage1.records import Format, FromTs, RowLimit, ToTs, TsUnit, in_thread, respond
+from stage1.core.threads import in_thread
 from stage1.runs import service
 from stage1.runs.schemas import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSort, RunStatus
+from stage1.web.app import create_app, make_handler
+from stage1.web.large_reads import large_resource_read
+from stage1.web.openapi import LARGE_READ
+from stage1.web.params import (
+    DatasetFilter,
+    Format,
+    FromTs,
+    Limit,
+    ModeParam,
+    Offset,
+    RowLimit,
+    Search,
+    ToTs,
+    TsUnit,
+)
+from stage1.web.responses import respond
 
 RunId = Annotated[str, PathParameter(description="run UUID", max_length=100)]
-DatasetFilter = Annotated[str | None, QueryParameter(description="dataset UUID or slug", max_length=100)]
 MeasurementFilter = Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9_]{1,63}$", max_length=63,
                                                     description="exact prediction_measurement")]
 FoldFilter = Annotated[int | None, QueryParameter(ge=0, le=2**31 - 1, description="only this fold_number")]

@@ -7,12 +7,6 @@ from typing import Annotated
 from litestar import Request, Response, delete, get, post
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
-from stage1.core.app import create_app, make_handler
-from stage1.core.paging import Limit, Offset
-from stage1.exports.http import large_resource_read
-from stage1.exports.openapi import LARGE_READ
-from stage1.exports.schemas import ModeParam
-from stage1.records import Format, FromTs, RowLimit, ToTs
 from stage1.simulations import service
 from stage1.simulations.schemas import (
     SimulationDeleted,
@@ -22,10 +16,13 @@ from stage1.simulations.schemas import (
     SimulationSort,
     TradeList,
 )
+from stage1.web.app import create_app, make_handler
+from stage1.web.large_reads import large_resource_read
+from stage1.web.openapi import LARGE_READ
+from stage1.web.params import DatasetFilter, Format, FromTs, Limit, ModeParam, Offset, RowLimit, ToTs
 
 SimulationId = Annotated[str, PathParameter(description="simulation UUID", max_length=100)]
 RunFilter = Annotated[str | None, QueryParameter(description="run UUID", max_length=100)]
-DatasetFilter = Annotated[str | None, QueryParameter(description="dataset UUID or slug", max_length=100)]
 SideFilter = Annotated[str | None, QueryParameter(min_length=1, max_length=32, description="only trades of this side")]
 BLOCKING = {"sync_to_thread": True, "tags": ["simulations"]}
 

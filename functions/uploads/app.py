@@ -3,16 +3,14 @@ the inline imports `POST /api/questdb/import` (blocking) and `/api/questdb/impor
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
-import anyio
-import msgspec
 from litestar import Request, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from stage1.core.app import create_app, make_handler
-from stage1.core.errors import BadRequest, PayloadTooLarge
+from stage1.core.errors import BadRequest
 from stage1.core.settings import get_settings
+from stage1.core.threads import in_thread
 from stage1.jobs.schemas import JobAccepted
 from stage1.uploads import service
 from stage1.uploads.schemas import (
@@ -25,23 +23,15 @@ from stage1.uploads.schemas import (
     UploadCreated,
     UploadRequest,
 )
+from stage1.web.app import create_app, make_handler
+from stage1.web.bodies import decode_strict, refuse_large
+from stage1.web.params import DatasetRef
 
 Kind = Annotated[Literal["ohlcv", "indicators", "predictions", "trades", "raw"] | None, QueryParameter()]
 Format = Annotated[Literal["csv", "csv.gz", "parquet", "arrow"] | None, QueryParameter()]
 Measurement = Annotated[str | None, QueryParameter(max_length=63)]
 Granularity = Annotated[str | None, QueryParameter(max_length=16, pattern=GRANULARITY_PATTERN)]
-T = TypeVar("T", bound=msgspec.Struct)
-DatasetRef = Annotated[str, PathParameter(description="dataset UUID or slug", max_length=100)]
 UploadId = Annotated[str, PathParameter(description="upload UUID", max_length=64)]
-
-
-def _decode(data: bytes, kind: type[T]) -> T:
-    try:
-        return msgspec.json.decode(data or b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise BadRequest("invalid request", {"problems": [str(exc)]}) from None
-    except msgspec.DecodeError as exc:
-        raise BadRequest("request body is not valid JSON", {"problems": [str(exc)]}) from None
 
 
 # A declaration is decoded strictly (msgspec's JSON types: "1000", "1e3" or 100.0 are not a size), where
@@ -49,30 +39,30 @@ def _decode(data: bytes, kind: type[T]) -> T:
 @post("/api/uploads", summary="Start an upload: presigned URL(s) and the import job", tags=["uploads"],
       status_code=201)
 async def create_upload(request: Request, data: JSONBody[UploadRequest]) -> UploadCreated:
-    strict = _decode(await request.body(), UploadRequest)
-    return await anyio.to_thread.run_sync(service.create_upload, strict)
+    strict = decode_strict(await request.body(), UploadRequest)
+    return await in_thread(service.create_upload, strict)
 
 
 @post("/api/datasets/{dataset_id:str}/uploads", summary="Start an upload of a dataset's OHLCV or indicators",
       tags=["uploads"], status_code=201)
 async def create_dataset_upload(request: Request, dataset_id: DatasetRef,
                                 data: JSONBody[DatasetUploadRequest]) -> UploadCreated:
-    strict = _decode(await request.body(), DatasetUploadRequest)
-    return await anyio.to_thread.run_sync(service.create_dataset_upload, dataset_id, strict)
+    strict = decode_strict(await request.body(), DatasetUploadRequest)
+    return await in_thread(service.create_dataset_upload, dataset_id, strict)
 
 
 @post("/api/uploads/{upload_id:str}/complete", summary="Complete a multipart upload; nudge the import",
       tags=["uploads"], status_code=200)
 async def complete_upload(upload_id: UploadId, request: Request) -> UploadCompleted:
     # The body is optional (a bare nudge), so it is read here rather than typed.
-    body = _decode(await request.body(), CompleteRequest)
-    return await anyio.to_thread.run_sync(service.complete_upload, upload_id, body)
+    body = decode_strict(await request.body(), CompleteRequest)
+    return await in_thread(service.complete_upload, upload_id, body)
 
 
 def _inline(content_type: str, data: bytes, measurement: str | None, kind: str | None, format: str | None,
             granularity: str | None) -> dict:
     if content_type.split(";")[0].strip().lower() == "application/json":
-        body = _decode(data, InlineImportRequest)
+        body = decode_strict(data, InlineImportRequest)
         return {"body": body.data.encode(), "measurement": body.measurement, "kind": kind or body.kind,
                 "fmt": "csv", "granularity": granularity or body.granularity}
     if not measurement:
@@ -85,10 +75,11 @@ def _inline(content_type: str, data: bytes, measurement: str | None, kind: str |
       status_code=200)
 async def import_blocking(request: Request, measurement: Measurement = None, kind: Kind = None,
                           format: Format = None, granularity: Granularity = None) -> InlineImportResult:
-    _refuse_large(request, get_settings().inline_import_max_bytes)
+    refuse_large(request.headers, get_settings().inline_import_max_bytes,
+                 "body too large for a blocking import: upload the file or use /api/questdb/import/async")
     body = await request.body()
     args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)
-    return await anyio.to_thread.run_sync(lambda: service.import_blocking(**args))
+    return await in_thread(service.import_blocking, **args)
 
 
 @post("/api/questdb/import/async", summary="Import a CSV/Arrow/Parquet body as a job", tags=["questdb"],
@@ -97,15 +88,7 @@ async def import_async(request: Request, measurement: Measurement = None, kind: 
                        format: Format = None, granularity: Granularity = None) -> JobAccepted:
     body = await request.body()
     args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)
-    return await anyio.to_thread.run_sync(lambda: service.import_async(**args))
-
-
-def _refuse_large(request: Request, limit: int) -> None:
-    """413 before reading a body that says it is too large."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge("body too large for a blocking import: upload the file or use /api/questdb/import/async",
-                              {"size": int(length), "max_bytes": limit})
+    return await in_thread(service.import_async, **args)
 
 
 app = create_app([create_upload, create_dataset_upload, complete_upload, import_blocking, import_async],

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stage1.core.app import API_VERSION
+from stage1.web.app import API_VERSION
 from stage1_local.template import REPO, Function, functions, load_app
 
 SPEC_FILE = REPO / "docs" / "openapi.json"

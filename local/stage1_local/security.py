@@ -31,10 +31,11 @@ from stage1.core.errors import PayloadTooLarge, Stage1Error, TooManyRequests, Un
 from stage1.core.logging import get_logger
 from stage1.core.settings import Settings, get_settings
 from stage1_local.template import Route, functions, load_handler, load_template
+from stage1_wire.auth import TOKEN_HEADER as WIRE_TOKEN_HEADER
 
 log = get_logger("gateway.security")
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-TOKEN_HEADER = b"x-stage1-token"  # noqa: S105 - a header name
+TOKEN_HEADER = WIRE_TOKEN_HEADER.lower().encode()  # ASGI header names are lower-case bytes
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -239,7 +239,7 @@ def test_the_request_caller_reaches_sync_handlers_and_never_the_next_request(eve
     from litestar import get
 
     from stage1.auth.scopes import current_caller
-    from stage1.core.app import create_app, make_handler
+    from stage1.web.app import create_app, make_handler
 
     @get("/api/health", sync_to_thread=True)
     def who() -> dict:

@@ -1,12 +1,12 @@
 """CSV injection (OWASP): formula-like text cells are prefixed with `'`, numbers are left alone,
-whatever the chunking of the stream (stage1.records.neutralise_csv, csv_cell, csv_lines)."""
+whatever the chunking of the stream (stage1.core.csvtext.neutralise_csv, csv_cell, csv_lines)."""
 
 import csv
 import io
 
 import pytest
 
-from stage1.records import csv_cell, csv_lines, neutralise_csv
+from stage1.core.csvtext import csv_cell, csv_lines, neutralise_csv
 
 DANGEROUS = ['=HYPERLINK("http://x")', "=1+2", "+x", "-x", "@SUM(A1)", "\tx", "\rx", "-", "=", "-1=2", "+1+1"]
 NUMBERS = ["-1.5", "+3", "-1.0E-5", "-0.0", "1e300", "-Infinity", "NaN", "-9223372036854775807", ".5", "-.5"]

@@ -6,9 +6,9 @@ from litestar import get, post
 from litestar.params import JSONBody
 from litestar.testing import TestClient
 
-from stage1.core.app import create_app
 from stage1.core.errors import Conflict, ServiceUnavailable, TooManyRequests, to_stage1_error
 from stage1.core.structs import Model
+from stage1.web.app import create_app
 
 
 @pytest.mark.parametrize(

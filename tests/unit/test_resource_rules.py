@@ -6,9 +6,11 @@ import pytest
 
 from stage1.core.errors import BadRequest
 from stage1.core.ilp import encode_row
-from stage1.records import client_time, page_limit, parse_ref
+from stage1.core.paging import page_limit
+from stage1.core.refs import parse_ref
 from stage1.runs import predictions as preds
 from stage1.runs.create import _candidates
+from stage1.timeseries.client_times import client_time
 
 
 def test_rows_are_normalised_and_thresholds_ordered():

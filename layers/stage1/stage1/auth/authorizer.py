@@ -17,8 +17,8 @@ from typing import Any
 from stage1.auth.tokens import authenticate
 from stage1.core.errors import Unauthorized
 from stage1.core.logging import get_logger, log_fields
+from stage1_wire.auth import TOKEN_HEADER
 
-TOKEN_HEADER = "x-stage1-token"  # noqa: S105 - a header name
 log = get_logger("authorizer")
 
 
@@ -30,7 +30,7 @@ def token_of(event: dict[str, Any]) -> str | None:
     if isinstance(sources, list) and sources and isinstance(sources[0], str) and sources[0]:
         return sources[0]
     headers = event.get("headers") or {}
-    token = headers.get(TOKEN_HEADER) if isinstance(headers, dict) else None
+    token = headers.get(TOKEN_HEADER.lower()) if isinstance(headers, dict) else None
     return token if isinstance(token, str) else None
 
 

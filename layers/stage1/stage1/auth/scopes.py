@@ -71,22 +71,7 @@ def caller_of(scope: dict[str, Any]) -> Caller | None:
     return Caller(str(token_id) if token_id else None, "admin" in scopes_of(ctx))
 
 
-# The caller of the request being served, set by `scope_guard` (so in every function, for the whole
-# request, including its sync handlers' threads). `stage1.jobs.service.create_job` records it as the
-# job's creator without every caller threading it through.
+# The caller of the request being served, set by `stage1.web.guards.scope_guard` (so in every
+# function, for the whole request, including its sync handlers' threads).
+# `stage1.jobs.service.create_job` records it as the job's creator without every caller threading it.
 current_caller: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("stage1_caller", default=None)
-
-
-async def scope_guard(connection: Any, _handler: Any = None) -> None:
-    """Litestar guard of every function (stage1.core.app): refuse (403) a request whose token, as
-    the authorizer passed it on, lacks the scope the request needs. Without authorizer context (a
-    public route, or auth turned off locally) it lets the request through: the gateway decides
-    which routes are public. Async on purpose: Litestar runs sync guards on a worker thread, where
-    `current_caller` would not reach the handler."""
-    scope = connection.scope
-    if scope["type"] != "http":
-        return
-    ctx = authorizer_context(scope)
-    current_caller.set(caller_of(scope))
-    if ctx is not None and (error := check_scope(scope["method"], scope["path"], ctx)) is not None:
-        raise error

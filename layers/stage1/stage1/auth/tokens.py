@@ -17,13 +17,15 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from stage1.auth.schemas import SCOPES, TokenInfo, TokenIssued, TokenList
 from stage1.core import db
 from stage1.core.errors import BadRequest, NotFound, Unauthorized
+from stage1.core.refs import as_uuid
 from stage1.core.settings import get_settings
+from stage1.core.times import iso
 
 TOKEN_PREFIX = "s1_"  # noqa: S105 - the public marker of a token
 _TOKEN_RE = re.compile(r"s1_[A-Za-z0-9_-]{43}", re.ASCII)
@@ -67,8 +69,6 @@ def normalize_scopes(scopes: list[str]) -> list[str]:
     return [s for s in SCOPES if s in scopes]
 
 
-def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _status(row: dict[str, Any], now: datetime) -> str:
@@ -147,10 +147,9 @@ def list_tokens(*, limit: int, offset: int, include_inactive: bool) -> TokenList
 
 
 def parse_token_id(token_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(token_id)
-    except ValueError:
-        raise BadRequest("invalid token_id: expected a UUID", {"token_id": token_id[:80]}) from None
+    if (parsed := as_uuid(token_id)) is None:
+        raise BadRequest("invalid token_id: expected a UUID", {"token_id": token_id[:80]})
+    return parsed
 
 
 def revoke(token_id: str) -> TokenInfo:

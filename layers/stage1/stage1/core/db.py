@@ -12,6 +12,7 @@ from typing import Any
 
 from psycopg import Connection
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from stage1.core.lazy import lazy
@@ -46,3 +47,8 @@ def connection() -> Iterator[Connection[dict[str, Any]]]:
 def close_pool() -> None:
     if (pool := get_pool.reset()) is not None:
         pool.close()
+
+
+def jsonb(value: Any) -> Jsonb:
+    """A value for a `jsonb` column, as a bind parameter."""
+    return Jsonb(value)

@@ -1,18 +1,21 @@
-"""Query-parameter types shared by every list endpoint. The bounds live in the types, so a bad
-value is a 400 from the framework before a handler runs."""
+"""Paging rules shared by every list and row read (the bounds the web layer's parameters enforce)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from litestar.params import Parameter
-
 MAX_PAGE = 1000
+# JSON pages of rows are bounded twice: by rows (the `limit` parameter's maximum) and by cells, so
+# a wide indicator table cannot produce a response above Lambda's 6 MB synchronous limit.
+ROW_PAGE_MAX = 10_000
+CELL_BUDGET = 200_000
 
-Limit = Annotated[int, Parameter(ge=1, le=MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}")]
-Offset = Annotated[int, Parameter(ge=0, le=100_000_000, description="Items to skip")]
-# Free-text filters are bounded too: they end up in an ILIKE pattern (as a bind parameter).
-Search = Annotated[str | None, Parameter(max_length=200, description="Case-insensitive substring match")]
+
+def page_limit(limit: int, columns: int) -> int:
+    return max(1, min(limit, CELL_BUDGET // max(1, columns)))
+
+
+def next_offset(offset: int, returned: int, total: int) -> int | None:
+    nxt = offset + returned
+    return nxt if returned and nxt < total else None
 
 
 def like_pattern(text: str) -> str:

@@ -14,11 +14,16 @@ from psycopg import Connection, sql
 
 from stage1.core import db
 from stage1.core.budget import Budget
+from stage1.core.csvtext import CsvBody
+from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound
 from stage1.core.logging import get_logger
-from stage1.core.paging import like_pattern
+from stage1.core.paging import like_pattern, next_offset, page_limit
 from stage1.core.questdb import IDENT_MAX
 from stage1.core.settings import get_settings
+from stage1.core.times import utc
+from stage1.core.where import Where
+from stage1.datasets.lookup import Lock, find
 from stage1.datasets.schemas import (
     Dataset,
     DatasetDeleted,
@@ -29,9 +34,9 @@ from stage1.datasets.schemas import (
     QuestDBState,
     Rows,
 )
-from stage1.records import CsvBody, client_time, jsonb, next_offset, page_limit, parse_ref, utc
 from stage1.timeseries import cleanup, reads
 from stage1.timeseries import ownership as own
+from stage1.timeseries.client_times import client_time
 from stage1.timeseries.wal import wait_applied
 
 log = get_logger("datasets")
@@ -84,63 +89,50 @@ def _states(rows: list[dict[str, Any]]) -> dict[str, reads.TableState]:
 
 def list_datasets(*, symbol: str | None, granularity: str | None, search: str | None, limit: int, offset: int,
                   sort: DatasetSort) -> DatasetList:
-    where, params = _filters(symbol, granularity, search)
-    clause = sql.SQL(" where " + " and ".join(where) if where else "")
+    where = _filters(symbol, granularity, search)
+    clause = sql.SQL(where.sql())
     order = sql.SQL(SORTS[sort] + ", dataset_id")
     with db.connection() as conn:
-        total = conn.execute(sql.SQL("select count(*) as n from stage1_datasets") + clause, params).fetchone()
+        total = conn.execute(sql.SQL("select count(*) as n from stage1_datasets") + clause, where.params).fetchone()
         rows = conn.execute(
             sql.SQL(f"select {_CATALOG_COLUMNS} from dataset_catalog") + clause  # noqa: S608 - constant
             + sql.SQL(" order by ") + order + sql.SQL(" limit %(limit)s offset %(offset)s"),
-            {**params, "limit": limit, "offset": offset},
+            {**where.params, "limit": limit, "offset": offset},
         ).fetchall()
     states = _states(rows)
     return DatasetList(datasets=[_dataset(r, states) for r in rows], total=total["n"] if total else 0,
                        limit=limit, offset=offset)
 
 
-def _filters(symbol: str | None, granularity: str | None, search: str | None) -> tuple[list[str], dict[str, Any]]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
+def _filters(symbol: str | None, granularity: str | None, search: str | None) -> Where:
+    where = Where()
     if symbol:
-        where.append("lower(symbol) = lower(%(symbol)s)")
-        params["symbol"] = symbol
+        where.add("lower(symbol) = lower(%(symbol)s)", symbol=symbol)
     if granularity:
-        where.append("lower(granularity) = lower(%(granularity)s)")
-        params["granularity"] = granularity
+        where.add("lower(granularity) = lower(%(granularity)s)", granularity=granularity)
     if search:
-        where.append("(dataset_slug ilike %(pattern)s or symbol ilike %(pattern)s or ohlcv_measurement ilike "
-                     "%(pattern)s or indicator_measurement ilike %(pattern)s or source ilike %(pattern)s)")
-        params["pattern"] = like_pattern(search)
-    return where, params
+        where.add("(dataset_slug ilike %(pattern)s or symbol ilike %(pattern)s or ohlcv_measurement ilike "
+                  "%(pattern)s or indicator_measurement ilike %(pattern)s or source ilike %(pattern)s)",
+                  pattern=like_pattern(search))
+    return where
 
 
-def find_row(conn: Connection[Any], ref: str, *, lock: str = "") -> dict[str, Any]:
+def find_row(conn: Connection[Any], ref: str, *, lock: Lock = "") -> dict[str, Any]:
     """The `stage1_datasets` row of a UUID or slug reference, or 404. `lock`: "" / "share" / "update"."""
-    kind, value = parse_ref(ref)
-    column = "dataset_id" if kind == "id" else "dataset_slug"
-    suffix = {"": "", "share": " for share", "update": " for update"}[lock]
-    row = conn.execute(
-        f"select * from stage1_datasets where {column} = %s{suffix}", (value,)  # noqa: S608 - constant parts
-    ).fetchone()
+    row = find(conn, ref, lock=lock)
     if row is None:
         raise NotFound("dataset not found", {"dataset_id": ref})
     return row
 
 
 def get_dataset(ref: str) -> Dataset:
-    kind, value = parse_ref(ref)
-    column = "dataset_id" if kind == "id" else "dataset_slug"
     with db.connection() as conn:
-        row = conn.execute(
-            f"select {_CATALOG_COLUMNS} from dataset_catalog where {column} = %s", (value,)  # noqa: S608
-        ).fetchone()
+        row = find(conn, ref, columns=_CATALOG_COLUMNS, source="dataset_catalog")
     if row is None:
         raise NotFound("dataset not found", {"dataset_id": ref})
     return _dataset(row, _states([row]))
 
 
-# ---------------------------------------------------------------------------------------- upsert
 def _default_measurement(slug: str, which: str) -> str:
     name = slug + DEFAULT_SUFFIX[which]
     if len(name) > IDENT_MAX:
@@ -205,8 +197,8 @@ def upsert_dataset(body: DatasetIn, *, record_questdb: bool = False) -> tuple[Da
     """Insert or update by slug. Returns the stored dataset and whether it was created."""
     record = record_questdb or body.record_questdb
     with db.connection() as conn:
-        existing = conn.execute("select dataset_id, ohlcv_measurement, indicator_measurement from stage1_datasets "
-                                "where dataset_slug = %s", (body.dataset_slug,)).fetchone()
+        existing = find(conn, body.dataset_slug, by="slug",
+                        columns="dataset_id, ohlcv_measurement, indicator_measurement")
     if existing and body.dataset_id and existing["dataset_id"] != body.dataset_id:
         raise Conflict("dataset_slug belongs to another dataset_id",
                        {"dataset_slug": body.dataset_slug, "dataset_id": str(existing["dataset_id"])})

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-from stage1.records import CsvBody, release_chunks
+from stage1.core.csvtext import CsvBody, release_chunks
 
 READERS: dict[str, tuple[str, str]] = {
     "datasets.rows": ("stage1.datasets.service", "read_rows"),
@@ -34,5 +34,5 @@ def read_csv(name: str, args: dict[str, Any]) -> CsvBody:
 
 
 def close_chunks(chunks: Iterator[bytes]) -> None:
-    """Release a reader's CSV chunks (see `stage1.records.release_chunks`)."""
+    """Release a reader's CSV chunks (see `stage1.core.csvtext.release_chunks`)."""
     release_chunks(chunks)

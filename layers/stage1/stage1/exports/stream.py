@@ -102,8 +102,8 @@ class Deadline:
 
 def csv_safe(pieces: Iterator[bytes], fmt: Format) -> Iterator[bytes]:
     """An export's pieces with formula-like text cells neutralised (CSV only; QuestDB quotes every
-    string, see `stage1.records.neutralise_csv`). Parquet is data, not a sheet: left as it is."""
-    from stage1.records import neutralise_csv
+    string, see `stage1.core.csvtext.neutralise_csv`). Parquet is data, not a sheet: left as it is."""
+    from stage1.core.csvtext import neutralise_csv
 
     return neutralise_csv(pieces, unquoted_text=False) if fmt == "csv" else pieces
 

@@ -30,15 +30,17 @@ from psycopg import Connection
 
 from stage1.core import db
 from stage1.core.budget import Budget
+from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, ServiceUnavailable, to_stage1_error
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import IDENT_MAX, get_questdb, quote
 from stage1.core.settings import get_settings
-from stage1.records import client_time, jsonb
+from stage1.datasets.lookup import find
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import RunCreated, RunIn
 from stage1.timeseries import cleanup, reads
 from stage1.timeseries import ownership as own
+from stage1.timeseries.client_times import client_time
 from stage1.timeseries.kinds import Kind, create_table_sql
 from stage1.timeseries.wal import wait_applied
 
@@ -91,11 +93,10 @@ def dataset_of(conn: Connection[Any], body: RunIn, *, lock: bool = True) -> dict
     transaction); an unknown dataset is a 409 (CONTRACT.md)."""
     if body.dataset_id is None and body.dataset_slug is None:
         raise BadRequest("dataset_id is required", {"missing": ["dataset_id"]})
-    column, value = ("dataset_id", body.dataset_id) if body.dataset_id else ("dataset_slug", body.dataset_slug)
-    row = conn.execute(
-        f"select dataset_id, dataset_slug, granularity from stage1_datasets where {column} = %s"  # noqa: S608
-        + (" for share" if lock else ""), (value,),
-    ).fetchone()
+    by, value = ("id", body.dataset_id) if body.dataset_id else ("slug", body.dataset_slug)
+    column = "dataset_id" if by == "id" else "dataset_slug"
+    row = find(conn, value, by=by, columns="dataset_id, dataset_slug, granularity",  # type: ignore[arg-type]
+               lock="share" if lock else "")
     if row is None:
         raise Conflict(f"unknown {column}", {column: str(value)})
     if body.dataset_id and body.dataset_slug and row["dataset_slug"] != body.dataset_slug:

@@ -18,12 +18,16 @@ from psycopg import Connection, sql
 
 from stage1.core import db
 from stage1.core.budget import Budget
+from stage1.core.csvtext import CsvBody, csv_lines
+from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Stage1Error, to_stage1_error
 from stage1.core.logging import get_logger, log_fields
-from stage1.core.paging import like_pattern
+from stage1.core.paging import like_pattern, next_offset, page_limit
+from stage1.core.refs import parse_ref, parse_uuid
 from stage1.core.settings import get_settings
+from stage1.core.times import utc
+from stage1.core.where import Where
 from stage1.datasets import service as datasets
-from stage1.records import CsvBody, csv_lines, jsonb, next_offset, page_limit, parse_ref, parse_uuid, utc
 from stage1.runs import create
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import (
@@ -76,23 +80,16 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 def list_runs(*, dataset: str | None, status: RunStatus | None, measurement: str | None, search: str | None,
               limit: int, offset: int, sort: RunSort, dataset_must_exist: bool = False) -> RunList:
     """Runs, filtered and paged. With `dataset_must_exist` an unknown dataset is a 404."""
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    where = Where(limit=limit, offset=offset)
     if dataset is not None:
         kind, value = parse_ref(dataset)
-        where.append("r.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s")
-        params["dataset"] = value
-    if status is not None:
-        where.append("r.status = %(status)s")
-        params["status"] = status
-    if measurement is not None:
-        where.append("r.prediction_measurement = %(measurement)s")
-        params["measurement"] = measurement
+        where.add("r.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s", dataset=value)
+    where.eq("r.status", "status", status).eq("r.prediction_measurement", "measurement", measurement)
     if search:
-        where.append("(r.prediction_measurement ilike %(pattern)s or d.dataset_slug ilike %(pattern)s "
-                     "or r.target_column ilike %(pattern)s or r.run_id::text ilike %(pattern)s)")
-        params["pattern"] = like_pattern(search)
-    clause = " where " + " and ".join(where) if where else ""
+        where.add("(r.prediction_measurement ilike %(pattern)s or d.dataset_slug ilike %(pattern)s "
+                  "or r.target_column ilike %(pattern)s or r.run_id::text ilike %(pattern)s)",
+                  pattern=like_pattern(search))
+    clause, params = where.sql(), where.params
     with db.connection() as conn:
         if dataset_must_exist and dataset is not None:
             datasets.find_row(conn, dataset)

@@ -16,9 +16,15 @@ import psycopg
 from psycopg import Connection, sql
 
 from stage1.core import db
+from stage1.core.csvtext import CsvBody, neutralise_csv
+from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound
+from stage1.core.paging import next_offset
+from stage1.core.refs import parse_ref, parse_uuid
+from stage1.core.times import utc
+from stage1.core.where import Where
+from stage1.datasets.lookup import find
 from stage1.datasets.service import find_row as find_dataset
-from stage1.records import CsvBody, client_time, jsonb, neutralise_csv, next_offset, parse_ref, parse_uuid, utc
 from stage1.simulations.schemas import (
     Bucket,
     SimulationDeleted,
@@ -31,6 +37,7 @@ from stage1.simulations.schemas import (
     Trade,
     TradeList,
 )
+from stage1.timeseries.client_times import client_time
 from stage1.timeseries.timestamps import to_micros
 
 SORTS: dict[str, str] = {
@@ -82,16 +89,13 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 def list_simulations(*, run: str | None, dataset: str | None, limit: int, offset: int,
                      sort: SimulationSort, dataset_must_exist: bool = False) -> SimulationList:
     """Simulations, filtered and paged. With `dataset_must_exist` an unknown dataset is a 404."""
-    where: list[str] = []
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    where = Where(limit=limit, offset=offset)
     if run is not None:
-        where.append("s.run_id = %(run)s")
-        params["run"] = parse_uuid(run, "run_id")
+        where.add("s.run_id = %(run)s", run=parse_uuid(run, "run_id"))
     if dataset is not None:
         kind, value = parse_ref(dataset)
-        where.append("s.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s")
-        params["dataset"] = value
-    clause = " where " + " and ".join(where) if where else ""
+        where.add("s.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s", dataset=value)
+    clause, params = where.sql(), where.params
     with db.connection() as conn:
         if dataset_must_exist and dataset is not None:
             find_dataset(conn, dataset)
@@ -126,10 +130,7 @@ def _owner(conn: Connection[Any], body: SimulationIn) -> tuple[uuid.UUID | None,
         raise BadRequest("run_id or dataset_id is required", {"missing": ["run_id|dataset_id"]})
     dataset_id = None
     if body.dataset_id is not None:
-        kind, value = parse_ref(body.dataset_id)
-        column = "dataset_id" if kind == "id" else "dataset_slug"
-        found = conn.execute(f"select dataset_id from stage1_datasets where {column} = %s for share",  # noqa: S608
-                             (value,)).fetchone()
+        found = find(conn, body.dataset_id, columns="dataset_id", lock="share")
         if found is None:
             raise Conflict("unknown dataset_id", {"dataset_id": body.dataset_id})
         dataset_id = found["dataset_id"]
@@ -211,18 +212,9 @@ def read_trades(ref: str, *, fmt: Literal["json", "csv"], side: str | None, from
     if from_s is not None and to_s is not None and from_s > to_s:
         raise BadRequest("from is after to", {"from": from_s, "to": to_s})
     simulation_id = parse_uuid(ref, "simulation_id")
-    where = ["simulation_id = %(id)s"]
-    params: dict[str, Any] = {"id": simulation_id}
-    if side is not None:
-        where.append("side = %(side)s")
-        params["side"] = side
-    if from_s is not None:
-        where.append("bar_timestamp >= %(from)s")
-        params["from"] = from_s
-    if to_s is not None:
-        where.append("bar_timestamp <= %(to)s")
-        params["to"] = to_s
-    clause = " where " + " and ".join(where)
+    where = (Where().eq("simulation_id", "id", simulation_id).eq("side", "side", side)
+             .compare("bar_timestamp", ">=", "from", from_s).compare("bar_timestamp", "<=", "to", to_s))
+    clause, params = where.sql(), where.params
     order = " order by bar_timestamp, trade_index"
     with db.connection() as conn:
         if conn.execute("select 1 from simulation_runs where simulation_id = %s", (simulation_id,)).fetchone() is None:

@@ -245,3 +245,12 @@ def _questdb_error(exc: Any, statement: str) -> QuestDBError:
         if position is not None and position > len(statement):
             position = None
     return QuestDBError("questdb rejected the query", message, position)
+
+
+def query(sql: str, *, body_limit: int | None, limit: int | None, timeout: float | None) -> QueryOut:
+    """`POST /api/questdb/query`: the row limit (the body's, else the query's, else the default;
+    never above `query_max_rows`) and the timeout (default and maximum from settings), then the query."""
+    settings = get_settings()
+    rows = min(body_limit or limit or settings.query_default_rows, settings.query_max_rows)
+    seconds = check_timeout(timeout, settings.query_timeout, settings.query_max_timeout)
+    return run_query(sql, limit=max(1, rows), timeout=seconds)

@@ -20,17 +20,21 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
 
-import anyio.to_thread
 from litestar import Request, Response
 from litestar.response import Stream
 
+from stage1.core.csvtext import CsvBody
 from stage1.core.errors import PayloadTooLarge
 from stage1.core.settings import get_settings
-from stage1.exports.schemas import Mode
-from stage1.exports.service import safe_filename, start_export_job
+from stage1.core.threads import in_thread
+from stage1.exports.readers import close_chunks, read
+from stage1.exports.service import safe_filename, start_export_job, start_reader_job
 from stage1.exports.stream import CHUNK, MEDIA_TYPES, ExportTimeout, Format, csv_safe, open_sync
 from stage1.jobs.schemas import JobAccepted
 from stage1.sql.readonly import check_readonly
+from stage1.sql.service import check_timeout
+from stage1.web.responses import file_headers
+from stage1_wire.exports import Mode
 
 
 def inline_cap(fmt: Format) -> int:
@@ -43,8 +47,6 @@ def export_timeouts(timeout: float | None, mode: Mode) -> tuple[float, float]:
     API Lambda's 29 s (`export_max_timeout`); a job runs in the ExporterFunction (900 s) and may take
     up to `export_job_max_timeout`. With mode=auto the timeout is the job's and the inline attempt
     takes at most the inline maximum of it; a value above the mode's maximum is a 400."""
-    from stage1.sql.service import check_timeout
-
     s = get_settings()
     if mode == "inline":
         seconds = check_timeout(timeout, s.export_timeout, s.export_max_timeout)
@@ -59,13 +61,9 @@ def can_stream(request: Request[Any, Any, Any]) -> bool:
     return get_settings().export_can_stream and "aws.context" not in request.scope
 
 
-def _headers(filename: str) -> dict[str, str]:
-    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
-
-
 async def _accepted(sql: str, fmt: Format, timeout: float, filename: str, source: dict[str, Any], *,
                     large: bool) -> Response[Any]:
-    accepted: JobAccepted = await anyio.to_thread.run_sync(
+    accepted: JobAccepted = await in_thread(
         lambda: start_export_job(sql, fmt, timeout=timeout, filename=filename, source=source,
                                  reason="large" if large else "requested", checked=large))
     return Response(accepted, status_code=202, headers={"Location": accepted.poll_url})
@@ -99,15 +97,12 @@ async def large_resource_read(request: Request[Any, Any, Any], reader: str, *, m
                               **args: Any) -> Response[Any]:
     """A resource read (`stage1.exports.readers`) by the same contract: JSON answers as it is; CSV
     inline when small, else a job that runs the same reader again in the ExporterFunction."""
-    from stage1.exports.readers import close_chunks, read
-    from stage1.records import CsvBody
-
-    result = await anyio.to_thread.run_sync(lambda: read(reader, args))
+    result = await in_thread(lambda: read(reader, args))
     if not isinstance(result, CsvBody):
         return Response(result)
     name = safe_filename(result.filename, "csv")
     if mode == "job":
-        await anyio.to_thread.run_sync(close_chunks, result.chunks)
+        await in_thread(close_chunks, result.chunks)
         return await _accepted_reader(reader, args, name, large=False)
     stack = ExitStack()
     stack.callback(close_chunks, result.chunks)
@@ -118,9 +113,7 @@ async def large_resource_read(request: Request[Any, Any, Any], reader: str, *, m
 
 
 async def _accepted_reader(reader: str, args: dict[str, Any], filename: str, *, large: bool) -> Response[Any]:
-    from stage1.exports.service import start_reader_job
-
-    accepted: JobAccepted = await anyio.to_thread.run_sync(
+    accepted: JobAccepted = await in_thread(
         lambda: start_reader_job(reader, args, filename=filename, reason="large" if large else "requested"))
     return Response(accepted, status_code=202, headers={"Location": accepted.poll_url})
 
@@ -150,22 +143,22 @@ async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Cal
 
     try:
         try:
-            rest, head, finished = await anyio.to_thread.run_sync(read_head)
+            rest, head, finished = await in_thread(read_head)
         except ExportTimeout:
             if mode != "auto" or not slow_to_job:
                 raise
             rest, head, finished = iter(()), b"", False  # slow: the job gets the whole budget
         slow = not finished and len(head) <= cap
         if finished or mode == "auto" or not can_stream(request):
-            await anyio.to_thread.run_sync(stack.close)  # closing the connection makes QuestDB stop
+            await in_thread(stack.close)  # closing the connection makes QuestDB stop
         else:
             # Litestar runs a sync iterator in worker threads, one ~1 MiB piece per hop.
-            return Stream(_body(stack.pop_all(), head, rest), media_type=MEDIA_TYPES[fmt], headers=_headers(name))
+            return Stream(_body(stack.pop_all(), head, rest), media_type=MEDIA_TYPES[fmt], headers=file_headers(name))
     except BaseException:
-        await anyio.to_thread.run_sync(stack.close)
+        await in_thread(stack.close)
         raise
     if finished:
-        return Response(head, media_type=MEDIA_TYPES[fmt], headers=_headers(name))
+        return Response(head, media_type=MEDIA_TYPES[fmt], headers=file_headers(name))
     if mode == "inline":
         if slow:
             raise ExportTimeout(budget)

@@ -1,7 +1,8 @@
 """The Litestar app factory every function uses, and its Lambda entry point (Mangum).
 
 One app per endpoint group: `functions/<group>/app.py` calls `create_app(...)` with its
-controllers and exports `handler = make_handler(app)`.
+controllers and exports `handler = make_handler(app)`. Every app gets the same error mapping
+(`stage1.web.errors`), request ids and scope guard (`stage1.web.guards`).
 """
 
 from __future__ import annotations
@@ -10,38 +11,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from stage1.auth.scopes import scope_guard
-from stage1.core.errors import ErrorBody, HttpError, Stage1Error, to_stage1_error
 from stage1.core.logging import configure_logging, get_logger, request_id_var
 from stage1.core.settings import get_settings
+from stage1.web.errors import handle_exception
+from stage1.web.guards import scope_guard
 
 API_VERSION = "1.0.0"
 log = get_logger("app")
-
-
-def error_response(exc: Stage1Error) -> Response[ErrorBody]:
-    return Response(exc.body(), status_code=exc.status_code, headers=exc.headers(), media_type=MediaType.JSON)
-
-
-def _from_http_exception(exc: HTTPException) -> Stage1Error:
-    if isinstance(exc, ValidationException):
-        problems = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
-        return HttpError(400, "invalid request", {"problems": problems})
-    details = exc.extra if isinstance(exc.extra, dict) else ({"extra": exc.extra} if exc.extra else None)
-    return HttpError(exc.status_code, str(exc.detail), details, dict(exc.headers or {}))
-
-
-def handle_exception(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
-    """The single exception-to-HTTP mapping of the service."""
-    if isinstance(exc, HTTPException):
-        return error_response(_from_http_exception(exc))
-    return error_response(to_stage1_error(exc))
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
