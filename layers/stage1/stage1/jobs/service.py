@@ -16,9 +16,8 @@ move a RUNNING job forward, so a worker whose lease was reclaimed cannot overwri
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
@@ -27,7 +26,9 @@ from psycopg.types.json import Jsonb
 from stage1.auth.scopes import Caller, current_caller
 from stage1.core import db
 from stage1.core.errors import Conflict, NotFound
+from stage1.core.refs import as_uuid
 from stage1.core.settings import get_settings
+from stage1.core.times import iso
 from stage1.jobs.schemas import JobOut
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
@@ -77,18 +78,9 @@ class Job:
         return JobOut(
             job_id=self.job_id, job_type=self.job_type, status=self.status, progress=self.progress,
             total=self.total, result=self.result, error=self.error, attempts=self.attempts,
-            created_at=_iso(self.created_at), updated_at=_iso(self.updated_at),
-            started_at=_iso(self.started_at), completed_at=_iso(self.completed_at),
+            created_at=iso(self.created_at), updated_at=iso(self.updated_at),
+            started_at=iso(self.started_at), completed_at=iso(self.completed_at),
         )
-
-
-def _iso(value: datetime | None) -> str | None:
-    """ISO-8601 UTC with milliseconds and a `Z`, as CONTRACT.md asks for `*_at` fields."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 class JobAborted(Exception):  # noqa: N818 - a signal, not a failure of the caller
@@ -102,10 +94,7 @@ class JobAborted(Exception):  # noqa: N818 - a signal, not a failure of the call
 
 
 def parse_id(job_id: str) -> str | None:
-    try:
-        return str(uuid.UUID(str(job_id)))
-    except ValueError:
-        return None
+    return None if (parsed := as_uuid(job_id)) is None else str(parsed)
 
 
 def _one(conn: Connection[Any], sql: str, params: tuple[Any, ...]) -> Job | None:
