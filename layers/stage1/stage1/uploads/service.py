@@ -23,11 +23,13 @@ from stage1.core import db, storage
 from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import ident
+from stage1.core.refs import as_uuid
 from stage1.core.settings import get_settings
+from stage1.core.times import iso
+from stage1.datasets.lookup import find
 from stage1.jobs import dispatch
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobAccepted
-from stage1.records import parse_ref
 from stage1.uploads import tables
 from stage1.uploads.formats import (
     EXTENSIONS,
@@ -59,10 +61,6 @@ REJECTED = "REJECTED"
 
 def job_poll_url(job_id: str) -> str:
     return f"/api/jobs/{job_id}"
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def max_parts() -> int:
@@ -128,17 +126,13 @@ def create_dataset_upload(ref: str, req: DatasetUploadRequest) -> UploadCreated:
                    dataset.get("granularity"))
 
 
-_DATASET_COLUMNS = "select dataset_id, dataset_slug, granularity, ohlcv_measurement, indicator_measurement "
-_DATASET_BY_ID = _DATASET_COLUMNS + "from stage1_datasets where dataset_id = %s"
-_DATASET_BY_SLUG = _DATASET_COLUMNS + "from stage1_datasets where dataset_slug = %s"
+_DATASET_COLUMNS = "dataset_id, dataset_slug, granularity, ohlcv_measurement, indicator_measurement"
 
 
 def _dataset(ref: str) -> dict[str, Any]:
     """A dataset by UUID or slug (400 if it is neither, 404 if unknown)."""
-    how, key = parse_ref(ref, "dataset_id")
-    sql = _DATASET_BY_ID if how == "id" else _DATASET_BY_SLUG
     with db.connection() as conn:
-        row = conn.execute(sql, (str(key),)).fetchone()
+        row = find(conn, ref, columns=_DATASET_COLUMNS)
     if row is None:
         raise NotFound("no such dataset", {"dataset_id": str(ref)[:80]})
     return {**row, "dataset_id": str(row["dataset_id"])}
@@ -163,7 +157,7 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
         mp_id = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType=stored_type)["UploadId"]
     payload = {"bucket": settings.bucket, "key": key, "upload_id": upload_id, "kind": kind,
                "measurement": measurement, "format": fmt, "dataset_id": dataset_id, "granularity": granularity,
-               "size": size, "ready": False, "expires_at": _iso(expires)}
+               "size": size, "ready": False, "expires_at": iso(expires)}
     with db.connection() as conn:
         job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.bucket}/{key}")
         conn.execute(
@@ -174,7 +168,7 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
              size, content_type[:127]),
         )
         tables.claim_table(conn, upload_id, kind, measurement, dataset_id, exists)
-    common = {"upload_id": upload_id, "job_id": job.job_id, "expires_at": _iso(expires), "object_key": key,
+    common = {"upload_id": upload_id, "job_id": job.job_id, "expires_at": iso(expires), "object_key": key,
               "measurement": measurement, "kind": kind, "format": fmt,
               "complete_url": f"/api/uploads/{upload_id}/complete", "poll_url": job_poll_url(job.job_id)}
     if not multipart:
@@ -187,10 +181,9 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
 
 
 def _upload(upload_id: str) -> dict[str, Any]:
-    try:
-        uid = str(uuid.UUID(str(upload_id)))
-    except ValueError:
-        raise NotFound("no such upload", {"upload_id": str(upload_id)[:80]}) from None
+    if (parsed := as_uuid(upload_id)) is None:
+        raise NotFound("no such upload", {"upload_id": str(upload_id)[:80]})
+    uid = str(parsed)
     with db.connection() as conn:
         row = conn.execute("select * from stage1_uploads where upload_id = %s", (uid,)).fetchone()
     if row is None:
