@@ -714,3 +714,21 @@ def test_rows_that_do_not_fit_the_existing_table_fail_the_import_and_leave_it_as
     assert r.status_code == 400, r.text
     assert "do not fit" in r.json()["error"] and r.json()["details"]["column_types"]["note"] == ["VARCHAR", "DOUBLE"]
     assert count(table) == 1 and _staging_tables(table) == []
+
+
+def test_a_plain_import_into_a_datasets_table_is_refused_naming_the_owner(client, unique):
+    """Ownership is decided once, in the registry: the dataset owns its OHLCV table, so a plain
+    measurement import into it is refused (before: it wrote there, and could drop it on failure)."""
+    ds = _dataset(client, unique)
+    slug, target = ds["dataset_slug"], ds["ohlcv_measurement"]
+    try:
+        assert wait_job(client, _dataset_upload(client, slug, ohlcv_csv(100))["job_id"])["status"] == "COMPLETED"
+        r = client.post(f"/api/questdb/import?measurement={target}&kind=ohlcv", content=ohlcv_csv(50, start=T0 - 6_000),
+                        headers={"content-type": "text/csv"})
+        assert r.status_code == 400, r.text
+        assert f"belongs to dataset {ds['dataset_id']}" in r.json()["error"]
+        assert r.json()["details"]["owner_kind"] == "dataset"
+        assert count(target) == 100 and _staging_tables(target) == []
+    finally:
+        client.delete(f"/api/datasets/{slug}?cascade=true")
+        drop(target)
