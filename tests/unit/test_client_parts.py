@@ -232,3 +232,14 @@ def test_parts_that_do_not_cover_the_file_are_refused_before_any_put(tmp_path):
             c.uploads.upload(path, kind="raw", measurement="m")
     assert "do not cover" in info.value.message and info.value.details["covered"] == 20_000
     assert received == {} and completes == []
+
+
+def test_a_page_of_rows_becomes_a_frame_in_the_api_column_order():
+    from stage1_client.frames import to_frame
+    from stage1_wire.datasets import Rows
+
+    page = Rows(measurement="m", columns=["timestamp", "close", "open"], total=2, limit=2, offset=0, next_offset=None,
+                rows=[{"open": 1.0, "timestamp": 10, "close": 2.0}, {"timestamp": 11, "close": 3.0, "open": 4.0}])
+    frame = to_frame(page)
+    assert list(frame.columns) == ["timestamp", "close", "open"]
+    assert frame["close"].tolist() == [2.0, 3.0] and frame["timestamp"].tolist() == [10, 11]

@@ -1,0 +1,24 @@
+"""Pages of rows as pandas DataFrames (the `frames` extra: `pip install './layers/client[frames]'`).
+
+pandas is imported here, when a frame is asked for, never by the rest of the client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from stage1_client.errors import ApiError
+from stage1_wire.datasets import Rows
+from stage1_wire.runs import Predictions
+
+if TYPE_CHECKING:
+    import pandas
+
+
+def to_frame(page: Rows | Predictions) -> pandas.DataFrame:
+    """A page of `datasets.rows()` or `runs.predictions()` as a DataFrame, columns in the API's order."""
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ApiError(0, "DataFrames need pandas: pip install './layers/client[frames]'") from exc
+    records = page.rows if isinstance(page, Rows) else page.predictions
+    return pandas.DataFrame.from_records(records, columns=page.columns)
