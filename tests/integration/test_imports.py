@@ -732,3 +732,37 @@ def test_a_plain_import_into_a_datasets_table_is_refused_naming_the_owner(client
     finally:
         client.delete(f"/api/datasets/{slug}?cascade=true")
         drop(target)
+
+
+def test_the_sweeper_drops_staging_tables_of_finished_jobs_only(unique):
+    """A worker that died (or could not reach QuestDB when it failed) leaves its staging table:
+    the sweeper drops it once the job is finished, and leaves a running job's alone."""
+    from stage1.jobs.sweeper import drop_orphan_staging
+    from stage1.timeseries import ownership as own
+    from stage1.timeseries.kinds import Kind, ensure_table
+
+    names = {}
+    with db.connection() as conn:
+        for status in ("FAILED", "RUNNING"):
+            job = jobs.create_job(conn, "import_staging_probe", {})
+            conn.execute("update stage1_jobs set status = %s where job_id = %s", (status, job.job_id))
+            names[status] = (f"zz_stg_{unique}_{status.lower()}__s{job.job_id[:8]}", job.job_id)
+            own.claim(conn, names[status][0], own.Owner("job", job.job_id), "staging", exists=False)
+            conn.execute("update stage1_questdb_tables set created_at = now() - interval '2 minutes' "
+                         "where table_name = %s", (names[status][0],))
+    try:
+        for name, _ in names.values():
+            ensure_table(Kind.OHLCV, name)
+        drop_orphan_staging(limit=1_000)
+        assert not get_questdb().table_exists(names["FAILED"][0])
+        assert get_questdb().table_exists(names["RUNNING"][0])
+        with db.connection() as conn:
+            assert own.owner_of(conn, names["FAILED"][0]) is None
+            assert own.owner_of(conn, names["RUNNING"][0]) is not None
+    finally:
+        with db.connection() as conn:
+            for name, job_id in names.values():
+                own.release(conn, own.Owner("job", job_id))
+                conn.execute("delete from stage1_jobs where job_id = %s", (job_id,))
+        for name, _ in names.values():
+            drop(name)
