@@ -14,7 +14,7 @@ async def in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
     Why not `sync_to_thread=True` for handlers annotated `-> Response[...]`: Litestar 2 calls
     `on_registration` again for every handler already on a path when another method joins that
-    path (litestar-org/litestar#4738, fixed in v3 only), which wraps a sync_to_thread handler twice;
+    path (issue #4738 of the framework, fixed in v3 only), which wraps a sync_to_thread handler twice;
     the data-returning path hides that (it awaits the leftover coroutine), the Response path does
     not. Handlers that return a Response are therefore async and offload here."""
     import anyio.to_thread
