@@ -29,6 +29,7 @@ from stage1.core.errors import Conflict, NotFound
 from stage1.core.refs import as_uuid
 from stage1.core.settings import get_settings
 from stage1.core.times import iso
+from stage1.core.where import Where
 from stage1.jobs.schemas import JobOut
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = "PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"
@@ -161,23 +162,17 @@ def find_by_key(idempotency_key: str) -> Job | None:
 def list_jobs(*, status: str | None, job_type: str | None, limit: int, offset: int,
               caller: Caller | None = None) -> tuple[list[Job], int]:
     """Newest first; with a non-admin `caller`, only the jobs it created."""
-    where: list[str] = []
-    params: list[Any] = []
+    where = Where()
     if caller is not None and not caller.admin:
-        where.append("created_by = %s")
-        params.append(caller.token_id)  # None matches nothing: a token-less caller sees no jobs
-    if status:
-        where.append("status = %s")
-        params.append(status)
-    if job_type:
-        where.append("job_type = %s")
-        params.append(job_type)
-    clause = ("where " + " and ".join(where)) if where else ""
+        # None matches nothing (`created_by = null`): a token-less caller sees no jobs.
+        where.add("created_by = %(created_by)s", created_by=caller.token_id)
+    where.eq("status", "status", status or None).eq("job_type", "job_type", job_type or None)
     with db.connection() as conn:
-        total = conn.execute(f"select count(*) as n from stage1_jobs {clause}", tuple(params)).fetchone()["n"]
+        total = conn.execute(f"select count(*) as n from stage1_jobs{where.sql()}", where.params).fetchone()["n"]
         rows = conn.execute(
-            f"select {_COLUMNS} from stage1_jobs {clause} order by created_at desc, job_id limit %s offset %s",
-            (*params, limit, offset),
+            f"select {_COLUMNS} from stage1_jobs{where.sql()} order by created_at desc, job_id "
+            "limit %(limit)s offset %(offset)s",
+            {**where.params, "limit": limit, "offset": offset},
         ).fetchall()
     return [Job.from_row(r) for r in rows], total
 
