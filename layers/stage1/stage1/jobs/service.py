@@ -190,7 +190,10 @@ _CLAIM_SET = (
 
 def claim(job_id: str, owner: str, lease_seconds: int | None = None) -> Job | None:
     """PENDING → RUNNING for this owner, atomically; None if the job is not PENDING (someone else
-    holds it, it is finished, or it was cancelled) or is locked by a concurrent claimer."""
+    holds it, it is finished, or it was cancelled). It waits for a row lock (no SKIP LOCKED): the
+    sweeper's `touch` right after a dispatch holds one for a moment, and skipping it made the worker
+    it had just started give up ("not claimable"), leaving the job PENDING for another 30 s sweep.
+    A concurrent claimer that wins is seen after the wait (the row is no longer PENDING): None."""
     jid = parse_id(job_id)
     if jid is None:
         return None
@@ -198,7 +201,7 @@ def claim(job_id: str, owner: str, lease_seconds: int | None = None) -> Job | No
         return _one(
             conn,
             f"update stage1_jobs {_CLAIM_SET} where job_id = (select job_id from stage1_jobs "
-            f"where job_id = %s and status = 'PENDING' for update skip locked) returning {_COLUMNS}",
+            f"where job_id = %s and status = 'PENDING' for update) returning {_COLUMNS}",
             (owner, _lease(lease_seconds), jid),
         )
 
