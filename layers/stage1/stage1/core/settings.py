@@ -46,6 +46,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Jobs and imports (stage1.jobs, stage1.uploads, stage1.imports; see docs/imports.md).
     # Where `invoke_async` posts locally (the gateway's /_local/invoke/<Function>); empty on AWS.
     local_invoke_url: str = ""
+    fn_importerfunction: str = ""  # STAGE1_FN_<LOGICALNAME>: deployed function names (jobs.dispatch)
+    fn_exporterfunction: str = ""
     job_lease_seconds: int = 60
     sweep_interval_seconds: float = 5.0
     # Uploads: the largest declared size, the most parts one multipart upload is cut into (the part
