@@ -16,7 +16,7 @@ log = get_logger("exporter")
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    configure_logging(get_settings().log_level)
+    configure_logging(get_settings().service.log_level)
     job_id = str((event or {}).get("job_id") or "")
     if not job_id:
         log_fields(log, 30, "exporter invoked without a job_id", event_keys=sorted((event or {}).keys()))

@@ -12,5 +12,5 @@ from stage1.uploads.service import ready_for_import
 
 
 def handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
-    configure_logging(get_settings().log_level)
+    configure_logging(get_settings().service.log_level)
     return sweep_once({"import": ready_for_import})

@@ -75,7 +75,7 @@ def _inline(content_type: str, data: bytes, measurement: str | None, kind: str |
       status_code=200)
 async def import_blocking(request: Request, measurement: Measurement = None, kind: Kind = None,
                           format: Format = None, granularity: Granularity = None) -> InlineImportResult:
-    refuse_large(request.headers, get_settings().inline_import_max_bytes,
+    refuse_large(request.headers, get_settings().imports.inline_import_max_bytes,
                  "body too large for a blocking import: upload the file or use /api/questdb/import/async")
     body = await request.body()
     args = _inline(request.headers.get("content-type", ""), body, measurement, kind, format, granularity)

@@ -253,7 +253,7 @@ def make_route(gateway: Any, broker: Broker) -> Any:
 
 def install(gateway: Any) -> Broker:
     """Register `GET /api/events` and the listening loop on the gateway."""
-    broker = Broker(get_settings().pg_dsn)
+    broker = Broker(get_settings().postgres.pg_dsn)
     gateway.local_routes[PATH] = make_route(gateway, broker)
     gateway.background.append(broker.run)
     return broker

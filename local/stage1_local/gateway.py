@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.service.log_level)
     gateway = build_gateway()
     log.info("gateway on http://%s:%d with %d routes", args.host, args.port, len(gateway.routes))
     # Open event streams (/api/events) never end on their own: give them 2 s on shutdown.

@@ -180,7 +180,7 @@ def sweeper_loop() -> Any:
                 await asyncio.to_thread(handler, {"source": "local.sweeper"}, LocalContext(SWEEPER))
             except Exception:
                 log.exception("sweep failed")
-            await asyncio.sleep(get_settings().sweep_interval_seconds)
+            await asyncio.sleep(get_settings().jobs.sweep_interval_seconds)
 
     return loop
 
@@ -188,7 +188,7 @@ def sweeper_loop() -> Any:
 def install(gateway: Any) -> Runner:
     runner = Runner()
     dispatch.set_local_runner(runner)
-    token = get_settings().webhook_token
+    token = get_settings().auth.webhook_token
     if not token:
         log.warning("STAGE1_WEBHOOK_TOKEN is not set: the local worker routes (/_local/...) refuse every request")
     gateway.local_routes[S3_EVENTS] = s3_events_route(runner, token)

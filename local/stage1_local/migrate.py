@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=MIGRATIONS_DIR)
     args = parser.parse_args(argv)
     migrations = discover(args.dir)
-    dsn = args.dsn or get_settings().pg_dsn
+    dsn = args.dsn or get_settings().postgres.pg_dsn
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:

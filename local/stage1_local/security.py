@@ -71,7 +71,7 @@ def resolve(value: Any, template: dict[str, Any], settings: Settings) -> Any:
         if name == "AWS::NoValue":
             return None
         if name == "CorsAllowOrigins":
-            return settings.cors_allow_origins.replace(" ", "")
+            return settings.auth.cors_allow_origins.replace(" ", "")
         param = (template.get("Parameters") or {}).get(name) or {}
         default = param.get("Default")
         if param.get("Type") == "CommaDelimitedList" and isinstance(default, str):
@@ -149,13 +149,13 @@ class Security:
     async def body_size(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
         length = header(scope, b"content-length")
         # isascii: str.isdigit() also accepts "²", which int() refuses.
-        if length and length.isascii() and length.isdigit() and int(length) > self.settings.max_body_bytes:
+        if length and length.isascii() and length.isdigit() and int(length) > self.settings.service.max_body_bytes:
             return PayloadTooLarge("request body too large",
-                                   {"max_bytes": self.settings.max_body_bytes, "content_length": int(length)})
+                                   {"max_bytes": self.settings.service.max_body_bytes, "content_length": int(length)})
         return None
 
     async def authorizer(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
-        if route is None or not route.authorizer or not self.settings.auth_enabled or self.authorize is None:
+        if route is None or not route.authorizer or not self.settings.auth.auth_enabled or self.authorize is None:
             return None
         token = header(scope, TOKEN_HEADER)
         if not token:
@@ -185,8 +185,8 @@ class Security:
         token_id = context.get("token_id") if isinstance(context, dict) else None
         key = f"token:{token_id}" if token_id else f"ip:{client_address(scope)}"
         if (wait := self.limiter.hit(key)) > 0:
-            return TooManyRequests("rate limited", wait, {"limit_per_second": self.settings.rate_limit_rps,
-                                                          "burst": self.settings.rate_limit_burst})
+            return TooManyRequests("rate limited", wait, {"limit_per_second": self.settings.auth.rate_limit_rps,
+                                                          "burst": self.settings.auth.rate_limit_burst})
         return None
 
     # -- CORS, as an ASGI middleware around the whole gateway
@@ -278,9 +278,10 @@ def install(gateway: Any, settings: Settings | None = None) -> Security:
     handler = authorizer_handler(template)
     if handler is None:
         log.warning("template.yaml has no HttpApi DefaultAuthorizer: every route is public")
-    if not settings.auth_enabled:
+    if not settings.auth.auth_enabled:
         log.warning("STAGE1_AUTH_ENABLED=false: the gateway does not check tokens")
-    security = Security(settings, template, RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst), handler)
+    limiter = RateLimiter(settings.auth.rate_limit_rps, settings.auth.rate_limit_burst)
+    security = Security(settings, template, limiter, handler)
     gateway.guards += [security.body_size, security.authorizer, security.rate_limit]
     gateway.middleware += [join_repeated_headers, security.cors]
     return security

@@ -195,9 +195,10 @@ def seed(client: httpx.Client) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     parser = argparse.ArgumentParser(description="Load the seed datasets, runs and simulations (idempotent)")
-    parser.add_argument("--gateway", default=settings.gateway_url, help="gateway URL (default: STAGE1_GATEWAY_URL)")
+    parser.add_argument("--gateway", default=settings.service.gateway_url,
+                        help="gateway URL (default: STAGE1_GATEWAY_URL)")
     args = parser.parse_args(argv)
-    headers = {"X-Stage1-Token": t} if (t := token(settings.auth_enabled)) else {}
+    headers = {"X-Stage1-Token": t} if (t := token(settings.auth.auth_enabled)) else {}
     with httpx.Client(base_url=args.gateway.rstrip("/"), headers=headers, timeout=60) as client:
         try:
             client.get("/api/health").raise_for_status()

@@ -125,7 +125,7 @@ def gateway():
                 if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
                     break
             time.sleep(0.2)
-        token = httpx.post(f"{url}/api/auth/token", headers={"X-Stage1-Admin-Secret": get_settings().admin_secret},
+        token = httpx.post(f"{url}/api/auth/token", headers={"X-Stage1-Admin-Secret": get_settings().auth.admin_secret},
                            json={"name": "bench-export", "scopes": ["read", "write"], "expires_in": 3600}, timeout=30)
         headers = {"X-Stage1-Token": token.json()["token"]} if token.status_code == 201 else {}
         yield url, proc.pid, headers
@@ -136,7 +136,7 @@ def gateway():
 
 def run_exp(sql: str) -> dict:
     started, size, lines = time.monotonic(), 0, 0
-    with httpx.stream("GET", f"{get_settings().qdb_http_url}/exp", params={"query": sql}, timeout=600) as r:
+    with httpx.stream("GET", f"{get_settings().questdb.qdb_http_url}/exp", params={"query": sql}, timeout=600) as r:
         r.raise_for_status()
         for piece in r.iter_raw():
             size += len(piece)
@@ -256,13 +256,13 @@ def run_store(size: int) -> dict:
     piece = os.urandom(1 << 20)
     settings = get_settings()
     started = time.monotonic()
-    writer = MultipartWriter(settings.bucket, "exports/bench-store-reference/blob", content_type="text/csv",
-                             part_bytes=settings.export_part_bytes)
+    writer = MultipartWriter(settings.store.bucket, "exports/bench-store-reference/blob", content_type="text/csv",
+                             part_bytes=settings.exports.export_part_bytes)
     for _ in range(size >> 20):
         writer.write(piece)
     writer.complete()
     seconds = time.monotonic() - started
-    get_s3().delete_object(Bucket=settings.bucket, Key="exports/bench-store-reference/blob")
+    get_s3().delete_object(Bucket=settings.store.bucket, Key="exports/bench-store-reference/blob")
     return {"seconds": seconds, "bytes": (size >> 20) << 20}
 
 

@@ -143,7 +143,8 @@ src = object_source(bucket, key)
 r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.monotonic()
 stats = import_file(src, Kind.OHLCV, table, prepare=lambda p: ensure_table(Kind.OHLCV, table, "1m"),
-                    senders=s.import_senders, block_size=s.import_block_bytes, batch_rows=s.import_batch_rows)
+                    senders=s.imports.import_senders, block_size=s.imports.import_block_bytes,
+                    batch_rows=s.imports.import_batch_rows)
 sent = time.monotonic() - t0
 wait_applied(table, timeout=600)
 r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -175,7 +176,7 @@ def with_questdb_cpu(fn, *args) -> dict:
 
 def importer_only(key: str, table: str, env_extra: dict[str, str]) -> dict:
     env = {**os.environ, **env_extra}
-    out = subprocess.run([sys.executable, "-c", IMPORTER_ONLY, get_settings().bucket, key, table],
+    out = subprocess.run([sys.executable, "-c", IMPORTER_ONLY, get_settings().store.bucket, key, table],
                          capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
         raise SystemExit(f"importer subprocess failed: {out.stderr[-2000:]}")
@@ -183,7 +184,7 @@ def importer_only(key: str, table: str, env_extra: dict[str, str]) -> dict:
 
 
 def imp(path: Path, table: str) -> dict:
-    url = get_settings().qdb_http_url.rstrip("/")
+    url = get_settings().questdb.qdb_http_url.rstrip("/")
     t0 = time.monotonic()
     with open(path, "rb") as f:
         r = httpx.post(f"{url}/imp", params={"name": table, "fmt": "json", "overwrite": "false"},
@@ -213,7 +214,7 @@ def main() -> None:
     print(f"file {path}: {mb:.0f} MB, {args.rows:,} rows (ready in {time.monotonic() - t:.0f} s)")
     suffix = uuid.uuid4().hex[:8]
     tables = {k: f"zz_bench_{k}_{suffix}" for k in ("pipeline", "importer", "imp")}
-    client = httpx.Client(base_url=settings.gateway_url, headers={"X-Stage1-Token": token()}, timeout=60)
+    client = httpx.Client(base_url=settings.service.gateway_url, headers={"X-Stage1-Token": token()}, timeout=60)
     results: dict[str, dict] = {}
     key = None
     try:

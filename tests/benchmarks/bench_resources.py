@@ -34,7 +34,7 @@ TARGETS = {"post_run_s": 10.0, "post_simulation_s": 5.0}
 def token(settings) -> dict[str, str]:
     if os.environ.get("STAGE1_TOKEN"):
         return {"X-Stage1-Token": os.environ["STAGE1_TOKEN"]}
-    if not settings.auth_enabled:
+    if not settings.auth.auth_enabled:
         return {}
     sys.path.insert(0, str(REPO / "local"))
     from stage1_local.bootstrap import default_secrets_file, ensure_token
@@ -63,7 +63,7 @@ def main() -> int:
     parser.add_argument("--trades", type=int, default=20_000)
     args = parser.parse_args()
     settings = get_settings()
-    base = os.environ.get("STAGE1_GATEWAY_URL", settings.gateway_url)
+    base = os.environ.get("STAGE1_GATEWAY_URL", settings.service.gateway_url)
     res: dict[str, float] = {}
     with httpx.Client(base_url=base, headers=token(settings), timeout=120) as c:
         slug = f"bench_{uuid.uuid4().hex[:8]}"

@@ -15,7 +15,7 @@ def settings():
 
 @pytest.fixture(scope="session")
 def gateway_url(settings) -> str:
-    url = settings.gateway_url.rstrip("/")
+    url = settings.service.gateway_url.rstrip("/")
     try:
         httpx.get(f"{url}/api/health", timeout=3).raise_for_status()
     except httpx.HTTPError as exc:
@@ -28,7 +28,7 @@ def api_token(gateway_url, settings) -> str:
     """A token with every scope, minted through the real API with the admin secret (docs/auth.md)."""
     r = httpx.post(
         f"{gateway_url}/api/auth/token",
-        headers={"X-Stage1-Admin-Secret": settings.admin_secret},
+        headers={"X-Stage1-Admin-Secret": settings.auth.admin_secret},
         json={"name": f"pytest-{uuid.uuid4().hex[:8]}", "scopes": ["read", "write", "admin"], "expires_in": 6 * 3600},
         timeout=30,
     )

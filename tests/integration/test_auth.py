@@ -24,7 +24,7 @@ def mint(gateway_url, settings, unique):
         if expires_in is not None:
             body["expires_in"] = expires_in
         r = httpx.post(f"{gateway_url}/api/auth/token", json=body,
-                       headers={"X-Stage1-Admin-Secret": settings.admin_secret}, timeout=30)
+                       headers={"X-Stage1-Admin-Secret": settings.auth.admin_secret}, timeout=30)
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -61,7 +61,7 @@ def test_issue_returns_the_token_once_and_stores_only_its_hash(mint, settings, u
 
     import psycopg
 
-    with psycopg.connect(settings.pg_dsn) as conn:
+    with psycopg.connect(settings.postgres.pg_dsn) as conn:
         row = conn.execute("select token_hash, token_prefix from stage1_api_tokens where token_id = %s",
                            (issued["token_id"],)).fetchone()
     assert row == (hashlib.sha256(issued["token"].encode()).hexdigest(), issued["token_prefix"])
@@ -84,12 +84,13 @@ def test_issue_refuses_a_wrong_or_missing_admin_secret(gateway_url):
     {"name": "x", "scopes": "read"},
 ])
 def test_issue_rejects_bad_bodies_with_400(gateway_url, settings, body):
-    r = httpx.post(f"{gateway_url}/api/auth/token", json=body, headers={"X-Stage1-Admin-Secret": settings.admin_secret})
+    r = httpx.post(f"{gateway_url}/api/auth/token", json=body,
+                   headers={"X-Stage1-Admin-Secret": settings.auth.admin_secret})
     _envelope(r, 400)
 
 
 def test_issue_ignores_unknown_fields_and_deduplicates_scopes(mint, gateway_url, settings):
-    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": settings.admin_secret},
+    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": settings.auth.admin_secret},
                    json={"name": "dup", "scopes": ["write", "read", "write"], "colour": "blue"})
     assert r.status_code == 201, r.text
     assert r.json()["scopes"] == ["read", "write"]
@@ -214,16 +215,16 @@ def test_an_admin_only_token_can_manage_tokens_but_not_read_data(mint, gateway_u
 
 # ---------------------------------------------------------------- bodies, CORS
 def test_an_oversized_body_is_a_413_envelope(client, settings):
-    big = b"x" * (settings.max_body_bytes + 1)
+    big = b"x" * (settings.service.max_body_bytes + 1)
     r = client.post("/api/auth/token", content=big, headers={"content-type": "application/json"})
     body = _envelope(r, 413)
-    assert body["details"]["max_bytes"] == settings.max_body_bytes
+    assert body["details"]["max_bytes"] == settings.service.max_body_bytes
 
 
 def test_an_oversized_chunked_body_is_a_413_envelope(client, settings):
     def chunks():
         piece = b" " * (1 << 20)
-        for _ in range(settings.max_body_bytes // len(piece) + 2):
+        for _ in range(settings.service.max_body_bytes // len(piece) + 2):
             yield piece
 
     r = client.post("/api/auth/token", content=chunks(), headers={"content-type": "application/json"})
@@ -231,7 +232,7 @@ def test_an_oversized_chunked_body_is_a_413_envelope(client, settings):
 
 
 def test_cors_preflight_and_response_headers_for_the_allowed_origin(gateway_url, settings):
-    origin = settings.cors_allow_origins.split(",")[0].strip()
+    origin = settings.auth.cors_allow_origins.split(",")[0].strip()
     r = httpx.options(f"{gateway_url}/api/auth/tokens", headers={
         "Origin": origin, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-stage1-token"})
     assert r.status_code == 204

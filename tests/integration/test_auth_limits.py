@@ -68,7 +68,7 @@ def _mint(url: str, secret: str, scopes=("read", "write", "admin")) -> str:
 
 
 def test_a_token_over_its_rate_gets_429_with_retry_after(strict_gateway, settings):
-    token = _mint(strict_gateway, settings.admin_secret)
+    token = _mint(strict_gateway, settings.auth.admin_secret)
     with httpx.Client(base_url=strict_gateway, headers={"X-Stage1-Token": token}) as c:
         statuses = [c.get("/api/auth/tokens", params={"limit": 1}).status_code for _ in range(8)]
         assert statuses[:5] == [200] * 5 and statuses[-1] == 429, statuses
@@ -77,14 +77,14 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(strict_gateway, setting
         assert int(r.headers["retry-after"]) >= 1
         assert r.json()["error"] == "rate limited" and r.json()["details"] == {"limit_per_second": 1.0, "burst": 5}
         # Another token has its own bucket.
-        other = _mint(strict_gateway, settings.admin_secret)
+        other = _mint(strict_gateway, settings.auth.admin_secret)
         assert c.get("/api/auth/tokens", headers={"X-Stage1-Token": other}).status_code == 200
         time.sleep(int(r.headers["retry-after"]))
         assert c.get("/api/auth/tokens").status_code == 200
 
 
 def test_failed_authentications_are_limited_per_address(strict_gateway, settings):
-    valid = _mint(strict_gateway, settings.admin_secret)
+    valid = _mint(strict_gateway, settings.auth.admin_secret)
     statuses = [httpx.get(f"{strict_gateway}/api/datasets", headers={"X-Stage1-Token": "s1_" + "B" * 43}).status_code
                 for _ in range(8)]
     assert 401 in statuses and statuses[-1] == 429, statuses
@@ -116,13 +116,13 @@ def test_admin_secret_guessing_is_limited_per_source_and_never_locks_out_the_sec
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     assert set(r.json()) == {"error", "details"}
     # A colleague behind the same address who knows the secret still gets a token, at once.
-    r = _issue_from(issue_gateway, guesser, settings.admin_secret)
+    r = _issue_from(issue_gateway, guesser, settings.auth.admin_secret)
     assert r.status_code == 201, r.text
     # ... and the guesser's budget did not grow with that success.
     assert _issue_from(issue_gateway, guesser, "guess-after").status_code == 429
     # Another source is not affected at all.
     assert _issue_from(issue_gateway, "127.0.0.3", "typo").status_code == 401
-    assert _issue_from(issue_gateway, "127.0.0.3", settings.admin_secret).status_code == 201
+    assert _issue_from(issue_gateway, "127.0.0.3", settings.auth.admin_secret).status_code == 201
 
 
 def test_bad_tokens_on_the_issue_route_count_as_failures_of_their_source(issue_gateway):
@@ -133,9 +133,9 @@ def test_bad_tokens_on_the_issue_route_count_as_failures_of_their_source(issue_g
 
 
 def test_correct_secret_issuance_has_its_own_generous_limit(issue_gateway, settings):
-    statuses = [_issue_from(issue_gateway, "127.0.0.4", settings.admin_secret).status_code for _ in range(6)]
+    statuses = [_issue_from(issue_gateway, "127.0.0.4", settings.auth.admin_secret).status_code for _ in range(6)]
     assert statuses == [201] * 5 + [429], statuses
-    assert _issue_from(issue_gateway, "127.0.0.6", settings.admin_secret).status_code == 201
+    assert _issue_from(issue_gateway, "127.0.0.6", settings.auth.admin_secret).status_code == 201
 
 
 def test_configured_origins_are_all_allowed(strict_gateway):
@@ -161,7 +161,8 @@ def test_worker_routes_fail_closed_when_no_worker_token_is_set(settings):
     the empty token (before, they were open to anyone who could reach the port)."""
     with private_gateway(webhook_token="") as url:
         for path in ("/_local/s3-events", "/_local/invoke/SweeperFunction", "/_local/invoke/ImporterFunction"):
-            for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": f"Bearer {settings.webhook_token}"}):
+            token = settings.auth.webhook_token
+            for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": f"Bearer {token}"}):
                 r = httpx.post(f"{url}{path}", json={"Records": [], "job_id": "x"}, headers=headers)
                 assert r.status_code == 401 and set(r.json()) == {"error", "details"}, (path, r.text)
         assert httpx.head(f"{url}/_local/s3-events").status_code == 401

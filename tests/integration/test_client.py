@@ -153,7 +153,7 @@ def test_single_upload_and_watch_by_events(c, dataset, tmp_path):
 
 def test_multipart_upload_streams_parts(c, dataset, tmp_path, settings):
     # Just above the threshold the gateway's settings use: the smallest file that goes multipart.
-    target = settings.multipart_threshold_bytes + 1024 * 1024
+    target = settings.uploads.multipart_threshold_bytes + 1024 * 1024
     rows = write_ohlcv_bytes(tmp_path / "big.csv", target)
     progress: list[int] = []
     upload = c.uploads.upload(tmp_path / "big.csv", kind="ohlcv", dataset=dataset.dataset_slug,

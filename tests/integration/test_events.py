@@ -117,7 +117,7 @@ def test_job_id_filter_and_heartbeat(gateway_url, api_headers):
 def test_events_need_a_token_with_read_scope(gateway_url, settings, unique):
     r = httpx.get(f"{gateway_url}/api/events", timeout=10)
     assert r.status_code == 401 and set(r.json()) == {"error", "details"}
-    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": settings.admin_secret},
+    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": settings.auth.admin_secret},
                    json={"name": f"events-write-only-{unique}", "scopes": ["write"], "expires_in": 600}, timeout=30)
     token = r.json()["token"]
     r = httpx.get(f"{gateway_url}/api/events", headers={"X-Stage1-Token": token}, timeout=10)

@@ -95,8 +95,8 @@ def _dechunk(data: bytes) -> bytes:
 
 @pytest.fixture(scope="module")
 def values(api_token, settings):
-    return {"{token}": api_token.encode(), "{secret}": settings.admin_secret.encode(),
-            "{worker}": settings.webhook_token.encode()}
+    return {"{token}": api_token.encode(), "{secret}": settings.auth.admin_secret.encode(),
+            "{worker}": settings.auth.webhook_token.encode()}
 
 
 def _fill(value: str, values: dict[str, bytes]) -> bytes:

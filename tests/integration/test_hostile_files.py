@@ -112,7 +112,7 @@ BLOCKING = [c for c in CASES if c.via in ("blocking", "both")]
 def test_upload(client, settings, unique, case):
     data = case.build()
     table = f"zz_hostile_{unique}"
-    rss = PeakRss(_gateway_pid(settings.local_invoke_url or "http://127.0.0.1:3000"))  # MinIO's events go there
+    rss = PeakRss(_gateway_pid(settings.jobs.local_invoke_url or "http://127.0.0.1:3000"))  # MinIO's events go there
     try:
         with rss:
             r = client.post("/api/uploads", json={"filename": case.filename, "size": len(data), "kind": case.kind,
@@ -142,7 +142,7 @@ def test_upload(client, settings, unique, case):
 @pytest.mark.parametrize("case", BLOCKING, ids=[c.name for c in BLOCKING])
 def test_blocking_import(client, gateway_url, settings, unique, case):
     data = case.build()
-    if len(data) > settings.inline_import_max_bytes:
+    if len(data) > settings.imports.inline_import_max_bytes:
         pytest.skip("larger than a blocking import accepts (413): covered by the upload case")
     table = f"zz_hostile_b_{unique}"
     ext = case.filename.rsplit(".", 1)[1]

@@ -48,7 +48,7 @@ def targets(gateway_url, api_headers, settings):
     with httpx.Client(base_url=gateway_url, headers=api_headers, timeout=60) as c:
         slug = f"zz_hu_{uuid.uuid4().hex[:10]}"
         assert c.post("/api/datasets", json={"dataset_slug": slug}).status_code in (200, 201)
-        multipart = declare(c, settings.multipart_threshold_bytes + 1024**2)
+        multipart = declare(c, settings.uploads.multipart_threshold_bytes + 1024**2)
         single = declare(c, 1000)
         yield {"slug": slug, "multipart": multipart, "single": single}
         discard(c, multipart)
@@ -100,7 +100,7 @@ def check(case: Case, r) -> str | None:
 def test_the_corpus_runs_every_case(client, targets, settings):
     wrong, counts = [], {"refuse": 0, "allow": 0}
     for case in CASES:
-        r = send(client, case, targets, settings.upload_max_bytes)
+        r = send(client, case, targets, settings.uploads.upload_max_bytes)
         problem = check(case, r)
         if problem:
             wrong.append(f"uploads.txt:{case.line} {case.text[:80]!r}: {problem}")

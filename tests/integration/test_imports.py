@@ -168,11 +168,11 @@ def test_blocking_import_csv_arrow_and_the_json_form(client, table):
 
 
 def test_blocking_import_over_the_limit_is_a_413(client, settings, table):
-    body = b"timestamp,prediction\n" + b"1700000000,0.5\n" * (settings.inline_import_max_bytes // 15 + 10)
+    body = b"timestamp,prediction\n" + b"1700000000,0.5\n" * (settings.imports.inline_import_max_bytes // 15 + 10)
     r = client.post(f"/api/questdb/import?measurement={table}&kind=predictions", content=body,
                     headers={"content-type": "text/csv"})
     assert r.status_code == 413, r.text[:300]
-    assert r.json()["details"]["max_bytes"] == settings.inline_import_max_bytes
+    assert r.json()["details"]["max_bytes"] == settings.imports.inline_import_max_bytes
     assert count(table) == 0
 
 
@@ -200,8 +200,9 @@ def test_the_same_event_three_times_leaves_one_copy(client, gateway_url, setting
     job = wait_job(client, up["job_id"])
     assert job["status"] == "COMPLETED"
     for _ in range(3):
-        r = httpx.post(f"{gateway_url}/_local/s3-events", json=_minio_payload(up, settings.bucket),
-                       headers={"authorization": f"Bearer {settings.webhook_token}"} if settings.webhook_token else {})
+        r = httpx.post(f"{gateway_url}/_local/s3-events", json=_minio_payload(up, settings.store.bucket),
+                       headers={"authorization": f"Bearer {settings.auth.webhook_token}"}
+                       if settings.auth.webhook_token else {})
         assert r.status_code == 200
         assert client.post(up["complete_url"]).status_code == 200  # and the nudge, for good measure
     time.sleep(2)
@@ -228,11 +229,11 @@ def test_minio_webhook_check_and_bad_bodies(gateway_url):
 def test_killed_importer_is_rerun_by_the_sweeper_to_the_exact_row_count(client, settings, table):
     n = 1_500_000
     key = f"inline/killtest-{table}/data.csv"  # no ObjectCreated event under inline/: only our subprocess runs it
-    storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=ohlcv_csv(n))
-    payload = {"bucket": settings.bucket, "key": key, "kind": "ohlcv", "measurement": table, "format": "csv",
+    storage.get_s3().put_object(Bucket=settings.store.bucket, Key=key, Body=ohlcv_csv(n))
+    payload = {"bucket": settings.store.bucket, "key": key, "kind": "ohlcv", "measurement": table, "format": "csv",
                "ready": True}
     with db.connection() as conn:
-        job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+        job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.store.bucket}/{key}")
     code = ("import sys; from stage1_local.template import functions, load_handler; "
             "load_handler(functions()['ImporterFunction'])({'job_id': sys.argv[1]}, None)")
     # Slowed down (one sender, small requests) so that it is surely still running when killed.
@@ -262,7 +263,7 @@ def test_killed_importer_is_rerun_by_the_sweeper_to_the_exact_row_count(client, 
         assert final["attempts"] == 2
         assert count(table) == n
     finally:
-        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+        storage.get_s3().delete_object(Bucket=settings.store.bucket, Key=key)
 
 
 def test_cancel_and_retry_through_the_api(client, table):
@@ -286,7 +287,7 @@ def test_cancel_and_retry_through_the_api(client, table):
 def test_upload_validation(client, settings, unique):
     base = {"filename": "a.csv", "size": 10, "kind": "ohlcv", "measurement": f"zz_v_{unique}"}
     for bad in ({"kind": "nope"}, {"size": 0}, {"measurement": "Bad-Name"}, {"filename": "a.exe"},
-                {"size": settings.upload_max_bytes + 1}, {"content_type": "image/png"}):
+                {"size": settings.uploads.upload_max_bytes + 1}, {"content_type": "image/png"}):
         r = client.post("/api/uploads", json={**base, **bad})
         assert r.status_code == 400, (bad, r.text)
         assert set(r.json()) == {"error", "details"}
@@ -361,11 +362,11 @@ def test_trades_and_indicators_kinds(client, unique):
 def test_cancel_stops_a_running_import_and_drops_the_table_it_created(client, settings, table):
     n = 1_500_000
     key = f"inline/canceltest-{table}/data.csv"  # no event under inline/: only our subprocess runs it
-    storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=ohlcv_csv(n))
-    payload = {"bucket": settings.bucket, "key": key, "kind": "ohlcv", "measurement": table, "format": "csv",
+    storage.get_s3().put_object(Bucket=settings.store.bucket, Key=key, Body=ohlcv_csv(n))
+    payload = {"bucket": settings.store.bucket, "key": key, "kind": "ohlcv", "measurement": table, "format": "csv",
                "ready": True}
     with db.connection() as conn:
-        job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+        job = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.store.bucket}/{key}")
     code = ("import sys, json; from stage1_local.template import functions, load_handler; "
             "print(json.dumps(load_handler(functions()['ImporterFunction'])({'job_id': sys.argv[1]}, None)))")
     env = {**os.environ, "STAGE1_IMPORT_SENDERS": "1", "STAGE1_IMPORT_BATCH_ROWS": "20000"}
@@ -383,7 +384,7 @@ def test_cancel_stops_a_running_import_and_drops_the_table_it_created(client, se
     finally:
         if proc.poll() is None:
             proc.kill()
-        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+        storage.get_s3().delete_object(Bucket=settings.store.bucket, Key=key)
     final = jobs.get_job(job.job_id)
     assert final.status == "CANCELLED" and final.progress < n
     assert not get_questdb().table_exists(table)
@@ -398,7 +399,7 @@ def test_a_recorded_aws_s3_event_reaches_the_upload_it_names(client, event, sett
     post_file(up, data)
     assert wait_job(client, up["job_id"])["status"] == "COMPLETED"  # the MinIO event ran it
     ev = event("s3_object_created.json")
-    ev["Records"][0]["s3"]["bucket"]["name"] = settings.bucket
+    ev["Records"][0]["s3"]["bucket"]["name"] = settings.store.bucket
     ev["Records"][0]["s3"]["object"]["key"] = up["object_key"].replace("/", "%2F")
     ev["Records"].append({**ev["Records"][0], "eventName": "ObjectRemoved:Delete"})
     out = load_handler(functions()["ImporterFunction"])(ev, None)
@@ -664,15 +665,16 @@ def test_questdb_lost_mid_import_leaves_no_partial_rows_and_the_job_retries_to_c
     ds = _dataset(client, unique)
     slug, target = ds["dataset_slug"], ds["ohlcv_measurement"]
     key = f"h3-outage/{_uuid.uuid4()}/data.csv"  # not an upload's key: its event is ignored
-    qdb = urlsplit(settings.qdb_http_url)
+    qdb = urlsplit(settings.questdb.qdb_http_url)
     proxy = _CutProxy((qdb.hostname, qdb.port or 9000), cut_after=4 << 20)
     try:
         assert wait_job(client, _dataset_upload(client, slug, ohlcv_csv(1_000))["job_id"])["status"] == "COMPLETED"
-        storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=ohlcv_csv(300_000, start=T0 + 60 * 2_000))
-        payload = {"bucket": settings.bucket, "key": key, "kind": "ohlcv", "measurement": target, "format": "csv",
+        storage.get_s3().put_object(Bucket=settings.store.bucket, Key=key,
+                                    Body=ohlcv_csv(300_000, start=T0 + 60 * 2_000))
+        payload = {"bucket": settings.store.bucket, "key": key, "kind": "ohlcv", "measurement": target, "format": "csv",
                    "dataset_id": ds["dataset_id"], "granularity": "1m", "ready": True}
         with db.connection() as conn:
-            job_id = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.bucket}/{key}").job_id
+            job_id = jobs.create_job(conn, "import", payload, idempotency_key=f"s3://{settings.store.bucket}/{key}").job_id
         env = {**os.environ, "STAGE1_QDB_HTTP_URL": f"http://127.0.0.1:{proxy.port}"}
         code = ("import json, sys; from stage1.imports.service import run_job; "
                 "print(json.dumps(run_job(sys.argv[1], 'outage-test')))")
@@ -698,7 +700,7 @@ def test_questdb_lost_mid_import_leaves_no_partial_rows_and_the_job_retries_to_c
         assert _staging_tables(target) == []
     finally:
         proxy.close()
-        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+        storage.get_s3().delete_object(Bucket=settings.store.bucket, Key=key)
         client.delete(f"/api/datasets/{slug}?cascade=true")
         drop(target)
 

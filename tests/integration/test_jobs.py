@@ -137,7 +137,7 @@ def _mint(gateway_url: str, secret: str, name: str, scopes: list[str]) -> dict:
 @pytest.fixture
 def two_tokens(gateway_url, settings, unique):
     """Two ordinary tokens (read, write): the creator and a stranger."""
-    return [_mint(gateway_url, settings.admin_secret, f"jobs-{who}-{unique}", ["read", "write"])
+    return [_mint(gateway_url, settings.auth.admin_secret, f"jobs-{who}-{unique}", ["read", "write"])
             for who in ("creator", "stranger")]
 
 
@@ -233,7 +233,7 @@ def test_a_job_and_its_download_url_are_shown_only_to_its_creator_and_admins(
         as_stranger.close()
         final = jobs.find_job(job_id)
         if final is not None and isinstance(final.result, dict) and final.result.get("key"):
-            storage.get_s3().delete_object(Bucket=settings.bucket, Key=final.result["key"])
+            storage.get_s3().delete_object(Bucket=settings.store.bucket, Key=final.result["key"])
         with db.connection() as conn:
             conn.execute("delete from stage1_jobs where job_id = %s", (job_id,))
 

@@ -14,11 +14,11 @@ TABLES = {"stage1_datasets", "walkforward_runs", "walkforward_folds", "simulatio
 @pytest.fixture
 def scratch_dsn(settings):
     name = f"stage1_migtest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(settings.pg_dsn, autocommit=True) as admin:
+    with psycopg.connect(settings.postgres.pg_dsn, autocommit=True) as admin:
         admin.execute(f'create database "{name}"')
-    dsn = psycopg.conninfo.make_conninfo(settings.pg_dsn, dbname=name)
+    dsn = psycopg.conninfo.make_conninfo(settings.postgres.pg_dsn, dbname=name)
     yield dsn
-    with psycopg.connect(settings.pg_dsn, autocommit=True) as admin:
+    with psycopg.connect(settings.postgres.pg_dsn, autocommit=True) as admin:
         admin.execute(f'drop database if exists "{name}" with (force)')
 
 

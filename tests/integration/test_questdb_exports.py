@@ -83,7 +83,7 @@ def remove_exported_objects(settings):
 
     for key in EXPORTED:
         with contextlib.suppress(Exception):
-            get_s3().delete_object(Bucket=settings.bucket, Key=key)
+            get_s3().delete_object(Bucket=settings.store.bucket, Key=key)
 
 
 def wait_job(client: httpx.Client, poll_url: str, timeout: float = 60) -> dict:
@@ -177,10 +177,10 @@ def test_on_lambda_inline_is_capped_and_auto_still_inline_when_small(settings, p
     from stage1_local.template import functions, load_handler
 
     handler = load_handler(functions()["QuestDbFunction"])
-    big = f"select x, x * 3 y from long_sequence({settings.export_inline_max_bytes // 8})"
+    big = f"select x, x * 3 y from long_sequence({settings.exports.export_inline_max_bytes // 8})"
     out = handler(lambda_event("/api/questdb/export", "mode=inline", {"sql": big}), None)
     assert out["statusCode"] == 413, out.get("body", "")[:300]
-    assert json.loads(out["body"])["details"]["limit_bytes"] == settings.export_inline_max_bytes
+    assert json.loads(out["body"])["details"]["limit_bytes"] == settings.exports.export_inline_max_bytes
     wide = "select rpad('x', 60000, 'y') s from long_sequence(10000)"  # query rows stream, stop at the cap
     out = handler(lambda_event("/api/questdb/query", "limit=10000", {"sql": wide}), None)
     assert out["statusCode"] == 200, out.get("body", "")[:300]
@@ -287,7 +287,7 @@ def test_multipart_job_of_several_parts_leaves_no_upload_behind(small, settings)
     assert job["status"] == "COMPLETED", job
     assert (job["result"]["rows"], job["result"]["bytes"]) == (800_000, len(expected))
     assert httpx.get(job["result"]["url"], timeout=120).content == expected
-    pending = get_s3().list_multipart_uploads(Bucket=settings.bucket, Prefix=f"exports/{job['job_id']}/")
+    pending = get_s3().list_multipart_uploads(Bucket=settings.store.bucket, Prefix=f"exports/{job['job_id']}/")
     assert not pending.get("Uploads")
 
 
@@ -307,8 +307,8 @@ def test_cancelling_an_export_job_stops_it_and_leaves_nothing(small, settings):
     assert job["status"] == "CANCELLED", job
     time.sleep(7)  # the worker notices at its next heartbeat (5 s) and aborts the upload
     s3 = get_s3()
-    assert not s3.list_multipart_uploads(Bucket=settings.bucket, Prefix=f"exports/{job_id}/").get("Uploads")
-    assert not s3.list_objects_v2(Bucket=settings.bucket, Prefix=f"exports/{job_id}/").get("Contents")
+    assert not s3.list_multipart_uploads(Bucket=settings.store.bucket, Prefix=f"exports/{job_id}/").get("Uploads")
+    assert not s3.list_objects_v2(Bucket=settings.store.bucket, Prefix=f"exports/{job_id}/").get("Contents")
     assert small.get(f"/api/jobs/{job_id}").json()["status"] == "CANCELLED"
 
 
@@ -362,7 +362,7 @@ def test_json_pages_are_bounded_by_bytes(small, settings):
         while offset is not None:
             r = small.get(url, params={"limit": 300, "offset": offset})
             assert r.status_code == 200, r.text[:300]
-            assert len(r.content) <= settings.page_max_bytes + 10_000
+            assert len(r.content) <= settings.queries.page_max_bytes + 10_000
             body = r.json()
             assert body["total"] == 300
             seen += [row["rsi_14"] for row in body["rows"]]

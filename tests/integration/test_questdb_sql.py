@@ -103,7 +103,7 @@ def test_read_only_pgwire_user_refuses_writes_by_itself(settings, canary):
     """The second layer, without the parser: QuestDB's read-only user."""
     before = state(canary)
     t, e = canary["name"], canary["evil"]
-    with psycopg.connect(settings.qdb_pg_readonly_dsn, autocommit=True, prepare_threshold=None) as conn:
+    with psycopg.connect(settings.questdb.qdb_pg_readonly_dsn, autocommit=True, prepare_threshold=None) as conn:
         assert list(conn.cursor().stream(f"select count() from {t}"))[0][0] == ROWS
         for sql in [f"insert into {t} select timestamp_sequence(0, 1), 1, 1, 1.0, 1.0, 'x' from long_sequence(3)",
                     f"update {t} set prediction = 0", f"drop table {t}", f"truncate table {t}",
@@ -121,7 +121,7 @@ def test_exp_refuses_non_select_by_itself(settings, canary):
     t, e = canary["name"], canary["evil"]
     for sql in [f"drop table {t}", f"create table {e} (a int)", f"copy {t} to 'evil' with format parquet",
                 f"with a as (select * from {t}) insert into {t} select * from a", f"update {t} set prediction = 0"]:
-        r = httpx.get(f"{settings.qdb_http_url}/exp", params={"query": sql}, timeout=30)
+        r = httpx.get(f"{settings.questdb.qdb_http_url}/exp", params={"query": sql}, timeout=30)
         assert r.status_code == 400 and "only accepts SELECT" in r.text, (sql, r.text)
     assert state(canary) == before
 
@@ -164,9 +164,10 @@ def test_query_limits_and_truncation(client, canary, settings):
     r = client.post("/api/questdb/query", params={"limit": ROWS}, json={"sql": sql}).json()
     assert (r["count"], r["truncated"]) == (ROWS, False)
     r = client.post("/api/questdb/query", json={"sql": "select x from long_sequence(20000)", "limit": 50000}).json()
-    assert (r["count"], r["truncated"], r["limit"]) == (settings.query_max_rows, True, settings.query_max_rows)
+    most = settings.queries.query_max_rows
+    assert (r["count"], r["truncated"], r["limit"]) == (most, True, most)
     r = client.post("/api/questdb/query", json={"sql": "select x from long_sequence(1500)"}).json()
-    assert (r["count"], r["truncated"]) == (settings.query_default_rows, True)
+    assert (r["count"], r["truncated"]) == (settings.queries.query_default_rows, True)
     assert client.post("/api/questdb/query", params={"limit": 0}, json={"sql": sql}).status_code == 400
     assert client.post("/api/questdb/query", params={"limit": "x"}, json={"sql": sql}).status_code == 400
 
@@ -241,7 +242,7 @@ def test_export_inline_streams_locally_beyond_the_cap(client, settings):
     rows = 400_000
     sql = f"select x, x * 3 y, x % 7 z from long_sequence({rows})"
     expected = exp_csv(sql)
-    assert len(expected) > settings.export_inline_max_bytes
+    assert len(expected) > settings.exports.export_inline_max_bytes
     with client.stream("POST", "/api/questdb/export", params={"mode": "inline"}, json={"sql": sql}) as r:
         assert r.status_code == 200
         assert "content-length" not in r.headers  # streamed, not buffered
@@ -323,25 +324,25 @@ def test_query_refuses_a_row_over_the_row_cap(client, settings):
     sql = "select rpad('x', 600000, '\"') a"
     r = client.post("/api/questdb/query", json={"sql": sql})
     assert r.status_code == 400, r.text[:300]
-    assert r.json()["details"]["limit_bytes"] == settings.query_max_row_bytes
+    assert r.json()["details"]["limit_bytes"] == settings.queries.query_max_row_bytes
     small = client.post("/api/questdb/query", json={"sql": "select rpad('x', 500000, 'y') a"})
     assert small.status_code == 200 and len(small.json()["rows"][0][0]) == 500_000
 
 
 def test_timeouts_end_before_the_lambda_limit(client, settings):
     """Inline requests must finish inside the API function's 29 s: 30 s was the default, 300 s accepted."""
-    assert settings.query_timeout < settings.query_max_timeout < 29
-    assert settings.export_timeout <= settings.export_max_timeout < 29
-    assert settings.export_job_max_timeout < 900  # the ExporterFunction's own Timeout (template.yaml)
+    assert settings.queries.query_timeout < settings.queries.query_max_timeout < 29
+    assert settings.exports.export_timeout <= settings.exports.export_max_timeout < 29
+    assert settings.exports.export_job_max_timeout < 900  # the ExporterFunction's own Timeout (template.yaml)
     sql = {"sql": "select 1 x"}
     r = client.post("/api/questdb/query", params={"timeout": 26}, json=sql)
-    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == settings.query_max_timeout
+    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == settings.queries.query_max_timeout
     assert client.post("/api/questdb/query", params={"timeout": 300}, json=sql).status_code == 400
     assert client.post("/api/questdb/query", params={"timeout": 25}, json=sql).status_code == 200
     r = client.post("/api/questdb/export", params={"timeout": 26, "mode": "inline"}, json=sql)
-    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == settings.export_max_timeout
+    assert r.status_code == 400 and r.json()["details"]["max_timeout_seconds"] == settings.exports.export_max_timeout
     for mode in ("auto", "job"):
         r = client.post("/api/questdb/export", params={"timeout": 841, "mode": mode}, json=sql)
         assert r.status_code == 400, (mode, r.text)
-        assert r.json()["details"]["max_timeout_seconds"] == settings.export_job_max_timeout
+        assert r.json()["details"]["max_timeout_seconds"] == settings.exports.export_job_max_timeout
     assert client.post("/api/questdb/export", params={"timeout": 100}, json=sql).status_code == 200

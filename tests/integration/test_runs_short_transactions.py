@@ -136,7 +136,8 @@ def test_sweeper_fails_a_run_left_pending_and_drops_its_table(client, ds, settin
     fresh = client.post("/api/runs", json={"dataset_id": ds["dataset_id"], "predictions": rows}).json()
     table = created["prediction_measurement"]
     # What a request killed between its two transactions leaves: a PENDING run and its table.
-    _age_run(created["run_id"], settings.questdb_request_budget_seconds + settings.run_abandon_grace_seconds + 5)
+    _age_run(created["run_id"],
+             settings.questdb.questdb_request_budget_seconds + settings.jobs.run_abandon_grace_seconds + 5)
     _age_run(fresh["run_id"], 1)  # still within its budget: a request may be writing it
     sweep_once({})
     got = client.get(f"/api/runs/{created['run_id']}").json()
@@ -158,7 +159,7 @@ def test_sweeper_drops_a_table_left_registered_to_a_run_that_is_gone(unique, set
 
     table = f"shorttx_orphan_{unique}"
     write_table(Kind.PREDICTIONS, table, [{"timestamp": START, "fold_number": 0, "prediction": 0.1}])
-    age = settings.questdb_request_budget_seconds + settings.run_abandon_grace_seconds + 5
+    age = settings.questdb.questdb_request_budget_seconds + settings.jobs.run_abandon_grace_seconds + 5
     with db.connection() as conn:
         conn.execute("insert into stage1_questdb_tables (table_name, owner_kind, owner_id, role, owned, created_at) "
                      "values (%s, 'run', %s, 'predictions', true, now() - make_interval(secs => %s))",

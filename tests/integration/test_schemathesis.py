@@ -33,7 +33,7 @@ SEED = os.environ.get("STAGE1_SCHEMATHESIS_SEED", "20261123")
 @pytest.fixture(scope="module")
 def fuzz_token(gateway_url, settings) -> str:
     """Its own token, so the per-token rate limit of the run does not touch the session's."""
-    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": settings.admin_secret},
+    r = httpx.post(f"{gateway_url}/api/auth/token", headers={"X-Stage1-Admin-Secret": settings.auth.admin_secret},
                    json={"name": "schemathesis", "scopes": ["read", "write", "admin"], "expires_in": 3600})
     assert r.status_code == 201, r.text
     return r.json()["token"]

@@ -29,7 +29,7 @@ def declared(client):
 
 
 def _multipart(client, settings, declared) -> dict:
-    up = declare(client, settings.multipart_threshold_bytes + 1024**2)
+    up = declare(client, settings.uploads.multipart_threshold_bytes + 1024**2)
     declared.append(up)
     assert up["multipart"] and len(up["parts"]) >= 2
     return up
@@ -40,27 +40,29 @@ def test_a_50_gib_declaration_is_refused_naming_the_limit(client, settings):
                                           "measurement": "zz_ul_fifty"})
     assert r.status_code == 400, r.text
     body = r.json()
-    assert body["details"]["limit"] == "upload_max_bytes" and body["details"]["max_bytes"] == settings.upload_max_bytes
+    assert body["details"]["limit"] == "upload_max_bytes"
+    assert body["details"]["max_bytes"] == settings.uploads.upload_max_bytes
     assert "STAGE1_UPLOAD_MAX_BYTES" in body["error"] and body["details"]["field"] == "size"
 
 
 def test_the_largest_declaration_gets_at_most_max_parts_each_signed_for_its_length(client, settings, declared):
     started = time.monotonic()
-    up = declare(client, settings.upload_max_bytes)
+    up = declare(client, settings.uploads.upload_max_bytes)
     seconds = time.monotonic() - started
     declared.append(up)
     parts = up["parts"]
-    assert len(parts) <= settings.upload_max_parts and up["part_size"] >= 16 * 1024**2
+    assert len(parts) <= settings.uploads.upload_max_parts and up["part_size"] >= 16 * 1024**2
     assert [p["part_number"] for p in parts] == list(range(1, len(parts) + 1))
-    assert sum(p["size"] for p in parts) == settings.upload_max_bytes
+    assert sum(p["size"] for p in parts) == settings.uploads.upload_max_bytes
     assert all(p["size"] == up["part_size"] for p in parts[:-1]) and 0 < parts[-1]["size"] <= up["part_size"]
     for p in (parts[0], parts[-1]):
         query = parse_qs(urlsplit(p["url"]).query)
         assert "content-length" in query["X-Amz-SignedHeaders"][0].split(";")
-        assert int(query["X-Amz-Expires"][0]) == storage.url_seconds(settings.upload_url_expires_seconds)
+        assert int(query["X-Amz-Expires"][0]) == storage.url_seconds(settings.uploads.upload_url_expires_seconds)
     expires = datetime.fromisoformat(up["expires_at"].replace("Z", "+00:00"))
-    assert 0 < (expires - datetime.now(UTC)).total_seconds() <= storage.url_seconds(settings.upload_url_expires_seconds)
-    print(f"\n{settings.upload_max_bytes} bytes declared: {len(parts)} parts of {up['part_size']} bytes in "
+    lifetime = storage.url_seconds(settings.uploads.upload_url_expires_seconds)
+    assert 0 < (expires - datetime.now(UTC)).total_seconds() <= lifetime
+    print(f"\n{settings.uploads.upload_max_bytes} bytes declared: {len(parts)} parts of {up['part_size']} bytes in "
           f"{seconds:.2f} s, answer {len(json.dumps(up))} bytes")
 
 
@@ -76,7 +78,7 @@ def test_a_part_put_of_another_length_is_refused_by_the_store(client, settings, 
         r = store.put(last["url"], content=b"x" * first["size"])  # a full part through the last part's URL
         assert r.status_code == 403, r.text[:200]
         assert store.put(first["url"], content=b"x" * first["size"]).status_code == 200
-    stored = storage.get_s3().list_parts(Bucket=settings.bucket, Key=up["object_key"],
+    stored = storage.get_s3().list_parts(Bucket=settings.store.bucket, Key=up["object_key"],
                                          UploadId=multipart_id(up["upload_id"]))["Parts"]
     assert [(p["PartNumber"], p["Size"]) for p in stored] == [(1, first["size"])]
 
@@ -88,7 +90,7 @@ def test_the_presigned_post_takes_exactly_the_declared_size(client, settings, de
     policy = json.loads(base64.b64decode(up["fields"]["policy"]))
     assert ["content-length-range", len(data), len(data)] in policy["conditions"]
     lifetime = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00")) - datetime.now(UTC)
-    assert 0 < lifetime.total_seconds() <= storage.url_seconds(settings.upload_url_expires_seconds)
+    assert 0 < lifetime.total_seconds() <= storage.url_seconds(settings.uploads.upload_url_expires_seconds)
     with httpx.Client(timeout=60) as store:
         small = store.post(up["url"], data=up["fields"], files={"file": ("b.csv", data[:-1])})
         assert small.status_code == 400 and "EntityTooSmall" in small.text, small.text[:200]
@@ -129,7 +131,7 @@ def test_a_stored_part_of_another_length_aborts_the_upload_and_fails_the_job(cli
             r = store.put(p["url"], content=b"x" * p["size"])
             assert r.status_code == 200, r.text[:200]
             etags.append({"part_number": p["part_number"], "etag": r.headers["etag"]})
-    short = s3.upload_part(Bucket=settings.bucket, Key=up["object_key"], UploadId=mp_id, PartNumber=1,
+    short = s3.upload_part(Bucket=settings.store.bucket, Key=up["object_key"], UploadId=mp_id, PartNumber=1,
                            Body=b"x" * (up["parts"][0]["size"] - 1024**2))
     etags.insert(0, {"part_number": 1, "etag": short["ETag"]})
     r = client.post(up["complete_url"], json={"parts": etags})
@@ -141,7 +143,7 @@ def test_a_stored_part_of_another_length_aborts_the_upload_and_fails_the_job(cli
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError):  # aborted: its parts are gone from the bucket
-        s3.list_parts(Bucket=settings.bucket, Key=up["object_key"], UploadId=mp_id)
+        s3.list_parts(Bucket=settings.store.bucket, Key=up["object_key"], UploadId=mp_id)
     again = client.post(up["complete_url"], json={"parts": etags})  # completing twice: the same answer
     assert again.status_code == 400 and again.json()["details"]["status"] == "REJECTED"
     assert again.json()["error"] == job["error"]
@@ -153,7 +155,7 @@ def test_an_object_of_another_size_is_rejected_on_complete(client, settings, dec
     data = b"no,columns,here\n" * 64
     up = declare(client, len(data) + 100)
     declared.append(up)
-    storage.get_s3().put_object(Bucket=settings.bucket, Key=up["object_key"], Body=data)
+    storage.get_s3().put_object(Bucket=settings.store.bucket, Key=up["object_key"], Body=data)
     r = client.post(up["complete_url"])
     assert r.status_code == 400, r.text
     assert r.json()["details"]["declared"] == len(data) + 100 and r.json()["details"]["status"] == "REJECTED"
@@ -169,7 +171,7 @@ def test_an_object_of_another_size_is_never_imported_from_its_event(client, sett
     data = ohlcv_csv(50)
     up = declare(client, len(data) + 1)
     declared.append(up)
-    storage.get_s3().put_object(Bucket=settings.bucket, Key=up["object_key"], Body=data)
+    storage.get_s3().put_object(Bucket=settings.store.bucket, Key=up["object_key"], Body=data)
     try:
         job = wait_job(client, up["job_id"], timeout=60)
         assert job["status"] == "FAILED" and "upload rejected" in job["error"], job
@@ -201,4 +203,4 @@ def test_a_multipart_upload_never_completed_is_aborted_when_the_sweeper_fails_it
     from botocore.exceptions import ClientError
 
     with pytest.raises(ClientError):
-        storage.get_s3().list_parts(Bucket=settings.bucket, Key=up["object_key"], UploadId=mp_id)
+        storage.get_s3().list_parts(Bucket=settings.store.bucket, Key=up["object_key"], UploadId=mp_id)

@@ -39,7 +39,7 @@ def head(key: str) -> int | None:
     from botocore.exceptions import ClientError
 
     try:
-        return int(storage.get_s3().head_object(Bucket=get_settings().bucket, Key=key)["ContentLength"])
+        return int(storage.get_s3().head_object(Bucket=get_settings().store.bucket, Key=key)["ContentLength"])
     except ClientError:
         return None
 
@@ -47,7 +47,7 @@ def head(key: str) -> int | None:
 def discard(client: httpx.Client, up: dict[str, Any]) -> None:
     """Cancel the declaration's job and remove whatever it left in the bucket."""
     client.post(f"/api/jobs/{up['job_id']}/cancel")
-    s3, bucket = storage.get_s3(), get_settings().bucket
+    s3, bucket = storage.get_s3(), get_settings().store.bucket
     mp_id = multipart_id(up["upload_id"])
     with contextlib.suppress(Exception):
         if mp_id:

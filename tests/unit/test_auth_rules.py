@@ -146,7 +146,7 @@ def test_the_authorizer_is_the_http_apis_default():
 
 def test_cors_and_throttling_come_from_parameters_with_the_local_defaults():
     params = load_template()["Parameters"]
-    assert params["CorsAllowOrigins"]["Default"] == Settings().cors_allow_origins == "https://agenticresearch.info"
+    assert params["CorsAllowOrigins"]["Default"] == Settings().auth.cors_allow_origins == "https://agenticresearch.info"
     api = _http_api()
     condition, cors, otherwise = api["CorsConfiguration"]["Fn::If"]
     assert condition == "HasCorsOrigins" and otherwise == {"Ref": "AWS::NoValue"}
@@ -173,11 +173,11 @@ def test_the_local_gateway_resolves_the_template_cors_rule_like_cloudformation()
 
     template = load_template()
     rule = _http_api()["CorsConfiguration"]
-    local = Settings(cors_allow_origins="https://a.example, http://localhost:5173")
+    local = Settings.of(cors_allow_origins="https://a.example, http://localhost:5173")
     assert resolve(rule, template, local)["AllowOrigins"] == ["https://a.example", "http://localhost:5173"]
     assert resolve(rule, template, Settings())["AllowOrigins"] == ["https://agenticresearch.info"]
     assert resolve(rule, template, Settings())["MaxAge"] == 600
-    assert resolve(rule, template, Settings(cors_allow_origins="")) is None  # no browser access
+    assert resolve(rule, template, Settings.of(cors_allow_origins="")) is None  # no browser access
     assert resolve({"Ref": "ThrottlingRateLimit"}, template, Settings()) == template["Parameters"][
         "ThrottlingRateLimit"]["Default"]
 
@@ -191,7 +191,7 @@ def issue_handler(monkeypatch):
     """The auth function's Lambda handler with a known secret and small per-source limits."""
     from stage1.auth import admin
 
-    settings = Settings(admin_secret=SECRET, admin_secret_attempts_per_minute=2, admin_secret_issues_per_minute=3)
+    settings = Settings.of(admin_secret=SECRET, admin_secret_attempts_per_minute=2, admin_secret_issues_per_minute=3)
     monkeypatch.setattr(admin, "get_settings", lambda: settings)
     admin._failures.reset()
     admin._issues.reset()

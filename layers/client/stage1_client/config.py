@@ -5,21 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from stage1_wire.dotenv import read_dotenv
+
 DEFAULT_URL = "http://127.0.0.1:3000"
-
-
-def _dotenv(path: str) -> dict[str, str]:
-    values: dict[str, str] = {}
-    try:
-        text = Path(path).read_text()
-    except OSError:
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
 
 
 # The local stack's settings file, relative to a checkout of the repository.
@@ -35,7 +23,7 @@ def config_from_env(environ: dict[str, str] | None = None,
     env = dict(os.environ if environ is None else environ)
     file = env.get("STAGE1_ENV_FILE") or (str(default_file) if default_file and default_file.is_file() else "")
     if file and not (env.get("STAGE1_TOKEN") and (env.get("STAGE1_URL") or env.get("STAGE1_GATEWAY_URL"))):
-        env = {**_dotenv(file), **{k: v for k, v in env.items() if v}}
+        env = {**read_dotenv(file), **{k: v for k, v in env.items() if v}}
     url = env.get("STAGE1_URL") or env.get("STAGE1_GATEWAY_URL") or DEFAULT_URL
     return url.rstrip("/"), env.get("STAGE1_TOKEN", "")
 

@@ -28,12 +28,12 @@ def _per_minute(count: int) -> RateLimiter:
 
 @lazy
 def _failures() -> RateLimiter:
-    return _per_minute(get_settings().admin_secret_attempts_per_minute)
+    return _per_minute(get_settings().auth.admin_secret_attempts_per_minute)
 
 
 @lazy
 def _issues() -> RateLimiter:
-    return _per_minute(get_settings().admin_secret_issues_per_minute)
+    return _per_minute(get_settings().auth.admin_secret_issues_per_minute)
 
 
 def secret_matches(provided: str, expected: str) -> bool:
@@ -69,7 +69,7 @@ def record_failure(client: str, message: str) -> Unauthorized | TooManyRequests:
 def check_admin_secret(provided: str, client: str) -> None:
     """Pass, or raise 401 (wrong secret) / 429 (too many wrong secrets, or too many issues, from
     this client lately)."""
-    expected = get_settings().admin_secret
+    expected = get_settings().auth.admin_secret
     if not expected:
         raise Unauthorized("token issue by admin secret is disabled: STAGE1_ADMIN_SECRET is not set")
     if secret_matches(provided, expected):

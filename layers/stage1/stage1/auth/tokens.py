@@ -127,7 +127,7 @@ def authenticate(token: str | None) -> Identity:
             raise Unauthorized("token revoked")
         if row["expires_at"] is not None and row["expires_at"] <= row["now"]:
             raise Unauthorized("token expired")
-        touch = timedelta(seconds=get_settings().token_touch_seconds)
+        touch = timedelta(seconds=get_settings().auth.token_touch_seconds)
         if row["last_used_at"] is None or row["now"] - row["last_used_at"] >= touch:
             conn.execute("update stage1_api_tokens set last_used_at = now() where token_id = %s", (row["token_id"],))
     return Identity(str(row["token_id"]), row["name"], tuple(normalize_scopes(list(row["scopes"]))))

@@ -23,9 +23,9 @@ from stage1.core.settings import get_settings
 def get_pool() -> ConnectionPool:
     settings = get_settings()
     pool = ConnectionPool(
-        settings.pg_dsn,
+        settings.postgres.pg_dsn,
         min_size=1,
-        max_size=settings.pg_pool_max,
+        max_size=settings.postgres.pg_pool_max,
         kwargs={"prepare_threshold": None, "row_factory": dict_row, "connect_timeout": 3},
         check=ConnectionPool.check_connection,
         # Fail fast (503) instead of queueing a request behind a dead database.

@@ -97,9 +97,9 @@ class QuestDB:
     """A thin client over QuestDB's HTTP API, one `httpx.Client` per process."""
 
     def __init__(self, settings: Settings) -> None:
-        auth = (settings.qdb_user, settings.qdb_password) if settings.qdb_user else None
-        self.base_url = settings.qdb_http_url.rstrip("/")
-        self.timeout = settings.qdb_timeout
+        auth = (settings.questdb.qdb_user, settings.questdb.qdb_password) if settings.questdb.qdb_user else None
+        self.base_url = settings.questdb.qdb_http_url.rstrip("/")
+        self.timeout = settings.questdb.qdb_timeout
         self._client = httpx.Client(
             base_url=self.base_url,
             auth=auth,
@@ -211,11 +211,11 @@ def get_questdb() -> QuestDB:
 def ilp_conf(settings: Settings | None = None, **options: str | int) -> str:
     """The `questdb` client's configuration string for ILP over HTTP against our server."""
     settings = settings or get_settings()
-    url = httpx.URL(settings.qdb_http_url)
+    url = httpx.URL(settings.questdb.qdb_http_url)
     scheme = "https" if url.scheme == "https" else "http"
     parts = [f"{scheme}::addr={url.host}:{url.port or (443 if scheme == 'https' else 80)}"]
-    if settings.qdb_user:
-        parts += [f"username={settings.qdb_user}", f"password={settings.qdb_password}"]
+    if settings.questdb.qdb_user:
+        parts += [f"username={settings.questdb.qdb_user}", f"password={settings.questdb.qdb_password}"]
     parts += [f"{key}={value}" for key, value in options.items()]
     return ";".join(parts) + ";"
 

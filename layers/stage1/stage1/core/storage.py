@@ -17,9 +17,9 @@ def get_s3() -> Any:
     settings = get_settings()
     config = Config(
         signature_version="s3v4",
-        region_name=settings.s3_region,
+        region_name=settings.store.s3_region,
         # MinIO (and most S3-compatible servers) want path-style URLs on a custom endpoint.
-        s3={"addressing_style": "path" if settings.s3_endpoint else "auto"},
+        s3={"addressing_style": "path" if settings.store.s3_endpoint else "auto"},
         # boto3 >= 1.36 adds CRC checksums by default, which presigned URLs and some servers reject.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -28,11 +28,11 @@ def get_s3() -> Any:
         read_timeout=60,
     )
     kwargs: dict[str, Any] = {"config": config}
-    if settings.s3_endpoint:
-        kwargs["endpoint_url"] = settings.s3_endpoint
-    if settings.s3_access_key:
-        kwargs["aws_access_key_id"] = settings.s3_access_key
-        kwargs["aws_secret_access_key"] = settings.s3_secret_key
+    if settings.store.s3_endpoint:
+        kwargs["endpoint_url"] = settings.store.s3_endpoint
+    if settings.store.s3_access_key:
+        kwargs["aws_access_key_id"] = settings.store.s3_access_key
+        kwargs["aws_secret_access_key"] = settings.store.s3_secret_key
     return boto3.client("s3", **kwargs)
 
 

@@ -145,7 +145,7 @@ def _default_measurement(slug: str, which: str) -> str:
 def _questdb_stats(names: dict[str, str]) -> dict[str, Any]:
     """Row counts and bounds read from QuestDB (after its pending WAL writes are applied), all
     within the request's QuestDB budget (two 15 s waits used to outlast the Lambda)."""
-    budget = Budget(get_settings().questdb_request_budget_seconds)
+    budget = Budget(get_settings().questdb.questdb_request_budget_seconds)
     states = reads.table_states(list(names.values()), timeout=budget.left(5.0), tolerant=False)
     for name in set(names.values()):
         if states[name].exists:
@@ -272,7 +272,7 @@ def delete_dataset(ref: str, *, cascade: bool, drop_questdb: bool) -> DatasetDel
         dataset_tables = own.release_registrations(conn, own.Owner("dataset", dataset_id))
         if drop_questdb:
             tables += dataset_tables
-    dropped, left = cleanup.drop_released(tables, Budget(get_settings().questdb_request_budget_seconds))
+    dropped, left = cleanup.drop_released(tables, Budget(get_settings().questdb.questdb_request_budget_seconds))
     return DatasetDeleted(dataset_id=dataset_id, dataset_slug=row["dataset_slug"], deleted=True,
                           runs_deleted=len(runs), simulations_deleted=sims, questdb_tables_dropped=dropped,
                           questdb_tables_left=left)

@@ -63,7 +63,7 @@ def start_reader_job(reader: str, args: dict[str, Any], *, filename: str, reason
     if reader not in READERS:
         raise ValueError(f"unknown reader {reader!r}")
     payload = {"function": FUNCTION, "reader": reader, "args": {**args, "fmt": "csv"}, "format": "csv",
-               "filename": filename, "timeout": get_settings().export_job_timeout}
+               "filename": filename, "timeout": get_settings().exports.export_job_timeout}
     return _start(payload, reason)
 
 
@@ -144,7 +144,7 @@ class _Heartbeat:
 def presign(key: str, filename: str, expires: int) -> str:
     return get_s3().generate_presigned_url(
         "get_object",
-        Params={"Bucket": get_settings().bucket, "Key": key,
+        Params={"Bucket": get_settings().store.bucket, "Key": key,
                 "ResponseContentDisposition": f'attachment; filename="{filename}"'},
         ExpiresIn=expires,
     )
@@ -167,11 +167,12 @@ def run_export_job(job_id: str, owner: str) -> str:
         fmt: Format = "parquet" if payload.get("format") == "parquet" else "csv"
         filename = safe_filename(payload.get("filename"), fmt)
         # Bounded by the worker's own deadline whatever the payload says (ExporterFunction: 900 s).
-        timeout = min(float(payload.get("timeout") or settings.export_job_timeout), settings.export_job_max_timeout)
+        timeout = min(float(payload.get("timeout") or settings.exports.export_job_timeout),
+                      settings.exports.export_job_max_timeout)
         key = f"exports/{job.job_id}/{filename}"
         started = time.monotonic()
-        writer = MultipartWriter(settings.bucket, key, content_type=MEDIA_TYPES[fmt],
-                                 part_bytes=settings.export_part_bytes)
+        writer = MultipartWriter(settings.store.bucket, key, content_type=MEDIA_TYPES[fmt],
+                                 part_bytes=settings.exports.export_part_bytes)
         lines = [0]
         heartbeat = _Heartbeat(lambda: report_progress(job.job_id, owner, max(0, lines[0] - 1)))
         try:
@@ -212,12 +213,12 @@ def run_export_job(job_id: str, owner: str) -> str:
             writer.abort()
             raise
 
-        expires = settings.export_url_expires_seconds
+        expires = settings.exports.export_url_expires_seconds
         rows = max(0, lines[0] - 1) if fmt == "csv" else None
         result = ExportResult(
             url=presign(key, filename, expires),
             expires_at=(datetime.now(UTC) + timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            bucket=settings.bucket, key=key, format=fmt, filename=filename, bytes=writer.bytes, rows=rows,
+            bucket=settings.store.bucket, key=key, format=fmt, filename=filename, bytes=writer.bytes, rows=rows,
             content_type=MEDIA_TYPES[fmt],
         )
         complete(job.job_id, owner, msgspec.to_builtins(result), progress=rows if rows is not None else None)

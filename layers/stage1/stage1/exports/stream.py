@@ -62,9 +62,9 @@ def exp_params(sql: str, fmt: Format) -> dict[str, str]:
 
 def _client_kwargs(timeout: float) -> dict[str, object]:
     settings = get_settings()
-    auth = (settings.qdb_user, settings.qdb_password) if settings.qdb_user else None
+    auth = (settings.questdb.qdb_user, settings.questdb.qdb_password) if settings.questdb.qdb_user else None
     return {
-        "base_url": settings.qdb_http_url.rstrip("/"),
+        "base_url": settings.questdb.qdb_http_url.rstrip("/"),
         "auth": auth,
         "timeout": httpx.Timeout(timeout, connect=3.0),
     }

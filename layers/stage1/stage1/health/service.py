@@ -21,7 +21,7 @@ def check_questdb() -> None:
 
 
 def check_object_store() -> None:
-    storage.get_s3().head_bucket(Bucket=get_settings().bucket)
+    storage.get_s3().head_bucket(Bucket=get_settings().store.bucket)
 
 
 def _outcome(check: Callable[[], None]) -> str:

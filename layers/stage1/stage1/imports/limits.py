@@ -27,7 +27,7 @@ class Limits:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Limits:
-        s = settings or get_settings()
+        s = (settings or get_settings()).imports
         return cls(max_columns=s.import_max_columns, batch_bytes=s.import_max_batch_bytes,
                    row_group_bytes=s.import_max_row_group_bytes, string_bytes=s.import_max_string_bytes,
                    metadata_bytes=s.import_max_metadata_bytes, expansion_ratio=s.import_max_expansion_ratio,

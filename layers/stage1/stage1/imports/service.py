@@ -18,22 +18,27 @@ from __future__ import annotations
 
 import contextlib
 import time
-import uuid
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote_plus
 
 import httpx
+import msgspec
 
 from stage1.core import db
-from stage1.core.errors import Conflict, ServiceUnavailable, service_of
-from stage1.core.logging import get_logger, job_id_var, log_fields
+from stage1.core.errors import Conflict
+from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import get_questdb, ident
 from stage1.core.settings import get_settings
 from stage1.imports.core import copy_into, import_file, staging_name, table_stats, wait_applied
 from stage1.imports.errors import ImportFailed
+from stage1.imports.events import S3Event
 from stage1.imports.formats import Source
 from stage1.imports.limits import Limits
+from stage1.imports.result import ImportFailure, ImportResult
 from stage1.jobs import service as jobs
+from stage1.jobs import worker
+from stage1.jobs.service import FAILED, PENDING, Job, JobAborted
+from stage1.jobs.worker import JobFailed, Lease, Outcome, answer
 from stage1.timeseries import ownership as own
 from stage1.timeseries.kinds import Kind, drop_table, ensure_table
 from stage1.timeseries.timestamps import micros_to_unix
@@ -52,14 +57,14 @@ def s3_filesystem() -> Any:
         from pyarrow import fs
 
         settings = get_settings()
-        kwargs: dict[str, Any] = {"region": settings.s3_region, "connect_timeout": 3, "request_timeout": 60}
-        if settings.s3_endpoint:
-            url = httpx.URL(settings.s3_endpoint)
+        kwargs: dict[str, Any] = {"region": settings.store.s3_region, "connect_timeout": 3, "request_timeout": 60}
+        if settings.store.s3_endpoint:
+            url = httpx.URL(settings.store.s3_endpoint)
             kwargs["endpoint_override"] = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
             kwargs["scheme"] = url.scheme
-        if settings.s3_access_key:
-            kwargs["access_key"] = settings.s3_access_key
-            kwargs["secret_key"] = settings.s3_secret_key
+        if settings.store.s3_access_key:
+            kwargs["access_key"] = settings.store.s3_access_key
+            kwargs["secret_key"] = settings.store.s3_secret_key
         _fs = fs.S3FileSystem(**kwargs)
     return _fs
 
@@ -84,16 +89,14 @@ def _object_answers(path: str) -> None:
 
 
 # ---------------------------------------------------------------- events
-def handle_records(records: list[dict[str, Any]], owner: str | None = None) -> list[dict[str, Any]]:
-    """S3 ObjectCreated records (AWS, or MinIO's webhook payload: the same shape). Keys arrive
-    URL-encoded in both. Each object names its upload, hence its job; unknown objects are ignored."""
+def handle_records(event: S3Event, owner: str | None = None) -> list[dict[str, Any]]:
+    """S3 ObjectCreated records (keys already URL-decoded by `S3Event`). Each object names its
+    upload, hence its job; other events and unknown objects are ignored."""
     out = []
-    for record in records:
-        if not str(record.get("eventName", "")).startswith(("ObjectCreated", "s3:ObjectCreated")):
+    for record in event.Records:
+        if not record.created:
             continue
-        s3 = record.get("s3") or {}
-        bucket = (s3.get("bucket") or {}).get("name") or get_settings().bucket
-        key = unquote_plus((s3.get("object") or {}).get("key") or "")
+        bucket, key = record.s3.bucket.name or get_settings().bucket, record.s3.object.key
         job_id = mark_uploaded(bucket, key)
         if job_id is None:
             log_fields(log, 20, "object without an upload: ignored", bucket=bucket, key=key)
@@ -119,45 +122,17 @@ def mark_uploaded(bucket: str, key: str) -> str | None:
 
 # ---------------------------------------------------------------- one job
 def run_job(job_id: str, owner: str | None = None) -> dict[str, Any]:
-    """Claim the job and run it. Idempotent: a job that is not PENDING (running elsewhere, done,
-    cancelled) is left alone, so duplicate events and nudges are harmless."""
-    owner = owner or f"importer-{uuid.uuid4().hex[:12]}"
-    job = jobs.find_job(job_id)
-    if job is None:
-        return {"job_id": job_id, "status": "UNKNOWN"}
-    if job.status != jobs.PENDING:
-        return {"job_id": job.job_id, "status": job.status, "skipped": True}
-    payload = job.payload
-    source = object_source(payload["bucket"], payload["key"])
-    if source is None:
-        if payload.get("ready"):  # it was there (event, nudge or inline body) and is gone: never runs
-            jobs.fail(job.job_id, None, f"the object {payload['key']} no longer exists")
-            return {"job_id": job.job_id, "status": jobs.FAILED, "error": "object gone"}
-        # Dispatched before the object arrived: stay PENDING, the event (or the sweeper) will come.
-        return {"job_id": job.job_id, "status": jobs.PENDING, "reason": "object not uploaded yet"}
-    if payload.get("upload_id") and source.size != payload.get("size"):
-        # Whatever path brought us here (event, nudge, sweeper): an object that is not the size its
-        # upload declared is deleted and its job failed, never imported.
-        from stage1.uploads.service import refuse_mismatch
-
-        error = refuse_mismatch(payload["key"], source.size)
-        if error is not None:
-            return {"job_id": job.job_id, "status": jobs.FAILED, "error": error}
-    claimed = jobs.claim(job.job_id, owner)
-    if claimed is None:
-        return {"job_id": job.job_id, "status": (jobs.find_job(job.job_id) or job).status, "skipped": True}
-    token = job_id_var.set(job.job_id)
-    try:
-        return _run(claimed, owner, source)
-    finally:
-        job_id_var.reset(token)
+    """Run one import job in the job worker (claim, lease, outcome: `stage1.jobs.worker`); its
+    `Outcome` as JSON. Idempotent: a job that is not PENDING is left alone, so duplicate events and
+    nudges are harmless."""
+    return answer(worker.run_job(job_id, ImportWork(), owner))
 
 
 # Plain measurement imports (an upload or a blocking import without a dataset) share their tables.
 _PLAIN = ("upload", "job")
 
 
-def _target_owner(job: jobs.Job) -> own.Owner:
+def _target_owner(job: Job) -> own.Owner:
     payload = job.payload
     if payload.get("dataset_id"):
         return own.Owner("dataset", payload["dataset_id"])
@@ -187,9 +162,9 @@ def _claim_tables(target: str, target_owner: own.Owner, kind: Kind, staging: str
         own.claim(conn, staging, job_owner, "staging", exists=False)
 
 
-def _quiet(heartbeat: Any) -> Any:
+def _quiet(heartbeat: Callable[[], None]) -> Callable[[], None]:
     def beat() -> None:
-        with contextlib.suppress(jobs.JobAborted):
+        with contextlib.suppress(JobAborted):
             heartbeat()
     return beat
 
@@ -209,89 +184,98 @@ def _drop_staging(staging: str, job_owner: own.Owner) -> None:
         log_fields(log, 30, "staging table not dropped (the sweeper will)", table=staging, error=str(exc)[:300])
 
 
-def _run(job: jobs.Job, owner: str, source: Source) -> dict[str, Any]:
-    payload = job.payload
-    kind, target = Kind(payload["kind"]), ident(payload["measurement"])
-    settings = get_settings()
-    staging = staging_name(target, job.job_id)
-    job_owner = own.Owner("job", job.job_id)
-    granularity = payload.get("granularity")
-    started = time.monotonic()
-    committed = 0
+def _staging(job: Job) -> tuple[str, own.Owner]:
+    return staging_name(ident(job.payload["measurement"]), job.job_id), own.Owner("job", job.job_id)
 
-    def prepare(_plan: Any) -> None:
-        ensure_table(kind, staging, granularity)
 
-    def progress(rows: int, total: int | None) -> None:
-        nonlocal committed
-        committed = rows
-        jobs.report_progress(job.job_id, owner, rows, total)
+class ImportWork:
+    """An import job's own work, run by `stage1.jobs.worker.run_job`: the object into the job's
+    staging table, then into the target in one statement. Job state is the worker's."""
 
-    def heartbeat() -> None:
-        jobs.report_progress(job.job_id, owner, committed)
+    prefix = "importer"
+    heartbeat_seconds = None  # the import reports progress itself (per batch, and while QuestDB applies)
 
-    log_fields(log, 20, "import started", table=target, staging=staging, kind=kind.value, key=payload["key"],
-               bytes=source.size, attempt=job.attempts)
-    try:
+    def __init__(self) -> None:
+        self.source: Source | None = None
+
+    def before_claim(self, job: Job) -> Outcome | None:
+        payload = job.payload
+        self.source = object_source(payload["bucket"], payload["key"])
+        if self.source is None:
+            if payload.get("ready"):  # it was there (event, nudge or inline body) and is gone: never runs
+                raise JobFailed(f"the object {payload['key']} no longer exists", summary="object gone")
+            # Dispatched before the object arrived: stay PENDING, the event (or the sweeper) will come.
+            return Outcome(job_id=job.job_id, status=PENDING, reason="object not uploaded yet")
+        if payload.get("upload_id") and self.source.size != payload.get("size"):
+            # Whatever path brought us here (event, nudge, sweeper): an object that is not the size its
+            # upload declared is deleted and its job failed (by uploads), never imported.
+            from stage1.uploads.service import refuse_mismatch
+
+            error = refuse_mismatch(payload["key"], self.source.size)
+            if error is not None:
+                return Outcome(job_id=job.job_id, status=FAILED, error=error)
+        return None
+
+    def stopped(self, job: Job, why: str) -> None:
+        # Failed or cancelled: nothing of the job is kept. Released (an outage) or lost (another
+        # worker has it now): the staging table stays for the retry, which drops and refills it.
+        if why in (worker.FAILED, worker.CANCELLED):
+            _drop_staging(*_staging(job))
+
+    def run(self, job: Job, lease: Lease) -> ImportResult:
+        try:
+            return self._run(job, lease)
+        except ImportFailed as exc:
+            details = {**exc.details, "rows_committed": 0, "staging_dropped": True}
+            failure = ImportFailure(error_details=details, measurement=job.payload["measurement"])
+            raise JobFailed(exc.message, result=msgspec.to_builtins(failure), details=details) from exc
+
+    def _run(self, job: Job, lease: Lease) -> ImportResult:
+        source = self.source
+        assert source is not None  # before_claim found it
+        payload = job.payload
+        kind, target = Kind(payload["kind"]), ident(payload["measurement"])
+        settings = get_settings()
+        staging, job_owner = _staging(job)
+        granularity = payload.get("granularity")
+        started = time.monotonic()
+
+        def prepare(_plan: Any) -> None:
+            ensure_table(kind, staging, granularity)
+
+        log_fields(log, 20, "import started", table=target, staging=staging, kind=kind.value, key=payload["key"],
+                   bytes=source.size, attempt=job.attempts)
         _claim_tables(target, _target_owner(job), kind, staging, job_owner)
         drop_table(staging)  # an earlier attempt's rows: a retry starts from an empty staging table
-        stats = import_file(source, kind, staging, prepare=prepare, progress=progress,
+        stats = import_file(source, kind, staging, prepare=prepare, progress=lease.progress,
                             senders=settings.import_senders, block_size=settings.import_block_bytes,
                             batch_rows=settings.import_batch_rows, frame_bytes=settings.import_frame_bytes,
                             limits=Limits.from_settings(settings))
-        wait_applied(staging, heartbeat=heartbeat)
-        heartbeat()
+        wait_applied(staging, heartbeat=lease.beat)
+        lease.beat()
         ensure_table(kind, target, granularity)  # IF NOT EXISTS: concurrent first imports are safe
         copy_started = time.monotonic()
         copy_into(staging, target, timeout=max(60.0, stats.rows / 50_000))
         # The rows are in the target now: a cancel arriving from here on cannot undo them, so the
-        # dataset row is brought up to date whatever the job's status (complete() then says if ours).
-        applied = wait_applied(target, heartbeat=_quiet(heartbeat))
+        # dataset row is brought up to date whatever the job's status (the worker then says if ours).
+        applied = wait_applied(target, heartbeat=_quiet(lease.beat))
         copy_seconds = time.monotonic() - copy_started
         if payload.get("dataset_id"):
             dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
         else:
             dataset, table_now = None, table_stats(target)
-        result: dict[str, Any] = {
-            "measurement": target, "kind": kind.value, "format": stats.format, "rows": stats.rows,
-            "rows_written": stats.rows, "table_rows": table_now.rows, "bytes": source.size,
-            "first_ts": micros_to_unix(stats.first_ts), "last_ts": micros_to_unix(stats.last_ts),
-            "columns": stats.columns, "seconds": round(time.monotonic() - started, 3), "wal_applied": applied,
-            "staging_copy_seconds": round(copy_seconds, 3),
-            "upload_id": payload.get("upload_id"),
-        }
-        if dataset is not None:
-            result["dataset"] = dataset
+        seconds = round(time.monotonic() - started, 3)
+        result = ImportResult(
+            measurement=target, kind=kind.value, format=stats.format, rows=stats.rows, rows_written=stats.rows,
+            table_rows=table_now.rows, bytes=source.size, first_ts=micros_to_unix(stats.first_ts),
+            last_ts=micros_to_unix(stats.last_ts), columns=stats.columns, seconds=seconds, wal_applied=applied,
+            staging_copy_seconds=round(copy_seconds, 3), upload_id=payload.get("upload_id"), dataset=dataset,
+        )
         _drop_staging(staging, job_owner)
-        if not jobs.complete(job.job_id, owner, result, progress=stats.rows):
-            log_fields(log, 30, "job was taken from us before it completed", job_id=job.job_id)
-        log_fields(log, 20, "import completed", rows=stats.rows, seconds=result["seconds"],
-                   rows_per_s=int(stats.rows / max(result["seconds"], 1e-9)))
-        return {"job_id": job.job_id, "status": jobs.COMPLETED, "result": result}
-    except jobs.JobAborted as exc:
-        log_fields(log, 20, "import stopped", status=exc.status)
-        if exc.status == jobs.CANCELLED:
-            _drop_staging(staging, job_owner)
-        return {"job_id": job.job_id, "status": exc.status or "GONE"}
-    except ImportFailed as exc:
-        _drop_staging(staging, job_owner)
-        details = {**exc.details, "rows_committed": 0, "staging_dropped": True}
-        jobs.fail(job.job_id, owner, exc.message, result={"error_details": details, "measurement": target})
-        log_fields(log, 30, "import failed", error=exc.message)
-        return {"job_id": job.job_id, "status": jobs.FAILED, "error": exc.message, "details": details}
-    except Exception as exc:
-        service = exc.service if isinstance(exc, ServiceUnavailable) else service_of(exc)
-        if service is not None:
-            # A backing service is down: give the job back with backoff; the sweeper dispatches it
-            # again. Its staging table stays until the retry (or the sweeper's cleanup) drops it.
-            reason = f"{service} unavailable: {str(exc)[:300]}"
-            jobs.release(job.job_id, owner, reason, progressed=committed > 0)
-            log_fields(log, 30, "import interrupted; job released", service=service, error=str(exc)[:300])
-            return {"job_id": job.job_id, "status": jobs.PENDING, "service": service, "error": str(exc)[:300]}
-        log.exception("import crashed")
-        _drop_staging(staging, job_owner)
-        jobs.fail(job.job_id, owner, f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
-        return {"job_id": job.job_id, "status": jobs.FAILED}
+        lease.count(stats.rows)
+        log_fields(log, 20, "import completed", rows=stats.rows, seconds=seconds,
+                   rows_per_s=int(stats.rows / max(seconds, 1e-9)))
+        return result
 
 
 def _update_dataset(dataset_id: str, kind: Kind, target: str) -> tuple[dict[str, Any], Any]:

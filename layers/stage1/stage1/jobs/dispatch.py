@@ -69,7 +69,7 @@ def invoke_async(function: str, event: dict[str, Any]) -> None:
     if name:
         _invoke_lambda(name, event)
         return
-    url = get_settings().local_invoke_url
+    url = get_settings().jobs.local_invoke_url
     if url:
         _invoke_local(url, function, event)
         return
@@ -86,7 +86,7 @@ def invoke_sync(function: str, event: dict[str, Any]) -> Any:
     name = os.environ.get(function_env_name(function))
     if name:
         return _invoke_lambda(name, event, wait=True)
-    url = get_settings().local_invoke_url
+    url = get_settings().jobs.local_invoke_url
     if url:
         return _invoke_local(url, function, event, wait=True)
     raise ServiceUnavailable("dispatch", f"no target for {function}: set {function_env_name(function)}")
@@ -125,7 +125,7 @@ def _invoke_local(url: str, function: str, event: dict[str, Any], *, wait: bool 
     import httpx
 
     # The gateway's worker routes need the local worker token (stage1_local.jobs_local).
-    headers = {"Authorization": f"Bearer {get_settings().webhook_token}"}
+    headers = {"Authorization": f"Bearer {get_settings().auth.webhook_token}"}
     try:
         response = httpx.post(f"{url.rstrip('/')}/_local/invoke/{function}", json=event, headers=headers,
                               params={"wait": "1"} if wait else None, timeout=120 if wait else 10)

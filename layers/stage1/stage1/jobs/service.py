@@ -178,7 +178,7 @@ def list_jobs(*, status: str | None, job_type: str | None, limit: int, offset: i
 
 
 def _lease(lease_seconds: int | None) -> int:
-    return int(lease_seconds or get_settings().job_lease_seconds)
+    return int(lease_seconds or get_settings().jobs.job_lease_seconds)
 
 
 _CLAIM_SET = (
@@ -379,8 +379,8 @@ def release(job_id: str, owner: str, error: str, *, progressed: bool = False,
     `progressed`: this attempt got work done, so an earlier outage is over and a new one begins.
     Outage releases are bounded by time, not by `max_attempts` (which a release raises as needed)."""
     settings = get_settings()
-    deadline = deadline_seconds if deadline_seconds is not None else settings.import_outage_deadline_seconds
-    max_delay = max_delay_seconds if max_delay_seconds is not None else settings.import_retry_max_seconds
+    deadline = deadline_seconds if deadline_seconds is not None else settings.imports.import_outage_deadline_seconds
+    max_delay = max_delay_seconds if max_delay_seconds is not None else settings.imports.import_retry_max_seconds
     with db.connection() as conn:
         row = conn.execute(
             "with j as (select job_id, coalesce(case when %(progressed)s then null else outage_since end, now()) "

@@ -227,7 +227,7 @@ def create_run(body: RunIn) -> RunCreated:
     module docstring for the steps and what a failure leaves behind."""
     check_folds(body)  # every 400 about the payload comes before anything is read or written
     batch = parse_inline(body)
-    budget = Budget(get_settings().questdb_request_budget_seconds)
+    budget = Budget(get_settings().questdb.questdb_request_budget_seconds)
     thresholds = batch.extra_columns if batch is not None else list(body.threshold_columns or [])
     with db.connection() as conn:  # a plain read: nothing stays locked while QuestDB is asked
         dataset = dataset_of(conn, body, lock=False)
@@ -254,7 +254,7 @@ def create_run(body: RunIn) -> RunCreated:
         _abort(run_id, table, created)
         raise
     log_fields(log, 20, "run stored", run_id=str(run_id), table=table, rows_written=written,
-               seconds=round(get_settings().questdb_request_budget_seconds - budget.remaining(), 3))
+               seconds=round(get_settings().questdb.questdb_request_budget_seconds - budget.remaining(), 3))
     return RunCreated(run_id=run_id, dataset_id=dataset["dataset_id"], prediction_measurement=table,
                       questdb_rows_written=written, prediction_rows=rows, threshold_columns=thresholds,
                       status="COMPLETED")

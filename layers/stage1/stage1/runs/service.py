@@ -273,7 +273,7 @@ def settle(run_id: uuid.UUID) -> None:
             )
         return
     declared = list(row["threshold_columns"]) or None
-    budget = Budget(get_settings().questdb_request_budget_seconds)
+    budget = Budget(get_settings().questdb.questdb_request_budget_seconds)
     try:
         rows, thresholds = _counted(row["prediction_measurement"], declared, budget)
     except (ServiceUnavailable, OSError) as exc:
@@ -331,7 +331,7 @@ def delete_run(run_ref: str) -> RunDeleted:
             jobs.cancel(str(row["job_id"]))
     table = row["prediction_measurement"]
     # After the commit, never inside the transaction.
-    dropped, left = cleanup.drop_released(owned, Budget(get_settings().questdb_request_budget_seconds))
+    dropped, left = cleanup.drop_released(owned, Budget(get_settings().questdb.questdb_request_budget_seconds))
     return RunDeleted(run_id=run_id, deleted=True, prediction_measurement=table,
                       simulations_deleted=sims["n"] if sims else 0, questdb_table_dropped=table in dropped,
                       questdb_error=left.get(table))
@@ -344,7 +344,7 @@ def sweep_abandoned() -> int:
     run or dataset that no longer exists (a drop that failed) are dropped. Returns the number of runs
     failed. Errors are logged, never raised (the sweep goes on)."""
     settings = get_settings()
-    age = settings.questdb_request_budget_seconds + settings.run_abandon_grace_seconds
+    age = settings.questdb.questdb_request_budget_seconds + settings.jobs.run_abandon_grace_seconds
     try:
         with db.connection() as conn, conn.transaction():
             failed = conn.execute(

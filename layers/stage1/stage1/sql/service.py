@@ -55,10 +55,10 @@ def get_pool() -> Any:
     from psycopg_pool import ConnectionPool
 
     settings = get_settings()
-    if not settings.qdb_pg_readonly_dsn:
+    if not settings.questdb.qdb_pg_readonly_dsn:
         raise ServiceUnavailable("questdb", "no read-only PGWire user configured (STAGE1_QDB_PG_READONLY_DSN)")
     pool = ConnectionPool(
-        settings.qdb_pg_readonly_dsn,
+        settings.questdb.qdb_pg_readonly_dsn,
         min_size=0,
         max_size=4,
         kwargs={"autocommit": True, "prepare_threshold": None, "connect_timeout": 3},
@@ -166,7 +166,7 @@ def run_query(sql: str, *, limit: int, timeout: float) -> QueryOut:
     settings = get_settings()
     statement = check_readonly(sql).sql
     wrapped = f"{_WRAP_HEAD}{statement}\n) limit {int(limit) + 1}"
-    rows = _Rows(settings.query_max_bytes, settings.query_max_row_bytes)
+    rows = _Rows(settings.queries.query_max_bytes, settings.queries.query_max_row_bytes)
     truncated = False
     cancelled = threading.Event()
     with _connection() as conn:
@@ -251,6 +251,6 @@ def query(sql: str, *, body_limit: int | None, limit: int | None, timeout: float
     """`POST /api/questdb/query`: the row limit (the body's, else the query's, else the default;
     never above `query_max_rows`) and the timeout (default and maximum from settings), then the query."""
     settings = get_settings()
-    rows = min(body_limit or limit or settings.query_default_rows, settings.query_max_rows)
-    seconds = check_timeout(timeout, settings.query_timeout, settings.query_max_timeout)
+    rows = min(body_limit or limit or settings.queries.query_default_rows, settings.queries.query_max_rows)
+    seconds = check_timeout(timeout, settings.queries.query_timeout, settings.queries.query_max_timeout)
     return run_query(sql, limit=max(1, rows), timeout=seconds)

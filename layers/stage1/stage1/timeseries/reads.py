@@ -160,7 +160,7 @@ def read_page(query: RowQuery, limit: int, offset: int, *,
     10,000-row page of any size. QuestDB's answer is read up to `page_max_bytes`; a page that does
     not fit is asked again with a quarter of the rows (the client pages on with `next_offset`), down
     to one row, beyond which it is a 400 pointing at the CSV read."""
-    max_bytes = get_settings().page_max_bytes
+    max_bytes = get_settings().queries.page_max_bytes
     qdb = get_questdb()
     total_rows = qdb.exec(query.count_sql(), timeout=timeout).rows()
     total = int(total_rows[0]["n"]) if total_rows else 0

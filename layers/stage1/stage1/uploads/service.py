@@ -64,7 +64,7 @@ def job_poll_url(job_id: str) -> str:
 
 
 def max_parts() -> int:
-    return max(1, min(get_settings().upload_max_parts, S3_MAX_PARTS))
+    return max(1, min(get_settings().uploads.upload_max_parts, S3_MAX_PARTS))
 
 
 def part_size_for(size: int) -> int:
@@ -80,7 +80,7 @@ def part_lengths(size: int, part_size: int) -> list[int]:
 
 
 def _max_upload_bytes() -> int:
-    return min(get_settings().upload_max_bytes, max_parts() * S3_MAX_PART)
+    return min(get_settings().uploads.upload_max_bytes, max_parts() * S3_MAX_PART)
 
 
 def _validate(filename: str, content_type: str, size: int, measurement: str | None) -> str:
@@ -147,19 +147,19 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
     upload_id = str(uuid.uuid4())
     key = f"{PREFIX}{upload_id}/data.{EXTENSIONS[fmt]}"
     stored_type = STORED_CONTENT_TYPE[fmt]
-    multipart = size > settings.multipart_threshold_bytes
-    seconds = storage.url_seconds(settings.upload_url_expires_seconds)
+    multipart = size > settings.uploads.multipart_threshold_bytes
+    seconds = storage.url_seconds(settings.uploads.upload_url_expires_seconds)
     expires = datetime.now(UTC) + timedelta(seconds=seconds)
     mp_id = None
     part_size = None
     if multipart:
         part_size = part_size_for(size)
-        mp_id = s3.create_multipart_upload(Bucket=settings.bucket, Key=key, ContentType=stored_type)["UploadId"]
-    payload = {"bucket": settings.bucket, "key": key, "upload_id": upload_id, "kind": kind,
+        mp_id = s3.create_multipart_upload(Bucket=settings.store.bucket, Key=key, ContentType=stored_type)["UploadId"]
+    payload = {"bucket": settings.store.bucket, "key": key, "upload_id": upload_id, "kind": kind,
                "measurement": measurement, "format": fmt, "dataset_id": dataset_id, "granularity": granularity,
                "size": size, "ready": False, "expires_at": iso(expires)}
     with db.connection() as conn:
-        job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+        job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.store.bucket}/{key}")
         conn.execute(
             "insert into stage1_uploads (upload_id, object_key, multipart_upload_id, part_size, kind, measurement, "
             "dataset_id, job_id, filename, format, size, content_type) "
@@ -172,10 +172,10 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
               "measurement": measurement, "kind": kind, "format": fmt,
               "complete_url": f"/api/uploads/{upload_id}/complete", "poll_url": job_poll_url(job.job_id)}
     if not multipart:
-        post = storage.presigned_post(settings.bucket, key, stored_type, size, seconds)
+        post = storage.presigned_post(settings.store.bucket, key, stored_type, size, seconds)
         return UploadCreated(url=post["url"], fields=post["fields"], method="POST", **common)
     assert mp_id is not None and part_size is not None
-    parts = [UploadPart(n, storage.presigned_part(settings.bucket, key, mp_id, n, length, seconds), length)
+    parts = [UploadPart(n, storage.presigned_part(settings.store.bucket, key, mp_id, n, length, seconds), length)
              for n, length in enumerate(part_lengths(size, part_size), start=1)]
     return UploadCreated(url=parts[0].url, method="PUT", multipart=True, part_size=part_size, parts=parts, **common)
 
@@ -211,7 +211,7 @@ def complete_upload(upload_id: str, req: CompleteRequest) -> UploadCompleted:
     _check_parts_list(req.parts, len(lengths))
     if up["status"] == REJECTED:
         raise _rejected(up, jobs.get_job(up["job_id"]).error or "the upload was rejected")
-    bucket, key = get_settings().bucket, up["object_key"]
+    bucket, key = get_settings().store.bucket, up["object_key"]
     size = _head(bucket, key)
     if size is None and up["multipart_upload_id"]:
         size = _finish_multipart(up, req.parts, lengths)
@@ -255,7 +255,7 @@ def _finish_multipart(up: dict[str, Any], given: list[CompletedPart] | None, len
     another length aborts it: the upload is rejected). The object's size, or None if it is absent."""
     from botocore.exceptions import ClientError
 
-    bucket, key, mp_id = get_settings().bucket, up["object_key"], up["multipart_upload_id"]
+    bucket, key, mp_id = get_settings().store.bucket, up["object_key"], up["multipart_upload_id"]
     try:
         stored = {p["PartNumber"]: p for p in _list_parts(bucket, key, mp_id)}
         wrong = [n for n, p in stored.items() if n > len(lengths) or p["Size"] != lengths[n - 1]]
@@ -307,7 +307,7 @@ def refuse_object(up: dict[str, Any], size: int | None, why: str | None = None) 
     why = why or f"the object is {size} bytes, the upload declared {up['size']}"
     error = f"upload rejected: {why}; the file was deleted and not imported"
     jobs.fail(up["job_id"], None, error, result={"error_details": {"declared": up["size"], "size": size}})
-    bucket, s3 = get_settings().bucket, storage.get_s3()
+    bucket, s3 = get_settings().store.bucket, storage.get_s3()
     try:
         if up.get("multipart_upload_id"):
             s3.abort_multipart_upload(Bucket=bucket, Key=up["object_key"], UploadId=up["multipart_upload_id"])
@@ -360,7 +360,7 @@ def import_async(body: bytes, *, measurement: str, kind: str, content_type: str 
     fmt = _inline_format(body, content_type, fmt)
     created = _create(f"inline.{EXTENSIONS[fmt]}", "", len(body), kind, measurement, None, granularity)
     settings = get_settings()
-    storage.get_s3().put_object(Bucket=settings.bucket, Key=created.object_key, Body=body,
+    storage.get_s3().put_object(Bucket=settings.store.bucket, Key=created.object_key, Body=body,
                                 ContentType=STORED_CONTENT_TYPE[fmt])
     return JobAccepted(job_id=created.job_id, status="PENDING", poll_url=job_poll_url(created.job_id),
                        message=f"Import job created. Poll {job_poll_url(created.job_id)} for status.")
@@ -371,23 +371,23 @@ def import_blocking(body: bytes, *, measurement: str, kind: str, content_type: s
     """Small bodies, imported before the response: the body is stored under `inline/` (no event)
     and the importer is invoked synchronously on its job. Missing columns: 400 listing them."""
     settings = get_settings()
-    if len(body) > settings.inline_import_max_bytes:
+    if len(body) > settings.imports.inline_import_max_bytes:
         raise PayloadTooLarge("body too large for a blocking import: upload the file or use /api/questdb/import/async",
-                              {"size": len(body), "max_bytes": settings.inline_import_max_bytes})
+                              {"size": len(body), "max_bytes": settings.imports.inline_import_max_bytes})
     if not body:
         raise BadRequest("empty body", {"field": "body"})
     fmt = _inline_format(body, content_type, fmt)
     ident(measurement)
     key = f"{INLINE_PREFIX}{uuid.uuid4()}/data.{EXTENSIONS[fmt]}"
-    storage.get_s3().put_object(Bucket=settings.bucket, Key=key, Body=body, ContentType=STORED_CONTENT_TYPE[fmt])
-    payload = {"bucket": settings.bucket, "key": key, "kind": kind, "measurement": measurement, "format": fmt,
+    storage.get_s3().put_object(Bucket=settings.store.bucket, Key=key, Body=body, ContentType=STORED_CONTENT_TYPE[fmt])
+    payload = {"bucket": settings.store.bucket, "key": key, "kind": kind, "measurement": measurement, "format": fmt,
                "granularity": granularity, "size": len(body), "ready": True, "inline": True}
     with db.connection() as conn:
-        job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.bucket}/{key}")
+        job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.store.bucket}/{key}")
     try:
         outcome = dispatch.invoke_sync("ImporterFunction", dispatch.job_event(job)) or {}
     finally:
-        storage.get_s3().delete_object(Bucket=settings.bucket, Key=key)
+        storage.get_s3().delete_object(Bucket=settings.store.bucket, Key=key)
     status = outcome.get("status")
     if status == jobs.FAILED:
         details = {**(outcome.get("details") or {}), "job_id": job.job_id}
@@ -444,7 +444,7 @@ def _abort_abandoned(key: str) -> None:
     if row is None:
         return
     try:
-        storage.get_s3().abort_multipart_upload(Bucket=get_settings().bucket, Key=key,
+        storage.get_s3().abort_multipart_upload(Bucket=get_settings().store.bucket, Key=key,
                                                 UploadId=row["multipart_upload_id"])
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code", "") != "NoSuchUpload":

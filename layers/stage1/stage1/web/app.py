@@ -60,14 +60,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def create_app(route_handlers: Sequence[Any], *, title: str, description: str = "", **kwargs: Any) -> Litestar:
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.service.log_level)
     return Litestar(
         route_handlers=list(route_handlers),
         exception_handlers={Exception: handle_exception},
         middleware=[request_id_middleware],
         # The scope check of the authorizer's identity (on AWS the authorizer can only allow/deny).
         guards=[scope_guard, *kwargs.pop("guards", [])],
-        request_max_body_size=settings.max_body_bytes,
+        request_max_body_size=settings.service.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title=title,
             version=API_VERSION,

@@ -38,7 +38,7 @@ from stage1_wire.exports import Mode
 
 
 def inline_cap(fmt: Format) -> int:
-    cap = get_settings().export_inline_max_bytes
+    cap = get_settings().exports.export_inline_max_bytes
     return cap if fmt == "csv" else cap * 3 // 4
 
 
@@ -49,16 +49,16 @@ def export_timeouts(timeout: float | None, mode: Mode) -> tuple[float, float]:
     takes at most the inline maximum of it; a value above the mode's maximum is a 400."""
     s = get_settings()
     if mode == "inline":
-        seconds = check_timeout(timeout, s.export_timeout, s.export_max_timeout)
+        seconds = check_timeout(timeout, s.exports.export_timeout, s.exports.export_max_timeout)
         return seconds, seconds
-    job = check_timeout(timeout, s.export_job_timeout, s.export_job_max_timeout)
-    return (min(timeout, s.export_max_timeout) if timeout else s.export_timeout), job
+    job = check_timeout(timeout, s.exports.export_job_timeout, s.exports.export_job_max_timeout)
+    return (min(timeout, s.exports.export_max_timeout) if timeout else s.exports.export_timeout), job
 
 
 def can_stream(request: Request[Any, Any, Any]) -> bool:
     """Only where the deployment says responses stream (`export_can_stream`: the local gateway, a
     container) and never behind Mangum, which buffers whole responses (it sets `aws.context`)."""
-    return get_settings().export_can_stream and "aws.context" not in request.scope
+    return get_settings().exports.export_can_stream and "aws.context" not in request.scope
 
 
 async def _accepted(sql: str, fmt: Format, timeout: float, filename: str, source: dict[str, Any], *,
@@ -128,7 +128,7 @@ async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Cal
     interrupts a read). A head that is too slow is, with mode=auto, a job like a large one (unless
     the job would have no more time: `slow_to_job=False`, a 504); with mode=inline a 504 where the
     answer cannot stream."""
-    budget = get_settings().export_max_timeout
+    budget = get_settings().exports.export_max_timeout
     started = time.monotonic()
 
     def read_head() -> tuple[Iterator[bytes], bytes, bool]:
