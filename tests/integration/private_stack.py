@@ -154,6 +154,13 @@ class PrivateStack:
         hits = [i for i, line in enumerate(lines) if text and text in line]
         return "\n".join("\n".join(lines[max(0, i - 2):i + context]) for i in hits[:3]) or f"({text!r} not in the log)"
 
+    def peak_rss_mb(self, service: str = "gateway") -> float:
+        """The service process's peak resident memory so far (VmHWM), in MB."""
+        for line in Path(f"/proc/{self.pid(service)}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
     def pid(self, service: str) -> int:
         pid = self.stack.pid_of(service)
         assert pid, f"private {service} is not running"

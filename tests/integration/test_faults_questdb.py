@@ -68,7 +68,7 @@ def test_questdb_killed_mid_import_the_job_completes_after_restart_with_exact_ro
         time.sleep(0.25)
     done = wait_job_status(pclient, up["job_id"], timeout=300)
     print(f"import of {n} rows: {done['status']} after {done['attempts']} attempt(s); reads while unfinished: "
-          f"{sorted({(s, t) for s, t, _ in served}, key=str)}")
+          f"{sorted({(s, t) for s, t, _ in served}, key=str)}; gateway peak RSS {pstack.peak_rss_mb():.0f} MB")
     assert done["status"] == "COMPLETED", done
     table = up["measurement"]
     assert pstack.count(table) == n
