@@ -41,20 +41,20 @@ def _s(doc: str, **kw: Any) -> Any:
 
 class Postgres(msgspec.Struct, frozen=True, kw_only=True):
     pg_dsn: Annotated[str, _s("Postgres DSN of the service's database (libpq URL).", pattern=_PG)] = ""
-    pg_pool_max: Annotated[int, _s("Connections per process's pool.", ge=1, le=100)] = 4
+    pg_pool_max: Annotated[int, _s("Connections per process's pool.", ge=1)] = 4
 
 
 class QuestDB(msgspec.Struct, frozen=True, kw_only=True):
     qdb_http_url: Annotated[str, _s("QuestDB's HTTP endpoint (/exec, /imp, ILP over HTTP).", pattern=_HTTP)] = ""
     qdb_user: Annotated[str, _s("QuestDB HTTP basic-auth user (empty: none).")] = ""
     qdb_password: Annotated[str, _s("QuestDB HTTP basic-auth password (secret).")] = ""
-    qdb_timeout: Annotated[float, _s("Seconds of one QuestDB HTTP call.", gt=0, le=900)] = 60.0
+    qdb_timeout: Annotated[float, _s("Seconds of one QuestDB HTTP call.", gt=0)] = 60.0
     qdb_pg_readonly_dsn: Annotated[str, _s(
         "PGWire DSN of QuestDB's read-only user: POST /api/questdb/query runs user SQL as it (secret; "
         "empty: that endpoint answers 503).", pattern=_PG)] = ""
     questdb_request_budget_seconds: Annotated[float, _s(
         "An API request does all its QuestDB work within this many seconds of its start; each call's "
-        "timeout is cut from what is left (below the Lambda's 29 s).", gt=0, le=29)] = 20.0
+        "timeout is cut from what is left (below the Lambda's 29 s).", gt=0)] = 20.0
 
 
 class ObjectStore(msgspec.Struct, frozen=True, kw_only=True):
@@ -95,7 +95,9 @@ class Jobs(msgspec.Struct, frozen=True, kw_only=True):
     local_invoke_url: Annotated[str, _s(
         "Where invoke_async posts locally (the gateway's /_local/invoke/<Function>); empty on AWS.",
         pattern=_HTTP)] = ""
-    job_lease_seconds: Annotated[int, _s("A claimed job's lease; heartbeats renew it.", ge=5)] = 60
+    fn_importerfunction: Annotated[str, _s("Deployed ImporterFunction name (template.yaml; jobs.dispatch).")] = ""
+    fn_exporterfunction: Annotated[str, _s("Deployed ExporterFunction name (template.yaml; jobs.dispatch).")] = ""
+    job_lease_seconds: Annotated[int, _s("A claimed job's lease; heartbeats renew it.", ge=1)] = 60
     sweep_interval_seconds: Annotated[float, _s("Seconds between sweeps (local sweeper loop).", gt=0)] = 5.0
     run_abandon_grace_seconds: Annotated[float, _s(
         "A run still PENDING this long after the QuestDB budget (its function was killed) is failed by "
@@ -139,16 +141,16 @@ class Queries(msgspec.Struct, frozen=True, kw_only=True):
     page_max_bytes: Annotated[int, _s(
         "QuestDB's JSON answer for one page of a resource read; larger pages are read again with fewer rows.",
         ge=1)] = 4 * 1024**2
-    query_timeout: Annotated[float, _s("Default seconds of an inline query.", gt=0, le=29)] = 20.0
-    query_max_timeout: Annotated[float, _s("Largest `timeout` of an inline query (larger: 400).", gt=0, le=29)] = 25.0
+    query_timeout: Annotated[float, _s("Default seconds of an inline query.", gt=0)] = 20.0
+    query_max_timeout: Annotated[float, _s("Largest `timeout` of an inline query (larger: 400).", gt=0)] = 25.0
 
 
 class Exports(msgspec.Struct, frozen=True, kw_only=True):
-    export_timeout: Annotated[float, _s("Default seconds of an inline export.", gt=0, le=29)] = 20.0
-    export_max_timeout: Annotated[float, _s("Largest `timeout` of an inline export.", gt=0, le=29)] = 25.0
-    export_job_timeout: Annotated[float, _s("Default seconds of an export job.", gt=0, le=900)] = 300.0
+    export_timeout: Annotated[float, _s("Default seconds of an inline export.", gt=0)] = 20.0
+    export_max_timeout: Annotated[float, _s("Largest `timeout` of an inline export.", gt=0)] = 25.0
+    export_job_timeout: Annotated[float, _s("Default seconds of an export job.", gt=0)] = 300.0
     export_job_max_timeout: Annotated[float, _s("Largest `timeout` of an export job (ExporterFunction: 900 s).",
-                                                gt=0, le=900)] = 840.0
+                                                gt=0)] = 840.0
     export_inline_max_bytes: Annotated[int, _s("A read larger than this goes to an export job (Lambda: 6 MB).",
                                                ge=1)] = 5 * 1024**2
     export_can_stream: Annotated[bool, _s("Responses really stream (local gateway): mode=inline may pass the cap.")
