@@ -5,6 +5,8 @@ glibc 2.26, so manylinux2014 x86_64 wheels) whatever machine runs the build.
 
     python3.11 build_layer.py build <ARTIFACTS_DIR>   # what `sam build` runs (BuildMethod: makefile)
     python3.11 build_layer.py lock                    # re-resolve requirements.txt → requirements.lock
+    python3 build_layer.py requirements [--check]     # write (or check) the requirements files from
+                                                      # the root pyproject.toml's `layer`/`importer` extras
 
 Standard library only: `sam build` runs it from a scratch copy of this folder, outside the project's venv.
 
@@ -123,11 +125,50 @@ def lock() -> None:
     print(f"wrote {LOCK} ({len(lines) - 3} packages)")
 
 
+# The requirements files derived from the root pyproject.toml (the one source of dependency bounds):
+# file -> (extra, why). Only in a checkout: `sam build`'s scratch copy reads the files, never the pyproject.
+REPO = HERE.parent.parent
+DERIVED = {
+    "layers/stage1/requirements.txt": ("layer", "the API functions' Lambda layer (make layer-lock pins it)"),
+    "functions/importer/requirements.txt": ("importer", "the importer image, on top of the layer's file"),
+}
+
+
+def derived_requirements() -> dict[str, str]:
+    """Each derived file's text, from pyproject.toml's [project.optional-dependencies]."""
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    out = {}
+    for path, (extra, why) in DERIVED.items():
+        head = [f"# Generated from pyproject.toml [project.optional-dependencies] {extra}: {why}.",
+                "# Do not edit: change pyproject.toml, then `python3 layers/stage1/build_layer.py requirements`",
+                "# (tests/unit/test_dependencies.py fails while this file disagrees)."]
+        out[path] = "\n".join(head + list(extras[extra])) + "\n"
+    return out
+
+
+def requirements(check: bool) -> int:
+    stale = []
+    for path, text in derived_requirements().items():
+        target = REPO / path
+        if (target.read_text() if target.exists() else "") != text:
+            stale.append(path)
+            if not check:
+                target.write_text(text)
+    if check and stale:
+        print(f"stale (run `python3 layers/stage1/build_layer.py requirements`): {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "build":
         build(Path(argv[1]).resolve())
     elif argv == ["lock"]:
         lock()
+    elif argv[:1] == ["requirements"] and argv[1:] in ([], ["--check"]):
+        return requirements(check=argv[1:] == ["--check"])
     elif len(argv) == 2 and argv[0] == "deps":  # the dependencies alone (the package report's cache)
         install_dependencies(Path(argv[1]).resolve())
     else:
