@@ -10,6 +10,7 @@ from typing import Any, Literal
 from psycopg import Connection
 
 from stage1.core.refs import parse_ref
+from stage1.core.where import Where
 
 Lock = Literal["", "share", "update"]
 _COLUMNS = {"id": "dataset_id", "slug": "dataset_slug"}
@@ -29,3 +30,9 @@ def find(conn: Connection[Any], ref: str | uuid.UUID, *, by: Literal["id", "slug
         f"select {columns} from {source} where {_COLUMNS[kind]} = %s{_LOCKS[lock]}",  # noqa: S608 - constants
         (value,),
     ).fetchone()
+
+
+def filter_by(where: Where, ref: str, *, id_column: str, slug_column: str) -> Where:
+    """AND "of this dataset" (a UUID or a slug) to a list's WHERE, on the list's own (joined) columns."""
+    kind, value = parse_ref(ref)
+    return where.add(f"{id_column if kind == 'id' else slug_column} = %(dataset)s", dataset=value)

@@ -23,11 +23,12 @@ from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Stage1Error, to_stage1_error
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.paging import like_pattern, next_offset, page_limit
-from stage1.core.refs import parse_ref, parse_uuid
+from stage1.core.refs import parse_uuid
 from stage1.core.settings import get_settings
 from stage1.core.times import utc
 from stage1.core.where import Where
 from stage1.datasets import service as datasets
+from stage1.datasets.lookup import filter_by
 from stage1.runs import create
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import (
@@ -82,8 +83,7 @@ def list_runs(*, dataset: str | None, status: RunStatus | None, measurement: str
     """Runs, filtered and paged. With `dataset_must_exist` an unknown dataset is a 404."""
     where = Where(limit=limit, offset=offset)
     if dataset is not None:
-        kind, value = parse_ref(dataset)
-        where.add("r.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s", dataset=value)
+        filter_by(where, dataset, id_column="r.dataset_id", slug_column="d.dataset_slug")
     where.eq("r.status", "status", status).eq("r.prediction_measurement", "measurement", measurement)
     if search:
         where.add("(r.prediction_measurement ilike %(pattern)s or d.dataset_slug ilike %(pattern)s "

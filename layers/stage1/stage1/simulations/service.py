@@ -20,10 +20,10 @@ from stage1.core.csvtext import CsvBody, neutralise_csv
 from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound
 from stage1.core.paging import next_offset
-from stage1.core.refs import parse_ref, parse_uuid
+from stage1.core.refs import parse_uuid
 from stage1.core.times import utc
 from stage1.core.where import Where
-from stage1.datasets.lookup import find
+from stage1.datasets.lookup import filter_by, find
 from stage1.datasets.service import find_row as find_dataset
 from stage1.simulations.schemas import (
     Bucket,
@@ -93,8 +93,7 @@ def list_simulations(*, run: str | None, dataset: str | None, limit: int, offset
     if run is not None:
         where.add("s.run_id = %(run)s", run=parse_uuid(run, "run_id"))
     if dataset is not None:
-        kind, value = parse_ref(dataset)
-        where.add("s.dataset_id = %(dataset)s" if kind == "id" else "d.dataset_slug = %(dataset)s", dataset=value)
+        filter_by(where, dataset, id_column="s.dataset_id", slug_column="d.dataset_slug")
     clause, params = where.sql(), where.params
     with db.connection() as conn:
         if dataset_must_exist and dataset is not None:
