@@ -22,3 +22,15 @@ def like_pattern(text: str) -> str:
     """`%text%` for ILIKE with the user's own `%`, `_` and `\\` escaped."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def sort_orders(alias: str, columns: tuple[str, ...], *, nulls_last: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The ORDER BY text of each `sort` value a list accepts: `col` ascending, `-col` descending, on
+    the service's own column names (constants; the `sort` parameter's Literal type bounds the choice).
+    Nullable times sort their nulls last both ways."""
+    orders: dict[str, str] = {}
+    for column in columns:
+        tail = " nulls last" if column in nulls_last else ""
+        orders[column] = f"{alias}{column} asc{tail}"
+        orders[f"-{column}"] = f"{alias}{column} desc{tail}"
+    return orders

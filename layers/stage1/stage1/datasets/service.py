@@ -18,7 +18,7 @@ from stage1.core.csvtext import CsvBody
 from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound
 from stage1.core.logging import get_logger
-from stage1.core.paging import like_pattern, next_offset, page_limit
+from stage1.core.paging import like_pattern, next_offset, page_limit, sort_orders
 from stage1.core.questdb import IDENT_MAX
 from stage1.core.settings import get_settings
 from stage1.core.times import utc
@@ -41,13 +41,7 @@ from stage1.timeseries.wal import wait_applied
 
 log = get_logger("datasets")
 
-SORTS: dict[str, str] = {
-    "created_at": "created_at asc", "-created_at": "created_at desc",
-    "updated_at": "updated_at asc", "-updated_at": "updated_at desc",
-    "dataset_slug": "dataset_slug asc", "-dataset_slug": "dataset_slug desc",
-    "symbol": "symbol asc", "-symbol": "symbol desc",
-    "granularity": "granularity asc", "-granularity": "granularity desc",
-}
+SORTS = sort_orders("", ("created_at", "updated_at", "dataset_slug", "symbol", "granularity"))
 _CATALOG_COLUMNS = (
     "dataset_id, dataset_slug, symbol, granularity, ohlcv_measurement, indicator_measurement, ohlcv_rows, "
     "indicator_rows, ohlcv_first_ts, ohlcv_last_ts, indicator_first_ts, indicator_last_ts, metadata, source, "

@@ -22,7 +22,7 @@ from stage1.core.csvtext import CsvBody, csv_lines
 from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Stage1Error, to_stage1_error
 from stage1.core.logging import get_logger, log_fields
-from stage1.core.paging import like_pattern, next_offset, page_limit
+from stage1.core.paging import like_pattern, next_offset, page_limit, sort_orders
 from stage1.core.refs import parse_uuid
 from stage1.core.settings import get_settings
 from stage1.core.times import utc
@@ -49,14 +49,8 @@ from stage1.timeseries import ownership as own
 
 log = get_logger("runs")
 
-SORTS: dict[str, str] = {
-    "created_at": "r.created_at asc", "-created_at": "r.created_at desc",
-    "started_at": "r.started_at asc nulls last", "-started_at": "r.started_at desc nulls last",
-    "completed_at": "r.completed_at asc nulls last", "-completed_at": "r.completed_at desc nulls last",
-    "prediction_measurement": "r.prediction_measurement asc",
-    "-prediction_measurement": "r.prediction_measurement desc",
-    "status": "r.status asc", "-status": "r.status desc",
-}
+SORTS = sort_orders("r.", ("created_at", "started_at", "completed_at", "prediction_measurement", "status"),
+                    nulls_last=frozenset({"started_at", "completed_at"}))
 _SUMMARY = """
 select r.run_id, r.dataset_id, d.dataset_slug, r.prediction_measurement, r.status, r.error, r.started_at,
        r.completed_at, r.created_at, r.updated_at, r.target_column, r.prediction_rows, r.job_id, r.upload_id,

@@ -19,7 +19,7 @@ from stage1.core import db
 from stage1.core.csvtext import CsvBody, neutralise_csv
 from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound
-from stage1.core.paging import next_offset
+from stage1.core.paging import next_offset, sort_orders
 from stage1.core.refs import parse_uuid
 from stage1.core.times import utc
 from stage1.core.where import Where
@@ -40,13 +40,8 @@ from stage1.simulations.schemas import (
 from stage1.timeseries.client_times import client_time
 from stage1.timeseries.timestamps import to_micros
 
-SORTS: dict[str, str] = {
-    "created_at": "s.created_at asc", "-created_at": "s.created_at desc",
-    "started_at": "s.started_at asc nulls last", "-started_at": "s.started_at desc nulls last",
-    "completed_at": "s.completed_at asc nulls last", "-completed_at": "s.completed_at desc nulls last",
-    "name": "s.name asc", "-name": "s.name desc", "trade_count": "s.trade_count asc",
-    "-trade_count": "s.trade_count desc",
-}
+SORTS = sort_orders("s.", ("created_at", "started_at", "completed_at", "name", "trade_count"),
+                    nulls_last=frozenset({"started_at", "completed_at"}))
 _SELECT = """
 select s.simulation_id, s.run_id, s.dataset_id, d.dataset_slug, s.name, s.status, s.error, s.trade_count,
        s.config, s.summary_metrics, s.started_at, s.completed_at, s.created_at, s.updated_at
