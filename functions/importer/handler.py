@@ -23,7 +23,7 @@ log = get_logger("importer")
 
 
 def handler(event: Any, context: Any) -> Any:
-    configure_logging(get_settings().log_level)
+    configure_logging(get_settings().service.log_level)
     owner = getattr(context, "aws_request_id", None) or f"importer-{uuid.uuid4().hex[:12]}"
     match decode_importer_event(event):
         case S3Event() as records:

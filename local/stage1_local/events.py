@@ -43,6 +43,7 @@ from stage1.auth.scopes import Caller, caller_of
 from stage1.core.errors import BadRequest, ServiceUnavailable
 from stage1.core.logging import get_logger
 from stage1.core.settings import get_settings
+from stage1_local.asgi import send_error
 from stage1_local.template import Route, path_pattern
 
 log = get_logger("gateway.events")
@@ -184,8 +185,6 @@ def sse(event: str | None = None, data: Any = None, *, id: int | None = None, co
 
 
 def make_route(gateway: Any, broker: Broker) -> Any:
-    from stage1_local.gateway import send_error
-
     async def events(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["method"] not in ("GET", "HEAD"):
             from stage1.core.errors import HttpError

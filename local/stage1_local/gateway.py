@@ -18,11 +18,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from stage1.core.errors import HttpError, NotFound, Stage1Error, to_stage1_error
+from stage1.core.errors import HttpError, NotFound, Stage1Error
 from stage1.core.logging import configure_logging, get_logger
 from stage1.core.settings import get_settings
+from stage1_local.asgi import send_error
 from stage1_local.template import Route, functions, load_app
 
 log = get_logger("gateway")
@@ -107,15 +106,6 @@ async def _forever(job: Background) -> None:
         except Exception:
             log.exception("background task crashed; restarting in 5 s")
             await asyncio.sleep(5)
-
-
-async def send_error(send: Any, exc: BaseException) -> None:
-    err = to_stage1_error(exc)
-    body = msgspec.json.encode(err.body())
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in err.headers().items()]
-    await send({"type": "http.response.start", "status": err.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def build_gateway() -> Gateway:

@@ -1,11 +1,13 @@
 """What Lambda and S3 do for jobs on AWS, done by the local gateway (docs/imports.md):
 
 - `POST /_local/s3-events`: MinIO's bucket-notification webhook. MinIO checks the target with a
-  HEAD (answered 200); a POST carries S3-shaped `Records` (keys URL-encoded, decoded by the
-  importer exactly as for AWS events). The importer runs in the background and the webhook
+  HEAD (answered 200); a POST carries S3-shaped `Records` (checked by decoding them as an
+  `S3Event`; forwarded as they came, keys URL-encoded, decoded by the importer exactly as for AWS
+  events). The importer runs in the background and the webhook
   returns at once. With `webhook_token` set, MinIO's `Authorization: Bearer <token>` is required.
 - `POST /_local/invoke/<LogicalName>`: `stage1.jobs.dispatch.invoke_async` from processes outside
   a gateway; the function's handler runs in the background (`?wait=1`: run and answer its result).
+  The body must be an event that function takes (`EVENT_DECODERS`), else 400.
   Inside the gateway process, dispatch calls the same runner directly.
 - The sweeper (functions/sweeper/handler.py, scheduled on AWS) as a background loop.
 
@@ -23,12 +25,17 @@ import asyncio
 import hmac
 import json
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import msgspec
+
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.settings import get_settings
+from stage1.imports.events import decode_importer_event
 from stage1.jobs import dispatch
+from stage1.jobs.events import ScheduledEvent, decode_as, decode_job_event
 from stage1_local.template import functions, load_handler
 
 log = get_logger("gateway.jobs")
@@ -87,6 +94,23 @@ async def _body(receive: Any) -> bytes:
             return b"".join(chunks)
 
 
+def _decode(body: bytes) -> dict[str, Any] | None:
+    """A Lambda event is a JSON object (an empty body: `{}`); None if the body is not one."""
+    try:
+        return msgspec.json.decode(body or b"{}", type=dict[str, Any])
+    except msgspec.DecodeError:
+        return None
+
+
+# The typed event each worker function takes (its handler decodes it the same way): an event of
+# another shape is refused here with a 400 rather than started in the background and ignored.
+EVENT_DECODERS: dict[str, Callable[[Any], Any]] = {
+    IMPORTER: decode_importer_event,
+    "ExporterFunction": decode_job_event,
+    SWEEPER: lambda event: decode_as(event, ScheduledEvent),
+}
+
+
 async def _reply(send: Any, status: int, payload: Any = None) -> None:
     body = b"" if payload is None else json.dumps(payload, default=str).encode()
     await send({"type": "http.response.start", "status": status,
@@ -132,15 +156,19 @@ def s3_events_route(runner: Any, token: str = "") -> Any:
         if method != "POST":
             await _reply(send, 405, {"error": "method not allowed", "details": None})
             return
-        try:
-            payload = json.loads(await _body(receive) or b"{}")
-        except ValueError:
-            await _reply(send, 400, {"error": "webhook body is not JSON", "details": None})
+        payload = _decode(await _body(receive))
+        if payload is None:
+            await _reply(send, 400, {"error": "webhook body is not a JSON object", "details": None})
             return
-        records = payload.get("Records") if isinstance(payload, dict) else None
-        if records:
+        records = payload.get("Records")
+        # Decoded once here to decide (a shape other than S3 records is logged and not forwarded);
+        # the importer is sent the records as they came, keys still URL-encoded, like on AWS.
+        if records and decode_importer_event({"Records": records}) is not None:
             runner(IMPORTER, {"Records": records}, False)
             log_fields(log, 20, "s3 event", records=len(records), key=payload.get("Key"))
+        elif records:
+            log_fields(log, 30, "webhook body without S3 ObjectCreated records: ignored", key=payload.get("Key"))
+            records = []
         await _reply(send, 200, {"accepted": len(records or [])})
 
     return app
@@ -153,10 +181,10 @@ def invoke_route(runner: Any, function: str, token: str = "") -> Any:
         if scope["method"] != "POST":
             await _reply(send, 405, {"error": "method not allowed", "details": None})
             return
-        try:
-            event = json.loads(await _body(receive) or b"{}")
-        except ValueError:
-            await _reply(send, 400, {"error": "event is not JSON", "details": None})
+        event = _decode(await _body(receive))
+        decode = EVENT_DECODERS.get(function)
+        if event is None or (decode is not None and decode(event) is None):
+            await _reply(send, 400, {"error": f"not an event {function} takes", "details": None})
             return
         if b"wait=1" in scope.get("query_string", b""):
             try:

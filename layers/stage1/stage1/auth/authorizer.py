@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from stage1.auth.events import AuthorizerEvent, decode_authorizer_event
 from stage1.auth.tokens import authenticate
 from stage1.core.errors import Unauthorized
 from stage1.core.logging import get_logger, log_fields
@@ -22,24 +23,26 @@ from stage1_wire.auth import TOKEN_HEADER
 log = get_logger("authorizer")
 
 
-def token_of(event: dict[str, Any]) -> str | None:
+def token_of(event: AuthorizerEvent | dict[str, Any] | None) -> str | None:
     """The token: the identity source (API Gateway fills it from `$request.header.X-Stage1-Token`),
-    else the header itself (payload 2.0 lowercases header names). Anything but a string is no
-    token (a deny, never an exception); two headers arrive comma-joined and fail the shape check."""
-    sources = event.get("identitySource") or []
-    if isinstance(sources, list) and sources and isinstance(sources[0], str) and sources[0]:
-        return sources[0]
-    headers = event.get("headers") or {}
-    token = headers.get(TOKEN_HEADER.lower()) if isinstance(headers, dict) else None
-    return token if isinstance(token, str) else None
+    else the header itself (payload 2.0 lowercases header names). An event of another shape (a
+    non-string token, say) has no token: a deny, never an exception. Two headers arrive
+    comma-joined and fail the token's shape check."""
+    ev = decode_authorizer_event(event)
+    if ev is None:
+        return None
+    if ev.identitySource and ev.identitySource[0]:
+        return ev.identitySource[0]
+    return (ev.headers or {}).get(TOKEN_HEADER.lower())
 
 
-def authorize(event: dict[str, Any]) -> dict[str, Any]:
+def authorize(event: AuthorizerEvent | dict[str, Any]) -> dict[str, Any]:
     """Allow a known, unexpired, unrevoked token; deny anything else. Backing-service errors
     propagate (API Gateway answers 500, the local gateway 503): a database outage is not a deny."""
+    ev = decode_authorizer_event(event)
     try:
-        identity = authenticate(token_of(event))
+        identity = authenticate(token_of(ev))
     except Unauthorized as exc:
-        log_fields(log, logging.INFO, "denied", route=event.get("routeKey"), reason=exc.message)
+        log_fields(log, logging.INFO, "denied", route=ev.routeKey if ev else None, reason=exc.message)
         return {"isAuthorized": False, "context": {"reason": exc.message}}
     return {"isAuthorized": True, "context": identity.context()}

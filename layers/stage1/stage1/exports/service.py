@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import msgspec
-
 from stage1.core import db
 from stage1.core.errors import HttpError, ServiceUnavailable, Stage1Error
-from stage1.core.logging import get_logger, job_id_var, log_fields
+from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import QuestDBError
 from stage1.core.settings import get_settings
 from stage1.core.storage import get_s3
 from stage1.exports.multipart import MultipartWriter
 from stage1.exports.schemas import ExportResult
 from stage1.exports.stream import MEDIA_TYPES, Format, csv_safe, exp_params, open_sync
+from stage1.jobs import worker
 from stage1.jobs.schemas import JobAccepted
+from stage1.jobs.service import COMPLETED, FAILED, PENDING, Job
+from stage1.jobs.worker import JobFailed, Lease, Outcome
 from stage1.sql.readonly import NotReadOnly, check_readonly
 
 log = get_logger("exports")
@@ -69,13 +69,13 @@ def start_reader_job(reader: str, args: dict[str, Any], *, filename: str, reason
 
 def _start(payload: dict[str, Any], reason: str) -> JobAccepted:
     """Create the export job and start its worker; a job whose worker cannot start is failed at once."""
-    from stage1.jobs.dispatch import invoke_async
+    from stage1.jobs.dispatch import dispatch_job
     from stage1.jobs.service import create_job, fail
 
     with db.connection() as conn:
         job = create_job(conn, JOB_TYPE, payload)
     try:
-        invoke_async(FUNCTION, {"job_id": job.job_id, "job_type": JOB_TYPE})
+        dispatch_job(job)  # payload["function"] names the ExporterFunction
     except Exception as exc:
         fail(job.job_id, None, f"could not start the export: {exc}")
         raise
@@ -109,38 +109,6 @@ def _pieces(payload: dict[str, Any], fmt: Format, timeout: float) -> Iterator[It
         yield csv_safe(pieces, fmt)
 
 
-class _Heartbeat:
-    """Reports progress every few seconds from its own thread, which also renews the job's lease, so
-    a query that is slow to produce its first byte keeps its job. When the job was cancelled or its
-    lease reclaimed, `check()` raises `JobAborted` in the worker at its next piece."""
-
-    def __init__(self, report: Callable[[], None], every: float = PROGRESS_EVERY_SECONDS) -> None:
-        self._report, self._every = report, every
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="export-heartbeat", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self._report()
-            except BaseException as exc:  # JobAborted, or the database gone: the worker decides
-                self._error = exc
-                return
-
-    def check(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def presign(key: str, filename: str, expires: int) -> str:
     return get_s3().generate_presigned_url(
         "get_object",
@@ -150,19 +118,40 @@ def presign(key: str, filename: str, expires: int) -> str:
     )
 
 
-def run_export_job(job_id: str, owner: str) -> str:
-    """Claim and run one export job. Returns what happened (for logs): skipped, completed, failed,
-    aborted. Transient failures (QuestDB or the store down) propagate with the job left RUNNING, so
-    the sweeper hands it out again when its lease expires (attempts are bounded)."""
-    from stage1.jobs.service import JobAborted, claim, complete, fail, report_progress
 
-    settings = get_settings()
-    job = claim(job_id, owner)
-    if job is None:
-        log_fields(log, 20, "export job not claimable; skipped", job_id=job_id)
+def run_export_job(job_id: str, owner: str) -> str:
+    """Run one export job in the job worker (`stage1.jobs.worker`: claim, lease, outcome). Returns
+    what happened, for logs: skipped, completed, failed, aborted, or released (QuestDB or the store
+    down: the job is given back with backoff and the sweeper dispatches it again)."""
+    outcome = worker.run_job(job_id, ExportWork(), owner)
+    if outcome.skipped:
         return "skipped"
-    token = job_id_var.set(job.job_id)
-    try:
+    return _WORDS.get(outcome.status, "aborted")
+
+
+_WORDS = {COMPLETED: "completed", FAILED: "failed", PENDING: "released"}
+
+
+class ExportWork:
+    """An export job's own work: the bytes of a statement or a resource reader, written to the
+    object store in parts, and a presigned URL to them. Job state is the worker's."""
+
+    prefix = "exporter"
+    # A query slow to produce its first byte keeps its job: the worker renews the lease meanwhile.
+    heartbeat_seconds = PROGRESS_EVERY_SECONDS
+
+    def __init__(self) -> None:
+        self.writer: MultipartWriter | None = None
+
+    def before_claim(self, job: Job) -> Outcome | None:
+        return None
+
+    def stopped(self, job: Job, why: str) -> None:
+        if self.writer is not None:  # whatever the reason, no half-written object stays
+            self.writer.abort()
+
+    def run(self, job: Job, lease: Lease) -> ExportResult:
+        settings = get_settings()
         payload = job.payload
         fmt: Format = "parquet" if payload.get("format") == "parquet" else "csv"
         filename = safe_filename(payload.get("filename"), fmt)
@@ -171,59 +160,41 @@ def run_export_job(job_id: str, owner: str) -> str:
                       settings.exports.export_job_max_timeout)
         key = f"exports/{job.job_id}/{filename}"
         started = time.monotonic()
-        writer = MultipartWriter(settings.store.bucket, key, content_type=MEDIA_TYPES[fmt],
-                                 part_bytes=settings.exports.export_part_bytes)
-        lines = [0]
-        heartbeat = _Heartbeat(lambda: report_progress(job.job_id, owner, max(0, lines[0] - 1)))
+        writer = self.writer = MultipartWriter(settings.store.bucket, key, content_type=MEDIA_TYPES[fmt],
+                                               part_bytes=settings.exports.export_part_bytes)
+        lines = 0
         try:
-            with heartbeat, _pieces(payload, fmt, timeout) as pieces:
+            with _pieces(payload, fmt, timeout) as pieces:
                 for piece in pieces:
-                    heartbeat.check()
+                    lease.check()
                     writer.write(piece)
                     if fmt == "csv":
-                        lines[0] += piece.count(b"\n")
-            heartbeat.check()
+                        lines += piece.count(b"\n")
+                        lease.count(max(0, lines - 1))
+            lease.check()
             writer.complete()
-        except JobAborted:
-            writer.abort()
-            return "aborted"
         except QuestDBError as exc:
-            writer.abort()
-            fail(job.job_id, owner, f"questdb rejected the query: {exc.questdb_message}",
-                 result={"questdb": exc.questdb_message, "position": (exc.details or {}).get("position")})
-            return "failed"
+            raise JobFailed(f"questdb rejected the query: {exc.questdb_message}",
+                            result={"questdb": exc.questdb_message,
+                                    "position": (exc.details or {}).get("position")}) from exc
         except NotReadOnly as exc:
-            writer.abort()
-            fail(job.job_id, owner, f"not a read-only query: {exc.reason}")
-            return "failed"
+            raise JobFailed(f"not a read-only query: {exc.reason}") from exc
         except ServiceUnavailable:
-            writer.abort()
             raise
         except HttpError as exc:  # the export timed out
-            writer.abort()
-            fail(job.job_id, owner, f"{exc.message} after {timeout:g} s")
-            return "failed"
+            raise JobFailed(f"{exc.message} after {timeout:g} s") from exc
         except Stage1Error as exc:  # the reader refused (404, 409, 400): final, not transient
-            writer.abort()
             if exc.status_code >= 500:
                 raise
-            fail(job.job_id, owner, exc.message, result={"status": exc.status_code, "details": exc.details})
-            return "failed"
-        except BaseException:
-            writer.abort()
-            raise
+            raise JobFailed(exc.message, result={"status": exc.status_code, "details": exc.details}) from exc
 
         expires = settings.exports.export_url_expires_seconds
-        rows = max(0, lines[0] - 1) if fmt == "csv" else None
-        result = ExportResult(
+        rows = max(0, lines - 1) if fmt == "csv" else None
+        log_fields(log, 20, "export job completed", bytes=writer.bytes, rows=rows,
+                   seconds=round(time.monotonic() - started, 3))
+        return ExportResult(
             url=presign(key, filename, expires),
             expires_at=(datetime.now(UTC) + timedelta(seconds=expires)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             bucket=settings.store.bucket, key=key, format=fmt, filename=filename, bytes=writer.bytes, rows=rows,
             content_type=MEDIA_TYPES[fmt],
         )
-        complete(job.job_id, owner, msgspec.to_builtins(result), progress=rows if rows is not None else None)
-        log_fields(log, 20, "export job completed", bytes=writer.bytes, rows=rows,
-                   seconds=round(time.monotonic() - started, 3))
-        return "completed"
-    finally:
-        job_id_var.reset(token)

@@ -96,7 +96,7 @@ def handle_records(event: S3Event, owner: str | None = None) -> list[dict[str, A
     for record in event.Records:
         if not record.created:
             continue
-        bucket, key = record.s3.bucket.name or get_settings().bucket, record.s3.object.key
+        bucket, key = record.s3.bucket.name or get_settings().store.bucket, record.s3.object.key
         job_id = mark_uploaded(bucket, key)
         if job_id is None:
             log_fields(log, 20, "object without an upload: ignored", bucket=bucket, key=key)
@@ -247,9 +247,10 @@ class ImportWork:
                    bytes=source.size, attempt=job.attempts)
         _claim_tables(target, _target_owner(job), kind, staging, job_owner)
         drop_table(staging)  # an earlier attempt's rows: a retry starts from an empty staging table
+        tuning = settings.imports
         stats = import_file(source, kind, staging, prepare=prepare, progress=lease.progress,
-                            senders=settings.import_senders, block_size=settings.import_block_bytes,
-                            batch_rows=settings.import_batch_rows, frame_bytes=settings.import_frame_bytes,
+                            senders=tuning.import_senders, block_size=tuning.import_block_bytes,
+                            batch_rows=tuning.import_batch_rows, frame_bytes=tuning.import_frame_bytes,
                             limits=Limits.from_settings(settings))
         wait_applied(staging, heartbeat=lease.beat)
         lease.beat()

@@ -1,19 +1,20 @@
 """Start a function asynchronously: `invoke_async(function, event)`.
 
-- On AWS: a Lambda `Event` invocation of the function whose name is in the environment variable
-  `STAGE1_FN_<LOGICALNAME>` (template.yaml sets it, e.g. `STAGE1_FN_IMPORTERFUNCTION`).
+- On AWS: a Lambda `Event` invocation of the function whose deployed name is the setting
+  `fn_<logicalname>` (env `STAGE1_FN_<LOGICALNAME>`, set by template.yaml, e.g.
+  `STAGE1_FN_IMPORTERFUNCTION`).
 - Locally: inside a gateway process, the gateway's own runner (registered with
   `set_local_runner`) runs the handler in the background; elsewhere (a test, a script) a POST to
   `<local_invoke_url>/_local/invoke/<LogicalName>`, which does the same in that gateway.
 
-A job is dispatched as the event `{"job_id": ..., "job_type": ...}` to the function that runs its
-type: `payload["function"]` when the creator set it, else `JOB_FUNCTIONS[job_type]`.
+A job is dispatched as the event `{"job_id": ..., "job_type": ...}` (`stage1.jobs.events.JobEvent`,
+built by `job_event`) to the function that runs its type: `payload["function"]` when the creator
+set it, else `JOB_FUNCTIONS[job_type]`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from stage1.core.errors import ServiceUnavailable
 from stage1.core.lazy import lazy
 from stage1.core.logging import get_logger
 from stage1.core.settings import get_settings
+from stage1.jobs import events
 from stage1.jobs.service import Job
 
 log = get_logger("jobs.dispatch")
@@ -54,7 +56,13 @@ def function_for(job: Job) -> str | None:
 
 
 def job_event(job: Job) -> dict[str, Any]:
-    return {"job_id": job.job_id, "job_type": job.job_type}
+    """The job's dispatch event as the JSON object an invocation carries."""
+    return events.to_wire(events.job_event(job.job_id, job.job_type))
+
+
+def deployed_name(function: str) -> str:
+    """The function's deployed name (`fn_<logicalname>`; empty: not deployed, e.g. locally)."""
+    return str(getattr(get_settings().jobs, "fn_" + function.lower(), "") or "")
 
 
 def invoke_async(function: str, event: dict[str, Any]) -> None:
@@ -64,8 +72,7 @@ def invoke_async(function: str, event: dict[str, Any]) -> None:
     if _local_runner is not None:
         _local_runner(function, event, False)
         return
-    # Per-function names are set by the template per deployment, so they are not Settings fields.
-    name = os.environ.get(function_env_name(function))
+    name = deployed_name(function)
     if name:
         _invoke_lambda(name, event)
         return
@@ -83,7 +90,7 @@ def invoke_sync(function: str, event: dict[str, Any]) -> Any:
         raise ValueError(f"not a logical function name: {function!r}")
     if _local_runner is not None:
         return _local_runner(function, event, True)
-    name = os.environ.get(function_env_name(function))
+    name = deployed_name(function)
     if name:
         return _invoke_lambda(name, event, wait=True)
     url = get_settings().jobs.local_invoke_url

@@ -19,6 +19,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from stage1.core import db, storage
 from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
 from stage1.core.logging import get_logger, log_fields
@@ -27,9 +29,11 @@ from stage1.core.refs import as_uuid
 from stage1.core.settings import get_settings
 from stage1.core.times import iso
 from stage1.datasets.lookup import find
+from stage1.imports.result import ImportResult
 from stage1.jobs import dispatch
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobAccepted
+from stage1.jobs.worker import Outcome, decode_outcome
 from stage1.uploads import tables
 from stage1.uploads.formats import (
     EXTENSIONS,
@@ -385,23 +389,22 @@ def import_blocking(body: bytes, *, measurement: str, kind: str, content_type: s
     with db.connection() as conn:
         job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.store.bucket}/{key}")
     try:
-        outcome = dispatch.invoke_sync("ImporterFunction", dispatch.job_event(job)) or {}
+        answer = dispatch.invoke_sync("ImporterFunction", dispatch.job_event(job))
     finally:
         storage.get_s3().delete_object(Bucket=settings.store.bucket, Key=key)
-    status = outcome.get("status")
-    if status == jobs.FAILED:
-        details = {**(outcome.get("details") or {}), "job_id": job.job_id}
-        raise BadRequest(outcome.get("error") or "import failed", details)
-    if status != jobs.COMPLETED:
+    outcome = decode_outcome(answer) or Outcome(job_id=job.job_id, status="UNKNOWN")
+    if outcome.status == jobs.FAILED:
+        raise BadRequest(outcome.error or "import failed", {**(outcome.details or {}), "job_id": job.job_id})
+    if outcome.status != jobs.COMPLETED:
         # The body is gone (deleted above): a job left PENDING could never run; close it.
-        reason = outcome.get("error") or f"import did not complete ({status})"
+        reason = outcome.error or f"import did not complete ({outcome.status})"
         jobs.fail(job.job_id, None, reason)
-        if outcome.get("service"):
-            raise ServiceUnavailable(outcome["service"], reason, {"job_id": job.job_id})
-        raise Conflict(f"import did not complete: {status}", {"job_id": job.job_id, "status": status})
-    result = outcome.get("result") or {}
-    return InlineImportResult(job_id=job.job_id, status=status, measurement=measurement,
-                              rows_written=int(result.get("rows", 0)), result=result)
+        if outcome.service:
+            raise ServiceUnavailable(outcome.service, reason, {"job_id": job.job_id})
+        raise Conflict(f"import did not complete: {outcome.status}", {"job_id": job.job_id, "status": outcome.status})
+    imported = msgspec.convert(outcome.result, ImportResult)
+    return InlineImportResult(job_id=job.job_id, status=outcome.status, measurement=measurement,
+                              rows_written=imported.rows, result=outcome.result)
 
 
 # ---------------------------------------------------------------- sweeper
