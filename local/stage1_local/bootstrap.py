@@ -19,6 +19,7 @@ from stage1.auth.tokens import authenticate, issue
 from stage1.core import db
 from stage1.core.errors import Unauthorized
 from stage1.core.settings import get_settings
+from stage1_wire.dotenv import read_dotenv
 
 KEY = "STAGE1_TOKEN"
 NAME = "local bootstrap (make up)"
@@ -30,13 +31,7 @@ def default_secrets_file() -> Path:
 
 
 def read_value(path: Path, key: str) -> str | None:
-    if not path.is_file():
-        return None
-    for line in path.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and name.strip() == key:
-            return value.strip() or None
-    return None
+    return read_dotenv(path).get(key) or None  # the one .env reader (stage1_wire.dotenv)
 
 
 def write_value(path: Path, key: str, value: str) -> None:
