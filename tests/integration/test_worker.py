@@ -206,3 +206,9 @@ def test_a_job_that_is_not_pending_is_skipped_and_before_claim_can_keep_it_pendi
     outcome = run_job(job_id, again)
     assert (outcome.status, outcome.skipped, again.ran) == ("COMPLETED", True, False)
     assert run_job(str(uuid.uuid4()), FakeWork(lambda job, lease: None)).status == "UNKNOWN"
+
+
+def test_a_note_about_the_input_is_recorded_in_the_payload_before_the_work_sees_the_job(job_id):
+    seen = []
+    run_job(job_id, FakeWork(lambda job, lease: seen.append(job.payload) or Done(rows=0)), note={"ready": True})
+    assert seen == [{"test": "worker", "ready": True}]

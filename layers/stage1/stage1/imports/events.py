@@ -9,7 +9,8 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
-from stage1.jobs.events import JobEvent, decode_as
+from stage1.core.events import decode_as
+from stage1.jobs.events import JobEvent
 
 
 class S3Bucket(msgspec.Struct, frozen=True):

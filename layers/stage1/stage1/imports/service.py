@@ -35,7 +35,6 @@ from stage1.imports.events import S3Event
 from stage1.imports.formats import Source
 from stage1.imports.limits import Limits
 from stage1.imports.result import ImportFailure, ImportResult
-from stage1.jobs import service as jobs
 from stage1.jobs import worker
 from stage1.jobs.service import FAILED, PENDING, Job, JobAborted
 from stage1.jobs.worker import JobFailed, Lease, Outcome, answer
@@ -97,35 +96,32 @@ def handle_records(event: S3Event, owner: str | None = None) -> list[dict[str, A
         if not record.created:
             continue
         bucket, key = record.s3.bucket.name or get_settings().store.bucket, record.s3.object.key
-        job_id = mark_uploaded(bucket, key)
+        job_id = mark_uploaded(key)
         if job_id is None:
             log_fields(log, 20, "object without an upload: ignored", bucket=bucket, key=key)
             out.append({"key": key, "status": "IGNORED"})
             continue
-        out.append({"key": key, **run_job(job_id, owner)})
+        # The event says the object arrived: the worker records it in the job (`ready`) and runs it.
+        out.append({"key": key, **run_job(job_id, owner, arrived=True)})
     return out
 
 
-def mark_uploaded(bucket: str, key: str) -> str | None:
-    """The object of an upload exists: the upload is UPLOADED and its job ready. Its job id, or None."""
+def mark_uploaded(key: str) -> str | None:
+    """The object of an upload exists: the upload is UPLOADED. Its job id, or None (no upload)."""
     with db.connection() as conn:
         row = conn.execute(
             "update stage1_uploads set status = 'UPLOADED', updated_at = now() where object_key = %s "
             "returning job_id", (key,),
         ).fetchone()
-        if row is None:
-            return None
-        job_id = str(row["job_id"])
-        jobs.update_payload(conn, job_id, {"ready": True})
-    return job_id
+    return None if row is None else str(row["job_id"])
 
 
 # ---------------------------------------------------------------- one job
-def run_job(job_id: str, owner: str | None = None) -> dict[str, Any]:
+def run_job(job_id: str, owner: str | None = None, *, arrived: bool = False) -> dict[str, Any]:
     """Run one import job in the job worker (claim, lease, outcome: `stage1.jobs.worker`); its
     `Outcome` as JSON. Idempotent: a job that is not PENDING is left alone, so duplicate events and
-    nudges are harmless."""
-    return answer(worker.run_job(job_id, ImportWork(), owner))
+    nudges are harmless. `arrived`: an event says the object is there (the job is marked ready)."""
+    return answer(worker.run_job(job_id, ImportWork(), owner, note={"ready": True} if arrived else None))
 
 
 # Plain measurement imports (an upload or a blocking import without a dataset) share their tables.

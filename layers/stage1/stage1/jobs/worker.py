@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Protocol
 
 import msgspec
 
+from stage1.core import db
 from stage1.core.errors import ServiceUnavailable, service_of
 from stage1.core.logging import get_logger, job_id_var, log_fields
 from stage1.jobs import service as jobs
@@ -121,8 +122,13 @@ class Work(Protocol):
     def stopped(self, job: Job, why: str) -> None: ...
 
 
-def run_job(job_id: str, work: Work, owner: str | None = None) -> Outcome:
+def run_job(job_id: str, work: Work, owner: str | None = None, *, note: dict[str, Any] | None = None) -> Outcome:
+    """Run one job (see the module docstring). `note`: facts about its input merged into the job's
+    payload first, e.g. `{"ready": True}` when an S3 event says its object arrived."""
     owner = owner or f"{work.prefix}-{uuid.uuid4().hex[:12]}"
+    if note and (jid := jobs.parse_id(job_id)) is not None:
+        with db.connection() as conn:
+            jobs.update_payload(conn, jid, note)
     job = jobs.find_job(job_id)
     if job is None:
         return Outcome(job_id=job_id, status="UNKNOWN")
