@@ -1,0 +1,106 @@
+"""A content fingerprint of one QuestDB table, computed by QuestDB in one scan (docs/resources.md,
+"Which data a run saw").
+
+Per row, QuestDB computes a 64-bit hash of the row's values, FNV-1a style: `h = ts`, then for each
+value part `h = (h ^ part) * P` (long arithmetic wraps). Each step is a bijection of its input, so
+changing any ONE value of a row always changes that row's hash, and the table's `sum(h)` (mod 2^64)
+always changes with it; the sum does not depend on row order, partitions or how often the same rows
+were re-imported (DEDUP keeps one row per key). A double is fed as three exact long parts: its
+integer part, its fraction times 2^52 (exact for |x| < 2^52; below 1 the resolution is 2^-52) and
+`x * 2^-52` (values beyond 2^63). Text-like columns are hashed with md5 (`sum` of the digests as
+long256) — about 6 µs a row, so only when a table has such columns. Count, first/last timestamp,
+the column names and types and every sum are combined into one sha256 hex digest in Python.
+
+Columns are hashed in groups of `GROUP_COLUMNS` (one `sum` each, all in one query per
+`QUERY_GROUPS` groups) so that a wide indicator table never builds one deeply nested expression.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from stage1.core.errors import BadRequest
+from stage1.core.questdb import get_questdb, ident
+from stage1.timeseries import reads
+
+ALGORITHM = "fnv64-sum/v1"
+GROUP_COLUMNS = 8
+QUERY_GROUPS = 8
+_PRIME = "1099511628211L"  # FNV-1a 64-bit prime
+_NULL = ("-4417276706812531889L", "7113472399480571277L", "-2401053089480216690L")  # a null/NaN part
+_TWO52 = "4503599627370496.0"
+_TWO_M52 = "2.220446049250313e-16"
+_COLUMN_RE = re.compile(r"^[A-Za-z0-9_]{1,127}$")
+_FLOATS = {"DOUBLE", "FLOAT"}
+_INTEGERS = {"LONG", "INT", "SHORT", "BYTE", "TIMESTAMP", "TIMESTAMP_NS", "DATE", "BOOLEAN", "CHAR"}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    rows: int
+    first_ts: int | None  # the designated timestamp as QuestDB's long (micros), None when empty
+    last_ts: int | None
+    digest: str | None  # sha256 hex; None for a table that does not exist
+
+
+def _col(name: str) -> str:
+    if not _COLUMN_RE.fullmatch(name):
+        raise BadRequest("unsupported column name", {"column": name[:80]})
+    return f'"{name}"'
+
+
+def _parts(column: reads.TableColumn) -> list[str]:
+    """Exact long images of one value (each coalesced: a null must not drop the row from the sum)."""
+    c, kind = _col(column.name), column.type.upper()
+    if kind in _FLOATS:
+        whole = f"cast({c} as long)"
+        # Beyond 2^63 the integer part is null and the value's top bits (x * 2^-52) stand in for it.
+        return [f"coalesce({whole}, cast({c} * {_TWO_M52} as long), {_NULL[0]})",
+                f"coalesce(cast(({c} - {whole}) * {_TWO52} as long), {_NULL[1]})"]
+    if kind in _INTEGERS:
+        return [f"coalesce(cast({c} as long), {_NULL[0]})"]
+    return []  # text-like: hashed by md5 below
+
+
+def _row_hash(ts: str, parts: list[str]) -> str:
+    h = f"coalesce(cast({ts} as long), {_NULL[0]})"
+    for part in parts:
+        h = f"(({h}) ^ {part}) * {_PRIME}"
+    return h
+
+
+def _text_hash(ts: str, columns: list[reads.TableColumn]) -> str:
+    values = ", '\x1f', ".join(f"coalesce(cast({_col(c.name)} as varchar), '\x1e')" for c in columns)
+    return f"sum(cast(concat('0x', md5(concat(cast({ts} as long), '\x1f', {values}))) as long256))"
+
+
+def fingerprint(table: str, *, timeout: float | None = None) -> Fingerprint:
+    """The table's fingerprint (a table that does not exist: rows 0, digest None)."""
+    name = ident(table)
+    qdb = get_questdb()
+    if not qdb.table_exists(name):
+        return Fingerprint(0, None, None, None)
+    columns = reads.table_columns(name)
+    ts_col = reads.designated(columns, name)
+    ts = _col(ts_col.name)
+    others = [c for c in columns if c.name != ts_col.name]
+    numeric = [c for c in others if _parts(c)]
+    text = [c for c in others if not _parts(c)]
+    sums = [f"sum({_row_hash(ts, [p for c in numeric[i:i + GROUP_COLUMNS] for p in _parts(c)])})"
+            for i in range(0, max(len(numeric), 1), GROUP_COLUMNS)]
+    if text:
+        sums.append(_text_hash(ts, text))
+    head = f"count() n, min(cast({ts} as long)) lo, max(cast({ts} as long)) hi"
+    values: list[object] = []
+    for i in range(0, len(sums), QUERY_GROUPS):
+        select = ", ".join([head, *sums[i:i + QUERY_GROUPS]])
+        row = qdb.exec(f'select {select} from "{name}"', timeout=timeout).dataset[0]  # noqa: S608 - validated names
+        n, lo, hi = row[0], row[1], row[2]
+        values.extend(row[3:])
+    schema = [(c.name, c.type.upper()) for c in columns]
+    payload = {"algorithm": ALGORITHM, "schema": schema, "rows": n, "lo": lo, "hi": hi, "sums": values}
+    digest = hashlib.sha256(json.dumps(payload, separators=(",", ":"), default=str).encode()).hexdigest()
+    return Fingerprint(int(n or 0), None if lo is None else int(lo), None if hi is None else int(hi), digest)
