@@ -125,7 +125,10 @@ def create_job(
     job = _one(
         conn,
         f"insert into stage1_jobs (job_type, payload, idempotency_key, total, max_attempts, created_by) "
-        f"values (%s, %s, %s, %s, %s, %s) on conflict (idempotency_key) do nothing returning {_COLUMNS}",
+        # The creator through a lookup: a token id the tokens table does not hold (deleted since it was
+        # authorised, or a synthetic caller) makes a creator-less job, never a foreign-key error (a 500).
+        f"values (%s, %s, %s, %s, %s, (select token_id from stage1_api_tokens where token_id = %s)) "
+        f"on conflict (idempotency_key) do nothing returning {_COLUMNS}",
         (job_type, Jsonb(payload), idempotency_key, total, max_attempts, created_by),
     )
     if job is None:
