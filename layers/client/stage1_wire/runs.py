@@ -119,6 +119,9 @@ class RunList(Model):
     total: int
     limit: int
     offset: int
+    # The next page of the same filter and sort, stable under ties and inserts (pass it as `cursor`);
+    # None on the last page.
+    next_cursor: str | None = None
 
 
 class RunLinks(Model):

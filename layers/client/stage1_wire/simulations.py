@@ -87,6 +87,9 @@ class SimulationList(Model):
     total: int
     limit: int
     offset: int
+    # The next page of the same filter and sort, stable under ties and inserts (pass it as `cursor`);
+    # None on the last page.
+    next_cursor: str | None = None
 
 
 class SimulationLinks(Model):

@@ -21,8 +21,10 @@ from stage1.core.budget import Budget
 from stage1.core.csvtext import CsvBody, csv_lines
 from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, Stage1Error, to_stage1_error
+from stage1.core.filters import Column, Fields
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.paging import like_pattern, next_offset, page_limit, sort_orders
+from stage1.core.ranking import prepare
 from stage1.core.refs import parse_uuid
 from stage1.core.settings import get_settings
 from stage1.core.times import utc
@@ -61,6 +63,23 @@ _FROM = " from walkforward_runs r join stage1_datasets d on d.dataset_id = r.dat
 
 
 # ----------------------------------------------------------------------------------------- reads
+# What `filter=` and `sort=` can name (stage1.core.filters; docs/resources.md, "Search and rank").
+FIELDS = Fields(
+    columns={
+        "run_id": Column("r.run_id", "uuid"), "status": Column("r.status", "text"),
+        "dataset_id": Column("r.dataset_id", "uuid"), "dataset_slug": Column("d.dataset_slug", "text"),
+        "prediction_measurement": Column("r.prediction_measurement", "text"),
+        "target_column": Column("r.target_column", "text"), "created_at": Column("r.created_at", "time"),
+        "started_at": Column("r.started_at", "time", nullable=True),
+        "completed_at": Column("r.completed_at", "time", nullable=True),
+        "prediction_rows": Column("r.prediction_rows", "number"),
+        "fold_count": Column("(select count(*) from walkforward_folds f where f.run_id = r.run_id)", "number"),
+    },
+    documents={"summary_metrics": "r.summary_metrics", "hyperparameters": "r.hyperparameters",
+               "walk_config": "r.walk_config"},
+    folds="(select {agg}({value}) from walkforward_folds f where f.run_id = r.run_id)",
+    id_column="r.run_id",
+)
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": row["run_id"], "dataset_id": row["dataset_id"], "dataset_slug": row["dataset_slug"],
@@ -73,9 +92,11 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_runs(*, dataset: str | None, status: RunStatus | None, measurement: str | None, search: str | None,
-              limit: int, offset: int, sort: RunSort, dataset_must_exist: bool = False) -> RunList:
-    """Runs, filtered and paged. With `dataset_must_exist` an unknown dataset is a 404."""
-    where = Where(limit=limit, offset=offset)
+              limit: int, offset: int, sort: RunSort | str, dataset_must_exist: bool = False,
+              filter_text: str | None = None, cursor: str | None = None) -> RunList:
+    """Runs, filtered and paged (by offset, or by `cursor`: stable under any sort). With
+    `dataset_must_exist` an unknown dataset is a 404."""
+    where = Where(limit=limit + 1, offset=offset)  # one more row tells whether a next page exists
     if dataset is not None:
         filter_by(where, dataset, id_column="r.dataset_id", slug_column="d.dataset_slug")
     where.eq("r.status", "status", status).eq("r.prediction_measurement", "measurement", measurement)
@@ -83,19 +104,21 @@ def list_runs(*, dataset: str | None, status: RunStatus | None, measurement: str
         where.add("(r.prediction_measurement ilike %(pattern)s or d.dataset_slug ilike %(pattern)s "
                   "or r.target_column ilike %(pattern)s or r.run_id::text ilike %(pattern)s)",
                   pattern=like_pattern(search))
-    clause, params = where.sql(), where.params
+    found = prepare(FIELDS, where, filter_text=filter_text, sort=sort, cursor=cursor, legacy=SORTS, offset=offset)
+    params = where.params
     with db.connection() as conn:
         if dataset_must_exist and dataset is not None:
             datasets.find_row(conn, dataset)
-        total = conn.execute(sql.SQL("select count(*) as n" + _FROM + clause), params).fetchone()  # noqa: S608
-        page_sql = sql.SQL(_SUMMARY + _FROM + clause + " order by " + SORTS[sort]  # noqa: S608 - constant parts
-                           + ", r.run_id limit %(limit)s offset %(offset)s")
+        total = conn.execute(sql.SQL("select count(*) as n" + _FROM + found.count_clause),  # noqa: S608
+                             params).fetchone()
+        page_sql = sql.SQL(_SUMMARY + found.rank.select() + _FROM + found.page_clause  # noqa: S608 - constant parts
+                           + " order by " + found.rank.order_by + " limit %(limit)s offset %(offset)s")
         rows = conn.execute(page_sql, params).fetchall()
-    if _settle_all(rows):  # runs waiting for an upload import: show them as they are now
+    if _settle_all(rows[:limit]):  # runs waiting for an upload import: show them as they are now
         with db.connection() as conn:
             rows = conn.execute(page_sql, params).fetchall()
-    return RunList(runs=[RunSummary(**_summary(r)) for r in rows], total=total["n"] if total else 0,
-                   limit=limit, offset=offset)
+    return RunList(runs=[RunSummary(**_summary(r)) for r in rows[:limit]], total=total["n"] if total else 0,
+                   limit=limit, offset=offset, next_cursor=found.next_cursor(rows, limit, "run_id"))
 
 
 def _run_row(conn: Connection[Any], run_id: uuid.UUID) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from stage1.core import db
 from stage1.core.csvtext import CsvBody, neutralise_csv
 from stage1.core.db import jsonb
 from stage1.core.errors import BadRequest, Conflict, NotFound
+from stage1.core.filters import Column, Fields
 from stage1.core.paging import next_offset, sort_orders
+from stage1.core.ranking import prepare
 from stage1.core.refs import parse_uuid
 from stage1.core.times import utc
 from stage1.core.where import Where
@@ -42,11 +44,24 @@ from stage1.timeseries.timestamps import to_micros
 
 SORTS = sort_orders("s.", ("created_at", "started_at", "completed_at", "name", "trade_count"),
                     nulls_last=frozenset({"started_at", "completed_at"}))
-_SELECT = """
+_COLUMNS = """
 select s.simulation_id, s.run_id, s.dataset_id, d.dataset_slug, s.name, s.status, s.error, s.trade_count,
-       s.config, s.summary_metrics, s.started_at, s.completed_at, s.created_at, s.updated_at
-from simulation_runs s join stage1_datasets d on d.dataset_id = s.dataset_id
-"""
+       s.config, s.summary_metrics, s.started_at, s.completed_at, s.created_at, s.updated_at"""
+_JOIN = " from simulation_runs s join stage1_datasets d on d.dataset_id = s.dataset_id\n"
+_SELECT = _COLUMNS + _JOIN
+# What `filter=` and `sort=` can name (stage1.core.filters; docs/resources.md, "Search and rank").
+FIELDS = Fields(
+    columns={
+        "simulation_id": Column("s.simulation_id", "uuid"), "run_id": Column("s.run_id", "uuid", nullable=True),
+        "dataset_id": Column("s.dataset_id", "uuid"), "dataset_slug": Column("d.dataset_slug", "text"),
+        "name": Column("s.name", "text"), "status": Column("s.status", "text"),
+        "trade_count": Column("s.trade_count", "number"), "created_at": Column("s.created_at", "time"),
+        "started_at": Column("s.started_at", "time", nullable=True),
+        "completed_at": Column("s.completed_at", "time", nullable=True),
+    },
+    documents={"summary_metrics": "s.summary_metrics", "config": "s.config"},
+    id_column="s.simulation_id",
+)
 _COUNT = "select count(*) as n from simulation_runs s join stage1_datasets d on d.dataset_id = s.dataset_id"
 _BUCKETS = """
 insert into simulation_trade_buckets (simulation_id, bucket_type, bucket_key, trade_count, win_count, win_rate,
@@ -82,23 +97,29 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_simulations(*, run: str | None, dataset: str | None, limit: int, offset: int,
-                     sort: SimulationSort, dataset_must_exist: bool = False) -> SimulationList:
-    """Simulations, filtered and paged. With `dataset_must_exist` an unknown dataset is a 404."""
-    where = Where(limit=limit, offset=offset)
+                     sort: SimulationSort | str, dataset_must_exist: bool = False, filter_text: str | None = None,
+                     cursor: str | None = None) -> SimulationList:
+    """Simulations, filtered and paged (by offset, or by `cursor`: stable under any sort). With
+    `dataset_must_exist` an unknown dataset is a 404."""
+    where = Where(limit=limit + 1, offset=offset)  # one more row tells whether a next page exists
     if run is not None:
         where.add("s.run_id = %(run)s", run=parse_uuid(run, "run_id"))
     if dataset is not None:
         filter_by(where, dataset, id_column="s.dataset_id", slug_column="d.dataset_slug")
-    clause, params = where.sql(), where.params
+    found = prepare(FIELDS, where, filter_text=filter_text, sort=sort, cursor=cursor, legacy=SORTS, offset=offset)
+    params = where.params
     with db.connection() as conn:
         if dataset_must_exist and dataset is not None:
             find_dataset(conn, dataset)
-        count_sql = _COUNT + clause
-        total = conn.execute(sql.SQL(count_sql), params).fetchone()
-        rows = conn.execute(sql.SQL(_SELECT + clause + " order by " + SORTS[sort]  # noqa: S608
-                                    + ", s.simulation_id limit %(limit)s offset %(offset)s"), params).fetchall()
-    return SimulationList(simulations=[SimulationSummary(**_summary(r)) for r in rows],
-                          total=total["n"] if total else 0, limit=limit, offset=offset)
+        total = conn.execute(sql.SQL(_COUNT + found.count_clause), params).fetchone()
+        rows = conn.execute(sql.SQL(_COLUMNS + found.rank.select() + _JOIN + found.page_clause  # noqa: S608
+                                    + " order by " + found.rank.order_by + " limit %(limit)s offset %(offset)s"),
+                            params).fetchall()
+    next_cursor = found.next_cursor(rows, limit, "simulation_id")
+    summaries = [SimulationSummary(**_summary({k: v for k, v in r.items() if not k.startswith("_k")}))
+                 for r in rows[:limit]]
+    return SimulationList(simulations=summaries, total=total["n"] if total else 0, limit=limit, offset=offset,
+                          next_cursor=next_cursor)
 
 
 def _detail(conn: Connection[Any], simulation_id: uuid.UUID) -> SimulationDetail:

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from litestar.params import Parameter, PathParameter, QueryParameter
 
+from stage1.core.filters import MAX_FILTER_CHARS
 from stage1.core.paging import CELL_BUDGET, MAX_PAGE, ROW_PAGE_MAX
+from stage1.core.ranking import MAX_CURSOR_CHARS, MAX_SORT_CHARS
 from stage1_wire.exports import Mode
 
 # Lists.
@@ -37,3 +39,20 @@ TsUnit = Annotated[Literal["s", "ms", "us"], QueryParameter(
 ModeParam = Annotated[Mode, QueryParameter(
     description="CSV: auto (inline when small, else 202 and an export job), inline (always the file; streamed "
                 "where the deployment streams, 413 above the cap on Lambda) or job (always 202 and a job)")]
+
+# Search and rank of the run and simulation lists (stage1.core.filters, stage1.core.ranking;
+# docs/resources.md, "Search and rank"). The filter's own bound (MAX_FILTER_CHARS) is checked by the
+# parser, which names the position; the framework's larger bound only stops a megabyte early.
+FilterExpr = Annotated[str | None, QueryParameter(
+    name="filter", max_length=10 * MAX_FILTER_CHARS,
+    description=f"A filter expression (at most {MAX_FILTER_CHARS} characters), e.g. "
+    "`summary_metrics.sharpe > 1.2 and hyperparameters.max_depth = 6 and status = 'COMPLETED'`: "
+    "= != < <= > >=, and, or, not, parentheses, in (...), like, ilike, is [not] null; numbers compare as "
+    "numbers, 'strings' as strings. A bad expression is 400 naming details.position and details.token.")]
+SortKey = Annotated[str, QueryParameter(
+    max_length=MAX_SORT_CHARS, description="`field` ascending or `-field` descending: a column, "
+    "`summary_metrics.<key>` (and the list's other JSON documents) or, for runs, "
+    "`folds.metrics.<key>.mean|min|max`; missing values last. Ties are broken by the id.")]
+Cursor = Annotated[str | None, QueryParameter(
+    max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page (same filter and sort): "
+    "keyset paging, stable under ties and inserts. Not together with offset.")]
