@@ -16,6 +16,7 @@ from stage1.runs.schemas import RunList, RunSort, RunStatus
 from stage1.simulations import service as simulations
 from stage1.simulations.schemas import SimulationList, SimulationSort
 from stage1.web.app import create_app, make_handler
+from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
 from stage1.web.openapi import LARGE_READ
 from stage1.web.params import DatasetRef, Format, FromTs, Limit, ModeParam, Offset, RowLimit, Search, ToTs, TsUnit
@@ -85,9 +86,25 @@ async def indicators(request: Request, dataset_id: DatasetRef, fmt: Format = "js
                                      unit=timestamp_unit)
 
 
+# ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/datasets[/{id}]
+@get("/api/indicators/datasets", summary="Deprecated: GET /api/datasets as a bare JSON array (total in "
+     "X-Total-Count)", **alias_route("datasets", listing=True))
+def legacy_list_datasets(limit: Limit = 100, offset: Offset = 0) -> Response[list[Dataset]]:
+    page = service.list_datasets(symbol=None, granularity=None, search=None, limit=limit, offset=offset,
+                                 sort="-created_at")
+    return deprecated_list(page.datasets, page, "/api/datasets", "/api/indicators/datasets")
+
+
+@get("/api/indicators/datasets/{dataset_id:str}", summary="Deprecated: GET /api/datasets/{dataset_id}",
+     **alias_route("datasets"))
+def legacy_get_dataset(dataset_id: DatasetRef) -> Response[Dataset]:
+    dataset = service.get_dataset(dataset_id)
+    return deprecated(dataset, f"/api/datasets/{dataset.dataset_id}")
+
+
 app = create_app(
     [list_datasets, upsert_dataset, get_dataset, delete_dataset, dataset_runs, dataset_simulations, ohlcv,
-     indicators],
+     indicators, legacy_list_datasets, legacy_get_dataset],
     title="Stage1 datasets",
     description="Datasets: a Postgres row naming an OHLCV and an indicator table in QuestDB. See docs/resources.md.",
 )

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
+from stage1.core.errors import ErrorBody
 from stage1.core.threads import in_thread
-from stage1.runs import service
-from stage1.runs.schemas import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunStatus
+from stage1.runs import compare, service
+from stage1.runs.schemas import (
+    Predictions,
+    RunCreated,
+    RunDeleted,
+    RunDetail,
+    RunIn,
+    RunList,
+    RunSort,
+    RunStatus,
+    RunSummary,
+)
 from stage1.web.app import create_app, make_handler
+from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
 from stage1.web.openapi import LARGE_READ
 from stage1.web.params import (
-    Cursor,
     DatasetFilter,
-    FilterExpr,
     Format,
     FromTs,
     Limit,
@@ -25,11 +35,11 @@ from stage1.web.params import (
     Offset,
     RowLimit,
     Search,
-    SortKey,
     ToTs,
     TsUnit,
 )
 from stage1.web.responses import respond
+from stage1_wire.compare import RunComparison
 
 RunId = Annotated[str, PathParameter(description="run UUID", max_length=100)]
 MeasurementFilter = Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9_]{1,63}$", max_length=63,
@@ -38,15 +48,12 @@ FoldFilter = Annotated[int | None, QueryParameter(ge=0, le=2**31 - 1, descriptio
 BLOCKING = {"sync_to_thread": True, "tags": ["runs"]}
 
 
-@get("/api/runs", summary="List, search and rank walk-forward runs (filter=, sort= on any field, cursor paging)",
-     description="`filter` and `sort` reach the run's columns, `summary_metrics.<key>`, `hyperparameters.<key>`, "
-     "`walk_config.<key>` and `folds.metrics.<key>.mean|min|max` (docs/resources.md, \"Search and rank\"). "
-     "Page by `offset` or by the `next_cursor` of the previous page.", **BLOCKING)
+@get("/api/runs", summary="List walk-forward runs", **BLOCKING)
 def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | None] = None,
               measurement: MeasurementFilter = None, search: Search = None, limit: Limit = 100, offset: Offset = 0,
-              sort: SortKey = "-created_at", filter_: FilterExpr = None, cursor: Cursor = None) -> RunList:
+              sort: FromQuery[RunSort] = "-created_at") -> RunList:
     return service.list_runs(dataset=dataset_id, status=status, measurement=measurement, search=search, limit=limit,
-                             offset=offset, sort=sort, filter_text=filter_, cursor=cursor)
+                             offset=offset, sort=sort)
 
 
 @post("/api/runs", summary="Store a run, its folds and its predictions as one unit (201; 202 with a job_id "
@@ -55,6 +62,26 @@ def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | No
 async def create_run(data: JSONBody[RunIn]) -> Response[RunCreated]:
     created = await in_thread(service.create_run, data)
     return Response(created, status_code=202 if created.status == "RUNNING" else 201)
+
+
+# ---- compare (declared before /api/runs/{run_id} so "compare" is never read as a run id)
+RunIds = Annotated[str, QueryParameter(min_length=1, max_length=50 * 40, description=(
+    "2 to 50 distinct run UUIDs, comma-separated (more, a repeat or a non-UUID: 400; unknown: 404 naming them)"))]
+CompareFormat = Annotated[Literal["json", "csv"], QueryParameter(
+    name="format", description="json (the table) or csv (key, section, differs, then one column per run)")]
+
+
+@get("/api/runs/compare", summary="Compare runs: every hyperparameter, walk-config key, summary metric and fold "
+     "metric of 2-50 runs as one table (rows = keys, columns = runs), with which keys differ",
+     description="Nested objects are flattened to dotted keys (at most 6 levels); `folds.<n>.metrics.<key>` per fold "
+     "and `folds.metrics.<key>.mean|min|max` over a run's folds. format=csv answers the same table as CSV. "
+     "A table above the response cap is 413.", tags=["runs"],
+     responses={404: ResponseSpec(ErrorBody, description="Some run_ids are unknown (named in details.run_ids)",
+                                  generate_examples=False),
+                413: ResponseSpec(ErrorBody, description="The table is larger than the response cap",
+                                  generate_examples=False)})
+async def compare_runs(run_ids: RunIds, fmt: CompareFormat = "json") -> Response[RunComparison]:
+    return respond(await in_thread(compare.compare_runs, run_ids, fmt=fmt))
 
 
 @get("/api/runs/{run_id:str}", summary="One run with its folds (download_predictions=true: the predictions CSV)",
@@ -80,8 +107,24 @@ async def predictions(request: Request, run_id: RunId, fmt: Format = "json", fol
                                      from_s=from_, to_s=to, limit=limit, offset=offset, unit=timestamp_unit)
 
 
+# ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/runs[/{run_id}]
+@get("/api/walkforward/runs", summary="Deprecated: GET /api/runs as a bare JSON array (total in X-Total-Count)",
+     **alias_route("runs", listing=True))
+def legacy_list_runs(limit: Limit = 100, offset: Offset = 0) -> Response[list[RunSummary]]:
+    page = service.list_runs(dataset=None, status=None, measurement=None, search=None, limit=limit, offset=offset,
+                             sort="-created_at")
+    return deprecated_list(page.runs, page, "/api/runs", "/api/walkforward/runs")
+
+
+@get("/api/walkforward/runs/{run_id:str}", summary="Deprecated: GET /api/runs/{run_id} (the run with its folds)",
+     **alias_route("runs"))
+def legacy_get_run(run_id: RunId) -> Response[RunDetail]:
+    run = service.get_run(run_id)
+    return deprecated(run, f"/api/runs/{run.run_id}")
+
+
 app = create_app(
-    [list_runs, create_run, get_run, delete_run, predictions],
+    [list_runs, create_run, compare_runs, get_run, delete_run, predictions, legacy_list_runs, legacy_get_run],
     title="Stage1 walk-forward runs",
     description="Walk-forward runs: folds in Postgres, predictions in QuestDB. See docs/resources.md.",
 )

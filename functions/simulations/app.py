@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.simulations import service
 from stage1.simulations.schemas import (
@@ -13,24 +13,15 @@ from stage1.simulations.schemas import (
     SimulationDetail,
     SimulationIn,
     SimulationList,
+    SimulationSort,
+    SimulationSummary,
     TradeList,
 )
 from stage1.web.app import create_app, make_handler
+from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
 from stage1.web.openapi import LARGE_READ
-from stage1.web.params import (
-    Cursor,
-    DatasetFilter,
-    FilterExpr,
-    Format,
-    FromTs,
-    Limit,
-    ModeParam,
-    Offset,
-    RowLimit,
-    SortKey,
-    ToTs,
-)
+from stage1.web.params import DatasetFilter, Format, FromTs, Limit, ModeParam, Offset, RowLimit, ToTs
 
 SimulationId = Annotated[str, PathParameter(description="simulation UUID", max_length=100)]
 RunFilter = Annotated[str | None, QueryParameter(description="run UUID", max_length=100)]
@@ -38,15 +29,10 @@ SideFilter = Annotated[str | None, QueryParameter(min_length=1, max_length=32, d
 BLOCKING = {"sync_to_thread": True, "tags": ["simulations"]}
 
 
-@get("/api/simulations", summary="List, search and rank simulations (filter=, sort= on any field, cursor paging)",
-     description="`filter` and `sort` reach the simulation's columns, `summary_metrics.<key>` and `config.<key>` "
-     "(docs/resources.md, \"Search and rank\"). Page by `offset` or by the `next_cursor` of the previous page.",
-     **BLOCKING)
+@get("/api/simulations", summary="List simulations", **BLOCKING)
 def list_simulations(run_id: RunFilter = None, dataset_id: DatasetFilter = None, limit: Limit = 100,
-                     offset: Offset = 0, sort: SortKey = "-created_at", filter_: FilterExpr = None,
-                     cursor: Cursor = None) -> SimulationList:
-    return service.list_simulations(run=run_id, dataset=dataset_id, limit=limit, offset=offset, sort=sort,
-                                    filter_text=filter_, cursor=cursor)
+                     offset: Offset = 0, sort: FromQuery[SimulationSort] = "-created_at") -> SimulationList:
+    return service.list_simulations(run=run_id, dataset=dataset_id, limit=limit, offset=offset, sort=sort)
 
 
 @post("/api/simulations", status_code=201,
@@ -75,8 +61,24 @@ async def trades(request: Request, simulation_id: SimulationId, fmt: Format = "j
                                      from_s=from_, to_s=to, limit=limit, offset=offset)
 
 
+# ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/simulations[/{id}]
+@get("/api/tradesim/runs", summary="Deprecated: GET /api/simulations as a bare JSON array (total in X-Total-Count)",
+     **alias_route("simulations", listing=True))
+def legacy_list_simulations(limit: Limit = 100, offset: Offset = 0) -> Response[list[SimulationSummary]]:
+    page = service.list_simulations(run=None, dataset=None, limit=limit, offset=offset, sort="-created_at")
+    return deprecated_list(page.simulations, page, "/api/simulations", "/api/tradesim/runs")
+
+
+@get("/api/tradesim/runs/{simulation_id:str}", summary="Deprecated: GET /api/simulations/{simulation_id} (the "
+     "simulation with its trade buckets)", **alias_route("simulations"))
+def legacy_get_simulation(simulation_id: SimulationId) -> Response[SimulationDetail]:
+    simulation = service.get_simulation(simulation_id)
+    return deprecated(simulation, f"/api/simulations/{simulation.simulation_id}")
+
+
 app = create_app(
-    [list_simulations, create_simulation, get_simulation, delete_simulation, trades],
+    [list_simulations, create_simulation, get_simulation, delete_simulation, trades, legacy_list_simulations,
+     legacy_get_simulation],
     title="Stage1 simulations",
     description="Simulations: records, trades and aggregated trade buckets in Postgres. See docs/resources.md.",
 )

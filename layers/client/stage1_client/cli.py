@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--search")
     _paging(x)
     runs.add_parser("show", help="one run with its folds").add_argument("run_id")
+    x = runs.add_parser("compare", help="2-50 runs side by side: every parameter and metric, differing keys marked")
+    x.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    x.add_argument("--output", choices=("table", "csv", "json"), default="table",
+                   help="table (default; differing rows highlighted), csv or json (the API's)")
+    x.add_argument("--differing", action="store_true", help="only the keys whose values differ")
 
     sims = sub.add_parser("simulations", help="list or show simulations").add_subparsers(dest="action", required=True)
     x = sims.add_parser("list", help="simulations, newest first")
@@ -259,6 +264,8 @@ def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Consol
                  _num(r.prediction_rows), r.target_column, _ts(r.completed_at or r.created_at)] for r in page.runs]
         return _print_page(out, args, page, "Walk-forward runs", ["run_id", "dataset", "measurement", "status",
                                                                    "folds", "rows", "target", "completed"], rows)
+    if args.action == "compare":
+        return _compare(client, args, out)
     r = client.runs.get(args.run_id)
     if args.json:
         _print_json(r)
@@ -276,6 +283,46 @@ def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Consol
             for f in r.folds]
     out.print(_table("Folds", ["#", "train start", "train end", "test start", "test end", "train rows", "test rows",
                                "thresholds", "metrics"], rows))
+    return EXIT_OK
+
+
+def _compared(value: Any) -> str:
+    """A compared value: exact enough to see why two runs differ (a run lacking the key: empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    if isinstance(value, int):
+        return str(value)
+    return _compact(value, 40)
+
+
+def _compare(client: Client, args: argparse.Namespace, out: Console) -> int:
+    """`stage1 runs compare A B C`: rows are keys, columns runs; a `*` and colour mark the keys that differ."""
+    if args.output == "csv":
+        sys.stdout.write(client.runs.compare_csv(args.run_ids))
+        return EXIT_OK
+    table = client.runs.compare(args.run_ids)
+    if args.json or args.output == "json":
+        _print_json(table)
+        return EXIT_OK
+    from rich.table import Table
+    from rich.text import Text  # keys and values are data: never rich markup
+
+    view = Table(title=f"{len(table.runs)} runs: {table.differing} of {table.total} keys differ",
+                 header_style="bold", title_justify="left")
+    view.add_column("")
+    view.add_column("key", overflow="fold")
+    for run in table.runs:
+        view.add_column(Text(f"{str(run.run_id)[:8]}\n{run.dataset_slug}\n{run.status}"), overflow="fold")
+    for row in table.rows:
+        if args.differing and not row.differs:
+            continue
+        view.add_row("*" if row.differs else "", Text(row.key), *[Text(_compared(v)) for v in row.values],
+                     style="bold yellow" if row.differs else None)
+    out.print(view)
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from stage1_client.core import BytesCallback, Core, Resource, flag, pages, query, segment
 from stage1_client.errors import ApiError
 from stage1_client.jobs import Jobs
+from stage1_wire.compare import COMPARE_MAX_RUNS, RunComparison
 from stage1_wire.datasets import Dataset, DatasetDeleted, DatasetIn, DatasetList, Rows
 from stage1_wire.jobs import JobOut
 from stage1_wire.runs import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSummary
@@ -111,6 +112,26 @@ class Runs(Resource):
 
         return self.client.request("DELETE", f"/api/runs/{segment(run_id)}", RunDeleted)
 
+    def compare(self, run_ids: list[str | uuid.UUID], *, frame: bool = False) -> Any:
+        """2-50 runs side by side (`GET /api/runs/compare`): a `RunComparison` (rows = keys such as
+        `hyperparameters.max_depth` or `folds.3.metrics.auc`, `values` one per run in the order
+        given, `differs`), or with `frame=True` a pandas DataFrame (`RunComparison.to_frame()`;
+        the `frames` extra)."""
+        table = self.client.request("GET", "/api/runs/compare", RunComparison,
+                                    params={"run_ids": _run_ids(run_ids)})
+        if not frame:
+            return table
+        try:
+            return table.to_frame()
+        except ImportError as exc:
+            raise ApiError(0, str(exc)) from exc
+
+    def compare_csv(self, run_ids: list[str | uuid.UUID]) -> str:
+        """The same table as CSV text (`format=csv`: key, section, differs, one column per run)."""
+        with self.client.stream("GET", "/api/runs/compare",
+                                params={"run_ids": _run_ids(run_ids), "format": "csv"}) as response:
+            return response.read().decode()
+
     def predictions(self, run_id: str | uuid.UUID, *, fold: int | None = None, from_: int | None = None,
                     to: int | None = None, limit: int | None = None, offset: int = 0) -> Predictions:
         """One JSON page of predictions (`next_offset` says where the next starts)."""
@@ -172,3 +193,11 @@ class Simulations(Resource):
 
         return self.client.request("GET", f"/api/simulations/{segment(simulation_id)}/trades", TradeList,
                                    params=query(format="json", side=side, limit=limit, offset=offset))
+
+
+def _run_ids(run_ids: list[str | uuid.UUID]) -> str:
+    """The `run_ids` parameter; more than the server takes is refused here, before the request."""
+    ids = [segment(r) for r in run_ids]
+    if len(ids) > COMPARE_MAX_RUNS:
+        raise ApiError(0, f"compare takes at most {COMPARE_MAX_RUNS} runs", {"count": len(ids)})
+    return ",".join(ids)
