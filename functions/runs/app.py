@@ -18,7 +18,6 @@ from stage1.runs.schemas import (
     RunDetail,
     RunIn,
     RunList,
-    RunSort,
     RunStatus,
     RunSummary,
 )
@@ -27,7 +26,9 @@ from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
 from stage1.web.openapi import LARGE_READ
 from stage1.web.params import (
+    Cursor,
     DatasetFilter,
+    FilterExpr,
     Format,
     FromTs,
     Limit,
@@ -35,6 +36,7 @@ from stage1.web.params import (
     Offset,
     RowLimit,
     Search,
+    SortKey,
     ToTs,
     TsUnit,
 )
@@ -48,12 +50,15 @@ FoldFilter = Annotated[int | None, QueryParameter(ge=0, le=2**31 - 1, descriptio
 BLOCKING = {"sync_to_thread": True, "tags": ["runs"]}
 
 
-@get("/api/runs", summary="List walk-forward runs", **BLOCKING)
+@get("/api/runs", summary="List, search and rank walk-forward runs (filter=, sort= on any field, cursor paging)",
+     description="`filter` and `sort` reach the run's columns, `summary_metrics.<key>`, `hyperparameters.<key>`, "
+     "`walk_config.<key>` and `folds.metrics.<key>.mean|min|max` (docs/resources.md, \"Search and rank\"). "
+     "Page by `offset` or by the `next_cursor` of the previous page.", **BLOCKING)
 def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | None] = None,
               measurement: MeasurementFilter = None, search: Search = None, limit: Limit = 100, offset: Offset = 0,
-              sort: FromQuery[RunSort] = "-created_at") -> RunList:
+              sort: SortKey = "-created_at", filter_: FilterExpr = None, cursor: Cursor = None) -> RunList:
     return service.list_runs(dataset=dataset_id, status=status, measurement=measurement, search=search, limit=limit,
-                             offset=offset, sort=sort)
+                             offset=offset, sort=sort, filter_text=filter_, cursor=cursor)
 
 
 @post("/api/runs", summary="Store a run, its folds and its predictions as one unit (201; 202 with a job_id "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from stage1.simulations import service
 from stage1.simulations.schemas import (
@@ -13,7 +13,6 @@ from stage1.simulations.schemas import (
     SimulationDetail,
     SimulationIn,
     SimulationList,
-    SimulationSort,
     SimulationSummary,
     TradeList,
 )
@@ -21,7 +20,19 @@ from stage1.web.app import create_app, make_handler
 from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
 from stage1.web.openapi import LARGE_READ
-from stage1.web.params import DatasetFilter, Format, FromTs, Limit, ModeParam, Offset, RowLimit, ToTs
+from stage1.web.params import (
+    Cursor,
+    DatasetFilter,
+    FilterExpr,
+    Format,
+    FromTs,
+    Limit,
+    ModeParam,
+    Offset,
+    RowLimit,
+    SortKey,
+    ToTs,
+)
 
 SimulationId = Annotated[str, PathParameter(description="simulation UUID", max_length=100)]
 RunFilter = Annotated[str | None, QueryParameter(description="run UUID", max_length=100)]
@@ -29,10 +40,15 @@ SideFilter = Annotated[str | None, QueryParameter(min_length=1, max_length=32, d
 BLOCKING = {"sync_to_thread": True, "tags": ["simulations"]}
 
 
-@get("/api/simulations", summary="List simulations", **BLOCKING)
+@get("/api/simulations", summary="List, search and rank simulations (filter=, sort= on any field, cursor paging)",
+     description="`filter` and `sort` reach the simulation's columns, `summary_metrics.<key>` and `config.<key>` "
+     "(docs/resources.md, \"Search and rank\"). Page by `offset` or by the `next_cursor` of the previous page.",
+     **BLOCKING)
 def list_simulations(run_id: RunFilter = None, dataset_id: DatasetFilter = None, limit: Limit = 100,
-                     offset: Offset = 0, sort: FromQuery[SimulationSort] = "-created_at") -> SimulationList:
-    return service.list_simulations(run=run_id, dataset=dataset_id, limit=limit, offset=offset, sort=sort)
+                     offset: Offset = 0, sort: SortKey = "-created_at", filter_: FilterExpr = None,
+                     cursor: Cursor = None) -> SimulationList:
+    return service.list_simulations(run=run_id, dataset=dataset_id, limit=limit, offset=offset, sort=sort,
+                                    filter_text=filter_, cursor=cursor)
 
 
 @post("/api/simulations", status_code=201,
