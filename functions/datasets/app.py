@@ -10,7 +10,15 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from stage1.core.threads import in_thread
 from stage1.datasets import service
-from stage1.datasets.schemas import Dataset, DatasetDeleted, DatasetIn, DatasetList, DatasetSort, Rows
+from stage1.datasets.schemas import (
+    Dataset,
+    DatasetDeleted,
+    DatasetIn,
+    DatasetList,
+    DatasetSort,
+    DownsampledRows,
+    Rows,
+)
 from stage1.runs import service as runs
 from stage1.runs.schemas import RunList, RunSort, RunStatus
 from stage1.simulations import service as simulations
@@ -19,7 +27,19 @@ from stage1.web.app import create_app, make_handler
 from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
 from stage1.web.openapi import LARGE_READ
-from stage1.web.params import DatasetRef, Format, FromTs, Limit, ModeParam, Offset, RowLimit, Search, ToTs, TsUnit
+from stage1.web.params import (
+    DatasetRef,
+    Format,
+    FromTs,
+    Limit,
+    MaxPoints,
+    ModeParam,
+    Offset,
+    RowLimit,
+    Search,
+    ToTs,
+    TsUnit,
+)
 
 Label = Annotated[str | None, QueryParameter(max_length=64)]
 Columns = Annotated[list[str] | None, QueryParameter(
@@ -71,19 +91,22 @@ def dataset_simulations(dataset_id: DatasetRef, limit: Limit = 100, offset: Offs
 @get("/api/datasets/{dataset_id:str}/ohlcv", summary="OHLCV rows (JSON page or CSV)", tags=["datasets"], **LARGE_READ)
 async def ohlcv(request: Request, dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None,
                 to: ToTs = None, columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
-                timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Rows]:
+                timestamp_unit: TsUnit = "s", mode: ModeParam = "auto",
+                max_points: MaxPoints = None) -> Response[Rows | DownsampledRows]:
     return await large_resource_read(request, "datasets.rows", mode=mode, ref=dataset_id, which="ohlcv", from_s=from_,
-                                     to_s=to, columns=columns, fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit)
+                                     to_s=to, columns=columns, fmt=fmt, limit=limit, offset=offset, unit=timestamp_unit,
+                                     max_points=max_points)
 
 
 @get("/api/datasets/{dataset_id:str}/indicators", summary="Indicator rows (JSON page or CSV)", tags=["datasets"],
      **LARGE_READ)
 async def indicators(request: Request, dataset_id: DatasetRef, fmt: Format = "json", from_: FromTs = None,
                      to: ToTs = None, columns: Columns = None, limit: RowLimit = None, offset: Offset = 0,
-                     timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Rows]:
+                     timestamp_unit: TsUnit = "s", mode: ModeParam = "auto",
+                     max_points: MaxPoints = None) -> Response[Rows | DownsampledRows]:
     return await large_resource_read(request, "datasets.rows", mode=mode, ref=dataset_id, which="indicator",
                                      from_s=from_, to_s=to, columns=columns, fmt=fmt, limit=limit, offset=offset,
-                                     unit=timestamp_unit)
+                                     unit=timestamp_unit, max_points=max_points)
 
 
 # ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/datasets[/{id}]

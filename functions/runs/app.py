@@ -12,6 +12,7 @@ from stage1.core.errors import ErrorBody
 from stage1.core.threads import in_thread
 from stage1.runs import compare, service
 from stage1.runs.schemas import (
+    DownsampledPredictions,
     Predictions,
     RunCreated,
     RunDeleted,
@@ -32,6 +33,7 @@ from stage1.web.params import (
     Format,
     FromTs,
     Limit,
+    MaxPoints,
     ModeParam,
     Offset,
     RowLimit,
@@ -107,9 +109,11 @@ def delete_run(run_id: RunId) -> RunDeleted:
 @get("/api/runs/{run_id:str}/predictions", summary="Predictions (JSON page or CSV)", tags=["runs"], **LARGE_READ)
 async def predictions(request: Request, run_id: RunId, fmt: Format = "json", fold: FoldFilter = None,
                       from_: FromTs = None, to: ToTs = None, limit: RowLimit = None, offset: Offset = 0,
-                      timestamp_unit: TsUnit = "s", mode: ModeParam = "auto") -> Response[Predictions]:
+                      timestamp_unit: TsUnit = "s", mode: ModeParam = "auto",
+                      max_points: MaxPoints = None) -> Response[Predictions | DownsampledPredictions]:
     return await large_resource_read(request, "runs.predictions", mode=mode, run_ref=run_id, fmt=fmt, fold=fold,
-                                     from_s=from_, to_s=to, limit=limit, offset=offset, unit=timestamp_unit)
+                                     from_s=from_, to_s=to, limit=limit, offset=offset, unit=timestamp_unit,
+                                     max_points=max_points)
 
 
 # ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/runs[/{run_id}]

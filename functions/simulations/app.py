@@ -9,6 +9,7 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from stage1.simulations import service
 from stage1.simulations.schemas import (
+    EquityCurve,
     SimulationDeleted,
     SimulationDetail,
     SimulationIn,
@@ -27,6 +28,7 @@ from stage1.web.params import (
     Format,
     FromTs,
     Limit,
+    MaxPoints,
     ModeParam,
     Offset,
     RowLimit,
@@ -77,6 +79,16 @@ async def trades(request: Request, simulation_id: SimulationId, fmt: Format = "j
                                      from_s=from_, to_s=to, limit=limit, offset=offset)
 
 
+@get("/api/simulations/{simulation_id:str}/equity",
+     summary="Equity curve: cumulative PnL of the trades (JSON page or CSV; max_points downsamples)",
+     tags=["simulations"], **LARGE_READ)
+async def equity(request: Request, simulation_id: SimulationId, fmt: Format = "json", from_: FromTs = None,
+                 to: ToTs = None, limit: RowLimit = None, offset: Offset = 0, mode: ModeParam = "auto",
+                 max_points: MaxPoints = None) -> Response[EquityCurve]:
+    return await large_resource_read(request, "simulations.equity", mode=mode, ref=simulation_id, fmt=fmt,
+                                     from_s=from_, to_s=to, limit=limit, offset=offset, max_points=max_points)
+
+
 # ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/simulations[/{id}]
 @get("/api/tradesim/runs", summary="Deprecated: GET /api/simulations as a bare JSON array (total in X-Total-Count)",
      **alias_route("simulations", listing=True))
@@ -93,7 +105,7 @@ def legacy_get_simulation(simulation_id: SimulationId) -> Response[SimulationDet
 
 
 app = create_app(
-    [list_simulations, create_simulation, get_simulation, delete_simulation, trades, legacy_list_simulations,
+    [list_simulations, create_simulation, get_simulation, delete_simulation, trades, equity, legacy_list_simulations,
      legacy_get_simulation],
     title="Stage1 simulations",
     description="Simulations: records, trades and aggregated trade buckets in Postgres. See docs/resources.md.",

@@ -129,3 +129,12 @@ class Rows(Model):
     limit: int
     offset: int
     next_offset: int | None
+
+
+class DownsampledRows(Rows, kw_only=True):
+    """`Rows` read with `max_points=N`: at most N buckets of `bucket_seconds` (null when the window is
+    empty), each row's `timestamp` the start of its bucket (docs/resources.md, "Series at chart resolution")."""
+
+    downsampled: bool = True
+    bucket_seconds: int | None = None
+    max_points: int

@@ -163,3 +163,11 @@ class Predictions(Model):
     limit: int
     offset: int
     next_offset: int | None
+
+
+class DownsampledPredictions(Predictions, kw_only=True):
+    """`Predictions` read with `max_points=N`: at most N buckets, every column its bucket's last value."""
+
+    downsampled: bool = True
+    bucket_seconds: int | None = None
+    max_points: int

@@ -129,3 +129,21 @@ class SimulationDeleted(Model):
     simulation_id: uuid.UUID
     deleted: bool
     trades_deleted: int
+
+
+class EquityCurve(Model, kw_only=True):
+    """The cumulative PnL of a simulation's trades in (`bar_timestamp`, `trade_index`) order.
+    Without `max_points` one point per trade: `timestamp, trade_index, pnl, equity`. With it at most N
+    buckets of `bucket_seconds`: `timestamp` (bucket start), `equity` (last), `equity_min`,
+    `equity_max` (so a drawdown inside a bucket stays visible) and `trades` (trades in the bucket)."""
+
+    simulation_id: uuid.UUID
+    columns: list[str]
+    points: list[dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+    downsampled: bool = False
+    bucket_seconds: int | None = None
+    max_points: int | None = None

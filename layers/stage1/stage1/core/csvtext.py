@@ -108,8 +108,9 @@ def csv_lines(header: list[str], rows: Iterator[list[Any]]) -> Iterator[bytes]:
 class CsvBody:
     """A CSV download a service hands to its handler: a file name and the chunks to stream."""
 
-    __slots__ = ("chunks", "filename")
+    __slots__ = ("chunks", "filename", "headers")
 
-    def __init__(self, filename: str, chunks: Iterator[bytes]) -> None:
+    def __init__(self, filename: str, chunks: Iterator[bytes], headers: dict[str, str] | None = None) -> None:
         self.filename = filename
         self.chunks = chunks
+        self.headers = headers or {}  # extra response headers (a downsampled read says so here)

@@ -31,10 +31,11 @@ from stage1.datasets.schemas import (
     DatasetLinks,
     DatasetList,
     DatasetSort,
+    DownsampledRows,
     QuestDBState,
     Rows,
 )
-from stage1.timeseries import cleanup, reads
+from stage1.timeseries import cleanup, downsample, reads
 from stage1.timeseries import ownership as own
 from stage1.timeseries.client_times import client_time
 from stage1.timeseries.wal import wait_applied
@@ -275,7 +276,7 @@ def delete_dataset(ref: str, *, cascade: bool, drop_questdb: bool) -> DatasetDel
 # ------------------------------------------------------------------------------------- row reads
 def read_rows(ref: str, which: Literal["ohlcv", "indicator"], *, from_s: int | None, to_s: int | None,
               columns: list[str] | None, fmt: Literal["json", "csv"], limit: int | None, offset: int,
-              unit: reads.TimestampUnit) -> Rows | CsvBody:
+              unit: reads.TimestampUnit, max_points: int | None = None) -> Rows | CsvBody:
     """Rows of the dataset's OHLCV or indicator table. The one place these reads happen (a later
     size-threshold → export-job path hooks in here)."""
     if from_s is not None and to_s is not None and from_s > to_s:
@@ -296,3 +297,13 @@ def read_rows(ref: str, which: Literal["ohlcv", "indicator"], *, from_s: int | N
     data, total = reads.read_page(query, size, offset)
     return Rows(measurement=table, columns=query.output_columns, rows=data, total=total, limit=size,
                 offset=offset, next_offset=next_offset(offset, len(data), total))
+    if max_points is not None:  # chart resolution: SAMPLE BY buckets (stage1.timeseries.downsample)
+        chosen = [c for c in available if c.name in cols]
+        points = downsample.read(query, downsample.aggregates(chosen, ohlcv=which == "ohlcv"), max_points,
+                                 fmt=fmt, limit=limit, offset=offset, filename=f"{table}.csv")
+        if isinstance(points, CsvBody):
+            return points
+        return DownsampledRows(measurement=table, columns=query.output_columns, rows=points.rows,
+                               total=points.total, limit=points.limit, offset=offset,
+                               next_offset=next_offset(offset, len(points.rows), points.total),
+                               bucket_seconds=points.bucket_seconds, max_points=max_points)

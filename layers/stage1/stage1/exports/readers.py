@@ -17,6 +17,7 @@ READERS: dict[str, tuple[str, str]] = {
     "datasets.rows": ("stage1.datasets.service", "read_rows"),
     "runs.predictions": ("stage1.runs.service", "read_predictions"),
     "simulations.trades": ("stage1.simulations.service", "read_trades"),
+    "simulations.equity": ("stage1.simulations.equity", "read_equity"),
 }
 
 

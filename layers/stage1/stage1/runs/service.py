@@ -34,6 +34,7 @@ from stage1.datasets.lookup import filter_by
 from stage1.runs import create
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import (
+    DownsampledPredictions,
     Fold,
     Predictions,
     RunCreated,
@@ -46,7 +47,7 @@ from stage1.runs.schemas import (
     RunStatus,
     RunSummary,
 )
-from stage1.timeseries import cleanup, reads
+from stage1.timeseries import cleanup, downsample, reads
 from stage1.timeseries import ownership as own
 
 log = get_logger("runs")
@@ -149,7 +150,7 @@ def get_run(run_ref: str) -> RunDetail:
 
 def read_predictions(run_ref: str, *, fmt: Literal["json", "csv"], fold: int | None, from_s: int | None,
                      to_s: int | None, limit: int | None, offset: int,
-                     unit: reads.TimestampUnit) -> Predictions | CsvBody:
+                     unit: reads.TimestampUnit, max_points: int | None = None) -> Predictions | CsvBody:
     """Predictions of a run in the documented column order. The one place they are read (a later
     size-threshold → export-job path hooks in here)."""
     if from_s is not None and to_s is not None and from_s > to_s:
@@ -190,6 +191,14 @@ def read_predictions(run_ref: str, *, fmt: Literal["json", "csv"], fold: int | N
     if fmt == "csv":
         return CsvBody(filename, reads.open_csv(query, limit, offset))
     size = page_limit(limit or 1000, len(header))
+    if max_points is not None:  # chart resolution: every column its bucket's last value (timeseries.downsample)
+        points = downsample.read(query, {}, max_points, fmt=fmt, limit=limit, offset=offset, filename=filename)
+        if isinstance(points, CsvBody):
+            return points
+        return DownsampledPredictions(
+            run_id=run_id, prediction_measurement=table, columns=header, predictions=points.rows, total=points.total,
+            limit=points.limit, offset=offset, next_offset=next_offset(offset, len(points.rows), points.total),
+            bucket_seconds=points.bucket_seconds, max_points=max_points)
     data, total = reads.read_page(query, size, offset)
     return Predictions(run_id=run_id, prediction_measurement=table, columns=header, predictions=data, total=total,
                        limit=size, offset=offset, next_offset=next_offset(offset, len(data), total))

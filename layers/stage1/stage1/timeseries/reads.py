@@ -152,8 +152,8 @@ class RowQuery:
         return ["timestamp", *self.columns]
 
 
-def read_page(query: RowQuery, limit: int, offset: int, *,
-              timeout: float | None = None) -> tuple[list[dict[str, Any]], int]:
+def read_page(query: RowQuery, limit: int, offset: int, *, timeout: float | None = None,
+              count_first: bool = True) -> tuple[list[dict[str, Any]], int]:
     """One page of rows (as dicts in output-column order) and the total matching the filters.
 
     Bounded by bytes too (cells are, by `page_limit`): wide text cells could otherwise make a
@@ -162,21 +162,32 @@ def read_page(query: RowQuery, limit: int, offset: int, *,
     to one row, beyond which it is a 400 pointing at the CSV read."""
     max_bytes = get_settings().queries.page_max_bytes
     qdb = get_questdb()
-    total_rows = qdb.exec(query.count_sql(), timeout=timeout).rows()
-    total = int(total_rows[0]["n"]) if total_rows else 0
-    if offset >= total:
+
+    def count() -> int:
+        total_rows = qdb.exec(query.count_sql(), timeout=timeout).rows()
+        return int(total_rows[0]["n"]) if total_rows else 0
+
+    total = count() if count_first else None
+    if total is not None and offset >= total:
         return [], total
+    # Without the count first (an aggregation costs a pass per query), one row more is asked: a page
+    # that ends the result gives the total itself, and only a longer result is counted.
+    extra = 0 if count_first else 1
     rows = limit
     while True:
-        result = qdb.exec_bounded(query.select_sql(rows, offset), max_bytes=max_bytes, timeout=timeout)
+        result = qdb.exec_bounded(query.select_sql(rows + extra, offset), max_bytes=max_bytes, timeout=timeout)
         if result is not None:
             break
         if rows == 1:
             raise BadRequest(f"one row of {query.table} is larger than {max_bytes} bytes as JSON; read it "
                              f"as CSV (format=csv)", {"limit_bytes": max_bytes, "offset": offset})
         rows = max(1, rows // 4)
+    dataset = result.dataset
+    if total is None:
+        total = offset + len(dataset) if len(dataset) <= rows and (dataset or not offset) else count()
+        dataset = dataset[:rows]
     names = query.output_columns
-    return [dict(zip(names, row, strict=False)) for row in result.dataset], total
+    return [dict(zip(names, row, strict=False)) for row in dataset], total
 
 
 def open_csv(query: RowQuery, limit: int | None = None, offset: int = 0) -> Iterator[bytes]:

@@ -106,7 +106,8 @@ async def large_resource_read(request: Request[Any, Any, Any], reader: str, *, m
         return await _accepted_reader(reader, args, name, large=False)
     stack = ExitStack()
     stack.callback(close_chunks, result.chunks)
-    decided = await _decide(request, stack, lambda: result.chunks, inline_cap("csv"), mode, "csv", name)
+    decided = await _decide(request, stack, lambda: result.chunks, inline_cap("csv"), mode, "csv", name,
+                            headers=result.headers)
     if decided is not None:
         return decided
     return await _accepted_reader(reader, args, name, large=True)
@@ -119,7 +120,8 @@ async def _accepted_reader(reader: str, args: dict[str, Any], filename: str, *, 
 
 
 async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Callable[[], Iterator[bytes]],
-                  cap: int, mode: Mode, fmt: Format, name: str, *, slow_to_job: bool = True) -> Response[Any] | None:
+                  cap: int, mode: Mode, fmt: Format, name: str, *, slow_to_job: bool = True,
+                  headers: dict[str, str] | None = None) -> Response[Any] | None:
     """Read up to `cap` bytes: the whole result (200), a stream of it (200, inline where streaming
     works), a 413 (inline where it does not), or None: too large, the caller starts a job.
 
@@ -153,12 +155,13 @@ async def _decide(request: Request[Any, Any, Any], stack: ExitStack, opener: Cal
             await in_thread(stack.close)  # closing the connection makes QuestDB stop
         else:
             # Litestar runs a sync iterator in worker threads, one ~1 MiB piece per hop.
-            return Stream(_body(stack.pop_all(), head, rest), media_type=MEDIA_TYPES[fmt], headers=file_headers(name))
+            return Stream(_body(stack.pop_all(), head, rest), media_type=MEDIA_TYPES[fmt],
+                          headers={**file_headers(name), **(headers or {})})
     except BaseException:
         await in_thread(stack.close)
         raise
     if finished:
-        return Response(head, media_type=MEDIA_TYPES[fmt], headers=file_headers(name))
+        return Response(head, media_type=MEDIA_TYPES[fmt], headers={**file_headers(name), **(headers or {})})
     if mode == "inline":
         if slow:
             raise ExportTimeout(budget)

@@ -10,6 +10,7 @@ from litestar.params import Parameter, PathParameter, QueryParameter
 from stage1.core.filters import MAX_FILTER_CHARS
 from stage1.core.paging import CELL_BUDGET, MAX_PAGE, ROW_PAGE_MAX
 from stage1.core.ranking import MAX_CURSOR_CHARS, MAX_SORT_CHARS
+from stage1.timeseries.downsample import MAX_POINTS, MIN_POINTS
 from stage1_wire.exports import Mode
 
 # Lists.
@@ -56,3 +57,11 @@ SortKey = Annotated[str, QueryParameter(
 Cursor = Annotated[str | None, QueryParameter(
     max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page (same filter and sort): "
     "keyset paging, stable under ties and inserts. Not together with offset.")]
+
+# Chart resolution (docs/resources.md, "Series at chart resolution"): SAMPLE BY into at most N buckets.
+MaxPoints = Annotated[int | None, QueryParameter(
+    ge=MIN_POINTS, le=MAX_POINTS, description=f"downsample to at most this many points ({MIN_POINTS}-{MAX_POINTS}): "
+    "SAMPLE BY buckets of "
+    "`bucket_seconds` whole seconds from the first observation in the window; the JSON answer adds "
+    "`downsampled: true`, `bucket_seconds` and `max_points`, a CSV answer the headers X-Stage1-Downsampled "
+    "and X-Stage1-Bucket-Seconds")]
