@@ -10,10 +10,13 @@ from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 from stage1.core.errors import ErrorBody
 from stage1.core.threads import in_thread
-from stage1.runs import compare, service
+from stage1.runs import compare, incremental, service
 from stage1.runs.schemas import (
     DownsampledPredictions,
+    FoldsAdded,
+    FoldsIn,
     Predictions,
+    RunComplete,
     RunCreated,
     RunDeleted,
     RunDetail,
@@ -68,7 +71,7 @@ def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | No
       responses={202: ResponseSpec(data_container=RunCreated, description="Run created; predictions importing")})
 async def create_run(data: JSONBody[RunIn]) -> Response[RunCreated]:
     created = await in_thread(service.create_run, data)
-    return Response(created, status_code=202 if created.status == "RUNNING" else 201)
+    return Response(created, status_code=202 if created.job_id else 201)
 
 
 # ---- compare (declared before /api/runs/{run_id} so "compare" is never read as a run id)
@@ -116,6 +119,30 @@ async def predictions(request: Request, run_id: RunId, fmt: Format = "json", fol
                                      max_points=max_points)
 
 
+# ---- incremental runs (POST /api/runs with "status": "RUNNING", then folds, then complete)
+_INCREMENTAL_ERRORS = {
+    404: ResponseSpec(ErrorBody, description="No such run"),
+    409: ResponseSpec(ErrorBody, description="The run is not an incremental RUNNING run, a fold was already "
+                      "stored with other data, or (complete) the predictions table holds rows of unrecorded folds"),
+    503: ResponseSpec(ErrorBody, description="QuestDB did not answer within the request's budget; nothing is visible"),
+}
+
+
+@post("/api/runs/{run_id:str}/folds", status_code=200, summary="Add completed folds (and their predictions) to "
+      "a RUNNING run", description="Each fold becomes visible in GET /api/runs/{run_id} only once its predictions "
+      "are applied in QuestDB. Re-sending a stored fold with the same data is a no-op (200, `unchanged`); with "
+      "other data 409.", responses=_INCREMENTAL_ERRORS, **BLOCKING)
+def add_folds(run_id: RunId, data: JSONBody[FoldsIn]) -> FoldsAdded:
+    return incremental.add_folds(run_id, data)
+
+
+@post("/api/runs/{run_id:str}/complete", status_code=200, summary="Complete a RUNNING run (final summary_metrics)",
+      description="RUNNING → COMPLETED; the predictions become readable. Completing again with the same summary "
+      "answers the run; with another, 409.", responses=_INCREMENTAL_ERRORS, **BLOCKING)
+def complete_run(run_id: RunId, data: JSONBody[RunComplete]) -> RunDetail:
+    return incremental.complete(run_id, data)
+
+
 # ---- the older backend's read paths (Stage 1.3 report): deprecated aliases of GET /api/runs[/{run_id}]
 @get("/api/walkforward/runs", summary="Deprecated: GET /api/runs as a bare JSON array (total in X-Total-Count)",
      **alias_route("runs", listing=True))
@@ -133,7 +160,8 @@ def legacy_get_run(run_id: RunId) -> Response[RunDetail]:
 
 
 app = create_app(
-    [list_runs, create_run, compare_runs, get_run, delete_run, predictions, legacy_list_runs, legacy_get_run],
+    [list_runs, create_run, compare_runs, get_run, delete_run, predictions, add_folds, complete_run,
+     legacy_list_runs, legacy_get_run],
     title="Stage1 walk-forward runs",
     description="Walk-forward runs: folds in Postgres, predictions in QuestDB. See docs/resources.md.",
 )

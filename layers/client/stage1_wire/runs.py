@@ -65,6 +65,9 @@ class RunIn(Model, kw_only=True):
     # Predictions from an uploaded file (POST /api/uploads, kind predictions): the run is RUNNING
     # until the upload's import job ends (202 with `job_id`), then COMPLETED or FAILED.
     upload_id: uuid.UUID | None = None
+    # "RUNNING": an incremental run, created without predictions; its folds arrive later in
+    # POST /api/runs/{id}/folds and POST /api/runs/{id}/complete ends it. Omitted: the run is whole now.
+    status: Literal["RUNNING"] | None = None
 
 
 class RunCreated(Model, kw_only=True):
@@ -171,3 +174,32 @@ class DownsampledPredictions(Predictions, kw_only=True):
     downsampled: bool = True
     bucket_seconds: int | None = None
     max_points: int
+
+# ---- incremental runs (POST /api/runs with status RUNNING, then folds, then complete)
+class FoldsIn(Model, kw_only=True):
+    """`POST /api/runs/{run_id}/folds`: one or more completed folds of a RUNNING run and their
+    predictions (JSON rows or CSV text, each row's `fold_number` one of `folds`). Each fold becomes
+    visible only once its predictions are applied in QuestDB; a fold already stored is accepted
+    again only with the same data (200), otherwise 409."""
+
+    folds: Annotated[list[FoldIn], msgspec.Meta(min_length=1, max_length=1000)]
+    predictions: list[dict[str, Cell]] | None = None
+    predictions_csv: str | None = None
+
+
+class FoldsAdded(Model, kw_only=True):
+    run_id: uuid.UUID
+    status: RunStatus
+    # Folds this request stored, and folds it re-sent unchanged (nothing written again).
+    added: list[int]
+    unchanged: list[int]
+    fold_count: int
+    questdb_rows_written: int
+    prediction_rows: int
+
+
+class RunComplete(Model, kw_only=True):
+    """`POST /api/runs/{run_id}/complete`: the run's final summary; RUNNING → COMPLETED."""
+
+    summary_metrics: dict[str, Any] | None = None
+    completed_at: ClientTime | None = None

@@ -102,6 +102,11 @@ class Jobs(msgspec.Struct, frozen=True, kw_only=True):
     run_abandon_grace_seconds: Annotated[float, _s(
         "A run still PENDING this long after the QuestDB budget (its function was killed) is failed by "
         "the sweeper.", ge=0)] = 60.0
+    run_incremental_timeout_seconds: Annotated[float, _s(
+        "An incremental run (created RUNNING) that received no fold for this long is failed by the sweeper.",
+        ge=1)] = 6 * 3600.0
+    simulation_load_batch_rows: Annotated[int, _s(
+        "Trades of a simulation's upload copied into Postgres per COPY transaction.", ge=100, le=1_000_000)] = 20_000
 
 
 class Uploads(msgspec.Struct, frozen=True, kw_only=True):

@@ -118,11 +118,11 @@ returning run_id
 
 def insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any], thresholds: list[str], names: list[str],
                *, upload: dict[str, Any] | None = None,
-               claim: Any = None) -> tuple[uuid.UUID, str]:
+               claim: Any = None, status: str | None = None) -> tuple[uuid.UUID, str]:
     """Insert the run under the first of `names` no run uses and `claim(conn, name, run_id)`
     accepts (a Conflict from it: the next name; the last name's Conflict is raised)."""
     params = {
-        "status": "RUNNING" if upload else "PENDING", "upload_id": upload["upload_id"] if upload else None,
+        "status": status or ("RUNNING" if upload else "PENDING"), "upload_id": upload["upload_id"] if upload else None,
         "job_id": upload["job_id"] if upload else None,
         "run_id": body.run_id, "dataset_id": dataset["dataset_id"], "target_column": body.target_column,
         "feature_columns": jsonb(body.feature_columns), "threshold_columns": jsonb(thresholds),
@@ -154,7 +154,7 @@ def insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any], thre
     raise refused
 
 
-def _claimer(states: dict[str, reads.TableState], inline: bool) -> Any:
+def claimer(states: dict[str, reads.TableState], inline: bool) -> Any:
     def claim(conn: Connection[Any], name: str, run_id: uuid.UUID) -> own.Registration:
         owner = own.Owner("run", run_id)
         if own.adopt_orphan(conn, name, owner):  # left by a failed attempt whose drop did not happen
@@ -216,7 +216,7 @@ _COMPLETE = ("update walkforward_runs set status = 'COMPLETED', completed_at = c
              "where run_id = %s and status = 'PENDING' returning run_id")
 
 
-def _names(body: RunIn, dataset: dict[str, Any]) -> list[str]:
+def names_for(body: RunIn, dataset: dict[str, Any]) -> list[str]:
     if body.prediction_measurement is not None:
         return [own.check_name(body.prediction_measurement, "prediction_measurement")]
     return _candidates(dataset["dataset_slug"], datetime.now(UTC))
@@ -231,7 +231,7 @@ def create_run(body: RunIn) -> RunCreated:
     thresholds = batch.extra_columns if batch is not None else list(body.threshold_columns or [])
     with db.connection() as conn:  # a plain read: nothing stays locked while QuestDB is asked
         dataset = dataset_of(conn, body, lock=False)
-    names = _names(body, dataset)
+    names = names_for(body, dataset)
     states = reads.table_states(names, timeout=budget.left(DDL_TIMEOUT), tolerant=False)
     if body.prediction_measurement is None:  # generated names: skip tables left by crashed attempts
         names = [n for n in names if not states[n].exists] or names[-1:]
@@ -239,7 +239,7 @@ def create_run(body: RunIn) -> RunCreated:
         return _register(body, names, states, thresholds, budget)
     with db.connection() as conn, conn.transaction():  # tx1
         dataset = dataset_of(conn, body)
-        run_id, table = insert_run(conn, body, dataset, thresholds, names, claim=_claimer(states, inline=True))
+        run_id, table = insert_run(conn, body, dataset, thresholds, names, claim=claimer(states, inline=True))
         insert_folds(conn, run_id, body)
     created = not states[table].exists
     try:
@@ -268,7 +268,7 @@ def _register(body: RunIn, names: list[str], states: dict[str, reads.TableState]
         rows, thresholds = existing_table(names[0], body.threshold_columns, budget)
     with db.connection() as conn, conn.transaction():
         dataset = dataset_of(conn, body)
-        run_id, table = insert_run(conn, body, dataset, thresholds, names, claim=_claimer(states, inline=False))
+        run_id, table = insert_run(conn, body, dataset, thresholds, names, claim=claimer(states, inline=False))
         insert_folds(conn, run_id, body)
         conn.execute(_COMPLETE, (client_time(body.completed_at, "completed_at"), rows, jsonb(thresholds), run_id))
     log_fields(log, 20, "run registered", run_id=str(run_id), table=table, rows=rows)

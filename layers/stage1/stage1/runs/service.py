@@ -31,7 +31,7 @@ from stage1.core.times import utc
 from stage1.core.where import Where
 from stage1.datasets import service as datasets
 from stage1.datasets.lookup import filter_by
-from stage1.runs import create
+from stage1.runs import create, incremental
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import (
     DownsampledPredictions,
@@ -214,7 +214,10 @@ def _empty(fmt: str, run_id: uuid.UUID, table: str, header: list[str], filename:
 
 # ---------------------------------------------------------------------------------------- create
 def create_run(body: RunIn) -> RunCreated:
-    """Store a run, its folds and (optionally) its inline predictions (`stage1.runs.create`)."""
+    """Store a run, its folds and (optionally) its inline predictions (`stage1.runs.create`); with
+    `status` RUNNING an incremental run (`stage1.runs.incremental`)."""
+    if body.status == "RUNNING":
+        return incremental.create_running(body)
     if body.upload_id is not None:
         create.check_folds(body)
         create.parse_inline(body)  # one way of giving predictions only
@@ -365,10 +368,16 @@ def delete_run(run_ref: str) -> RunDeleted:
 
 # ---------------------------------------------------------------------------------------- sweeper
 def sweep_abandoned() -> int:
-    """For the sweeper: runs PENDING longer than the request budget + grace (their function was
-    killed mid-write) become FAILED and their owned tables are dropped; tables still registered to a
-    run or dataset that no longer exists (a drop that failed) are dropped. Returns the number of runs
-    failed. Errors are logged, never raised (the sweep goes on)."""
+    """For the sweeper: incremental runs idle past their timeout, and runs PENDING longer than the
+    request budget + grace (their function was killed mid-write), become FAILED and their owned
+    tables are dropped; tables still registered to a run or dataset that no longer exists (a drop
+    that failed) are dropped. Returns the number of runs failed. Errors are logged, never raised
+    (the sweep goes on)."""
+    try:  # incremental runs no fold reached for run_incremental_timeout_seconds
+        idle = incremental.sweep_idle()
+    except Exception as exc:
+        log_fields(log, 40, "idle run sweep failed", error=to_stage1_error(exc).message)
+        idle = 0
     settings = get_settings()
     age = settings.questdb.questdb_request_budget_seconds + settings.jobs.run_abandon_grace_seconds
     try:
@@ -385,7 +394,7 @@ def sweep_abandoned() -> int:
         orphans = cleanup.sweep_orphans({"run": age, "dataset": 0})
     except Exception as exc:
         log_fields(log, 40, "run sweep failed", error=to_stage1_error(exc).message)
-        return 0
+        return idle
     if failed or orphans:
         log_fields(log, 20, "abandoned runs swept", failed=len(failed), orphan_tables_dropped=orphans)
-    return len(failed)
+    return len(failed) + idle
