@@ -216,3 +216,20 @@ def test_bad_max_points_is_400(client, bars, value):
                 "/api/runs/00000000-0000-4000-8000-000000000000/predictions",
                 "/api/simulations/00000000-0000-4000-8000-000000000000/equity"):
         assert_envelope(client.get(url, params={"max_points": value}), 400)
+
+
+def test_client_passes_max_points(gateway_url, api_token, bars):
+    from datetime import UTC, datetime
+
+    from stage1_client import Client
+    from stage1_wire.datasets import DownsampledRows, Rows
+
+    with Client(gateway_url, api_token) as c:
+        sampled = c.datasets.ohlcv(bars["dataset_slug"], start=datetime.fromtimestamp(START, UTC),
+                                   end=START + 9 * HOUR, max_points=2)
+        assert isinstance(sampled, DownsampledRows) and sampled.bucket_seconds == 16201
+        assert [r["volume"] for r in sampled.rows] == [15.0, 40.0]
+        zoomed = c.datasets.ohlcv(bars["dataset_slug"], start=START + 5 * HOUR, max_points=5)
+        assert zoomed.total <= 5 and zoomed.rows[0]["open"] == 10.0 and zoomed.rows[-1]["close"] == 7.5
+        plain = c.datasets.ohlcv(bars["dataset_slug"], start=START, end=START + 2 * HOUR)
+        assert type(plain) is Rows and plain.rows == BARS[:3]

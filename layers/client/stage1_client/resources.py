@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,20 @@ from stage1_client.core import BytesCallback, Core, Resource, flag, pages, query
 from stage1_client.errors import ApiError
 from stage1_client.jobs import Jobs
 from stage1_wire.compare import COMPARE_MAX_RUNS, RunComparison
-from stage1_wire.datasets import Dataset, DatasetDeleted, DatasetIn, DatasetList, Rows
+from stage1_wire.datasets import Dataset, DatasetDeleted, DatasetIn, DatasetList, DownsampledRows, Rows
 from stage1_wire.jobs import JobOut
-from stage1_wire.runs import Predictions, RunCreated, RunDeleted, RunDetail, RunIn, RunList, RunSummary
+from stage1_wire.runs import (
+    DownsampledPredictions,
+    Predictions,
+    RunCreated,
+    RunDeleted,
+    RunDetail,
+    RunIn,
+    RunList,
+    RunSummary,
+)
 from stage1_wire.simulations import (
+    EquityCurve,
     SimulationDeleted,
     SimulationDetail,
     SimulationIn,
@@ -57,13 +68,32 @@ class Datasets(Resource):
                                    params=query(limit=limit, offset=offset))
 
     def rows(self, ref: str | uuid.UUID, kind: str = "ohlcv", *, from_: int | None = None, to: int | None = None,
-             columns: list[str] | None = None, limit: int | None = None, offset: int = 0) -> Rows:
-        """A JSON page of `ohlcv` or `indicators` rows."""
+             columns: list[str] | None = None, limit: int | None = None, offset: int = 0,
+             max_points: int | None = None) -> Rows:
+        """A JSON page of `ohlcv` or `indicators` rows; with `max_points` at most that many SAMPLE BY
+        buckets (a `DownsampledRows`: `bucket_seconds`, `downsampled`)."""
 
         if kind not in ("ohlcv", "indicators"):
             raise ApiError(0, "kind is ohlcv or indicators", {"kind": kind})
-        return self.client.request("GET", f"/api/datasets/{segment(ref)}/{kind}", Rows, params=query(
-            format="json", limit=limit, offset=offset, columns=columns, to=to, **{"from": from_}))
+        return self.client.request(
+            "GET", f"/api/datasets/{segment(ref)}/{kind}", Rows if max_points is None else DownsampledRows,
+            params=query(format="json", limit=limit, offset=offset, columns=columns, to=to, max_points=max_points,
+                         **{"from": from_}))
+
+    def ohlcv(self, ref: str | uuid.UUID, *, start: int | datetime | None = None, end: int | datetime | None = None,
+              max_points: int | None = None, columns: list[str] | None = None, limit: int | None = None,
+              offset: int = 0) -> Rows:
+        """OHLCV rows between `start` and `end` (unix seconds or aware datetimes, inclusive); with
+        `max_points` at most that many buckets (first open, max high, min low, last close, sum volume)."""
+        return self.rows(ref, "ohlcv", from_=_unix(start), to=_unix(end), columns=columns, limit=limit,
+                         offset=offset, max_points=max_points)
+
+    def indicators(self, ref: str | uuid.UUID, *, start: int | datetime | None = None,
+                   end: int | datetime | None = None, max_points: int | None = None,
+                   columns: list[str] | None = None, limit: int | None = None, offset: int = 0) -> Rows:
+        """Indicator rows, as `ohlcv`; downsampled buckets hold each column's last value."""
+        return self.rows(ref, "indicators", from_=_unix(start), to=_unix(end), columns=columns, limit=limit,
+                         offset=offset, max_points=max_points)
 
 
 
@@ -133,11 +163,14 @@ class Runs(Resource):
             return response.read().decode()
 
     def predictions(self, run_id: str | uuid.UUID, *, fold: int | None = None, from_: int | None = None,
-                    to: int | None = None, limit: int | None = None, offset: int = 0) -> Predictions:
-        """One JSON page of predictions (`next_offset` says where the next starts)."""
+                    to: int | None = None, limit: int | None = None, offset: int = 0,
+                    max_points: int | None = None) -> Predictions:
+        """One JSON page of predictions (`next_offset` says where the next starts); with `max_points`
+        at most that many buckets, each column its last value (`DownsampledPredictions`)."""
 
-        return self.client.request("GET", f"/api/runs/{segment(run_id)}/predictions", Predictions, params=query(
-            format="json", fold=fold, to=to, limit=limit, offset=offset, **{"from": from_}))
+        kind = Predictions if max_points is None else DownsampledPredictions
+        return self.client.request("GET", f"/api/runs/{segment(run_id)}/predictions", kind, params=query(
+            format="json", fold=fold, to=to, limit=limit, offset=offset, max_points=max_points, **{"from": from_}))
 
     def download_predictions(self, run_id: str | uuid.UUID, dest: str | os.PathLike[str], *,
                              format: str | None = None, fold: int | None = None,
@@ -193,6 +226,25 @@ class Simulations(Resource):
 
         return self.client.request("GET", f"/api/simulations/{segment(simulation_id)}/trades", TradeList,
                                    params=query(format="json", side=side, limit=limit, offset=offset))
+
+    def equity(self, simulation_id: str | uuid.UUID, *, start: int | datetime | None = None,
+               end: int | datetime | None = None, max_points: int | None = None, limit: int | None = None,
+               offset: int = 0) -> EquityCurve:
+        """The equity curve (cumulative PnL); with `max_points` at most that many buckets of last,
+        min and max equity."""
+
+        return self.client.request("GET", f"/api/simulations/{segment(simulation_id)}/equity", EquityCurve,
+                                   params=query(format="json", to=_unix(end), limit=limit, offset=offset,
+                                                max_points=max_points, **{"from": _unix(start)}))
+
+
+def _unix(value: int | datetime | None) -> int | None:
+    """Unix seconds of a `start`/`end` argument (an aware datetime, or already seconds)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ApiError(0, "start/end datetimes must be timezone-aware", {"value": value.isoformat()})
+        return int(value.timestamp())
+    return value
 
 
 def _run_ids(run_ids: list[str | uuid.UUID]) -> str:
