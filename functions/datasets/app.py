@@ -8,6 +8,7 @@ from litestar import Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
+from stage1.core.errors import ErrorBody
 from stage1.core.threads import in_thread
 from stage1.datasets import service
 from stage1.datasets.schemas import (
@@ -19,6 +20,7 @@ from stage1.datasets.schemas import (
     DownsampledRows,
     Rows,
 )
+from stage1.datasets.versions import DatasetVersionList
 from stage1.runs import service as runs
 from stage1.runs.schemas import RunList, RunSort, RunStatus
 from stage1.simulations import service as simulations
@@ -65,6 +67,15 @@ async def upsert_dataset(data: JSONBody[DatasetIn], record_questdb: FromQuery[bo
 @get("/api/datasets/{dataset_id:str}", summary="One dataset, with its live QuestDB state", **BLOCKING)
 def get_dataset(dataset_id: DatasetRef) -> Dataset:
     return service.get_dataset(dataset_id)
+
+
+@get("/api/datasets/{dataset_id:str}/versions", summary="The dataset's content versions, newest first (paged)",
+     description="A version is recorded when an import (or POST /api/datasets with record_questdb=true) changes "
+     "the content fingerprint of the dataset's OHLCV or indicator table; re-importing the same data records "
+     "nothing. See docs/resources.md, 'Dataset versions and fingerprints'.",
+     responses={404: ResponseSpec(ErrorBody, description="No such dataset", generate_examples=False)}, **BLOCKING)
+def dataset_versions(dataset_id: DatasetRef, limit: Limit = 100, offset: Offset = 0) -> DatasetVersionList:
+    return service.dataset_versions(dataset_id, limit=limit, offset=offset)
 
 
 @delete("/api/datasets/{dataset_id:str}", status_code=200, summary="Delete a dataset (409 while runs reference it)",
@@ -127,7 +138,7 @@ def legacy_get_dataset(dataset_id: DatasetRef) -> Response[Dataset]:
 
 app = create_app(
     [list_datasets, upsert_dataset, get_dataset, delete_dataset, dataset_runs, dataset_simulations, ohlcv,
-     indicators, legacy_list_datasets, legacy_get_dataset],
+     indicators, legacy_list_datasets, legacy_get_dataset, dataset_versions],
     title="Stage1 datasets",
     description="Datasets: a Postgres row naming an OHLCV and an indicator table in QuestDB. See docs/resources.md.",
 )

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from stage1_wire.base import Model
+from stage1_wire.dataset_versions import DatasetVersion
 from stage1_wire.names import ClientTime, Measurement, Slug, UnixSeconds
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**62)]
@@ -99,6 +100,10 @@ class Dataset(Model, kw_only=True):
     # Aliases of ohlcv_rows / indicator_rows under the names an older desktop build reads.
     ohlcv_row_count: int
     indicator_row_count: int
+    # The content version (0: none recorded yet) and, in the detail only, the latest versions, newest
+    # first (at most 50; all of them: GET /api/datasets/{id}/versions).
+    version: int = 0
+    versions: list[DatasetVersion] | None = None
 
 
 class DatasetList(Model):

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from stage1_wire.base import Model
+from stage1_wire.dataset_versions import SeenVersion
 from stage1_wire.names import NAME_PATTERN, ClientTime, Measurement, Slug
 
 FoldNumber = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
@@ -142,6 +143,10 @@ class RunDetail(RunSummary, kw_only=True):
     summary_metrics: dict[str, Any]
     folds: list[Fold]
     links: RunLinks
+    # Which data it saw: the dataset's version when it was stored, and whether the dataset's content
+    # changed since (both null for records stored before dataset versions existed).
+    dataset_version: SeenVersion | None = None
+    dataset_changed: bool | None = None
 
 
 class RunDeleted(Model):

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from stage1_wire.base import Model
+from stage1_wire.dataset_versions import SeenVersion
 from stage1_wire.names import ClientTime
 
 Side = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
@@ -102,6 +103,10 @@ class SimulationLinks(Model):
 class SimulationDetail(SimulationSummary, kw_only=True):
     buckets: list[Bucket]
     links: SimulationLinks
+    # Which data it saw: the dataset's version when it was stored, and whether the dataset's content
+    # changed since (both null for records stored before dataset versions existed).
+    dataset_version: SeenVersion | None = None
+    dataset_changed: bool | None = None
 
 
 class Trade(Model, kw_only=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
+import msgspec
 import psycopg
 from psycopg import Connection, sql
 
@@ -23,6 +24,7 @@ from stage1.core.questdb import IDENT_MAX
 from stage1.core.settings import get_settings
 from stage1.core.times import utc
 from stage1.core.where import Where
+from stage1.datasets import versions
 from stage1.datasets.lookup import Lock, find
 from stage1.datasets.schemas import (
     Dataset,
@@ -39,6 +41,7 @@ from stage1.timeseries import cleanup, downsample, reads
 from stage1.timeseries import ownership as own
 from stage1.timeseries.client_times import client_time
 from stage1.timeseries.wal import wait_applied
+from stage1_wire.dataset_versions import DatasetVersionList
 
 log = get_logger("datasets")
 
@@ -46,7 +49,9 @@ SORTS = sort_orders("", ("created_at", "updated_at", "dataset_slug", "symbol", "
 _CATALOG_COLUMNS = (
     "dataset_id, dataset_slug, symbol, granularity, ohlcv_measurement, indicator_measurement, ohlcv_rows, "
     "indicator_rows, ohlcv_first_ts, ohlcv_last_ts, indicator_first_ts, indicator_last_ts, metadata, source, "
-    "created_at, updated_at, related_runs, related_simulations"
+    "created_at, updated_at, related_runs, related_simulations, "
+    # the view's d.* was fixed when it was created (0001): the version counter (0016) is read beside it
+    "(select v.version from stage1_datasets v where v.dataset_id = dataset_catalog.dataset_id) as version"
 )
 DEFAULT_SUFFIX = {"ohlcv": "_ohlcv", "indicator": "_ind"}
 ROLES = {"ohlcv": "ohlcv", "indicator": "indicators"}  # stage1_questdb_tables.role
@@ -74,6 +79,7 @@ def _dataset(row: dict[str, Any], states: dict[str, reads.TableState] | None) ->
         related_runs=row["related_runs"], related_simulations=row["related_simulations"],
         questdb_state=state, links=_links(row["dataset_id"]),
         ohlcv_row_count=row["ohlcv_rows"], indicator_row_count=row["indicator_rows"],
+        version=row["version"],
     )
 
 
@@ -123,9 +129,17 @@ def find_row(conn: Connection[Any], ref: str, *, lock: Lock = "") -> dict[str, A
 def get_dataset(ref: str) -> Dataset:
     with db.connection() as conn:
         row = find(conn, ref, columns=_CATALOG_COLUMNS, source="dataset_catalog")
-    if row is None:
-        raise NotFound("dataset not found", {"dataset_id": ref})
-    return _dataset(row, _states([row]))
+        if row is None:
+            raise NotFound("dataset not found", {"dataset_id": ref})
+        history, _ = versions.list_versions(conn, row["dataset_id"], limit=versions.DETAIL_VERSIONS, offset=0)
+    return msgspec.structs.replace(_dataset(row, _states([row])), versions=history)
+
+
+def dataset_versions(ref: str, *, limit: int, offset: int) -> DatasetVersionList:
+    """`GET /api/datasets/{id}/versions`: the dataset's versions, newest first."""
+    with db.connection() as conn:
+        row = find_row(conn, ref)
+    return versions.page(row["dataset_id"], row["version"], limit=limit, offset=offset)
 
 
 def _default_measurement(slug: str, which: str) -> str:
@@ -214,13 +228,17 @@ def upsert_dataset(body: DatasetIn, *, record_questdb: bool = False) -> tuple[Da
     }
     for which, name in names.items():
         own.check_name(name, f"{which}_measurement")
+    measured = None
     if record:
         params.update(_questdb_stats(names))  # before any write: QuestDB down means nothing changes
+        measured = versions.measure(names, timeout=get_settings().questdb.questdb_request_budget_seconds)
     try:
         with db.connection() as conn, conn.transaction():
             result = conn.execute(_UPSERT, params).fetchone()
             assert result is not None
             _claim_tables(conn, result["dataset_id"], names, existing)
+            if measured is not None:  # a new version if the content changed (datasets.versions)
+                versions.record(conn, result["dataset_id"], "record", measured)
     except psycopg.errors.UniqueViolation as exc:
         raise Conflict("dataset_id already belongs to another dataset",
                        {"dataset_id": str(body.dataset_id), "constraint": exc.diag.constraint_name}) from None

@@ -29,6 +29,7 @@ from stage1.core.errors import Conflict
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import get_questdb, ident
 from stage1.core.settings import get_settings
+from stage1.datasets import versions
 from stage1.imports.core import copy_into, import_file, staging_name, table_stats, wait_applied
 from stage1.imports.errors import ImportFailed
 from stage1.imports.events import S3Event
@@ -259,6 +260,9 @@ class ImportWork:
         copy_seconds = time.monotonic() - copy_started
         if payload.get("dataset_id"):
             dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
+            # A new dataset version if the content changed (fingerprint first, then a short transaction)
+            dataset.update(versions.after_import(payload["dataset_id"], kind.value, target,
+                                                 upload_id=payload.get("upload_id"), job_id=job.job_id))
         else:
             dataset, table_now = None, table_stats(target)
         seconds = round(time.monotonic() - started, 3)

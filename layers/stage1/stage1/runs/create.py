@@ -35,6 +35,7 @@ from stage1.core.errors import BadRequest, Conflict, ServiceUnavailable, to_stag
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import IDENT_MAX, get_questdb, quote
 from stage1.core.settings import get_settings
+from stage1.datasets import versions
 from stage1.datasets.lookup import find
 from stage1.runs import predictions as preds
 from stage1.runs.schemas import RunCreated, RunIn
@@ -107,10 +108,10 @@ def dataset_of(conn: Connection[Any], body: RunIn, *, lock: bool = True) -> dict
 
 _INSERT_RUN = """
 insert into walkforward_runs (run_id, dataset_id, prediction_measurement, status, target_column, feature_columns,
-    threshold_columns, walk_config, hyperparameters, summary_metrics, started_at, upload_id, job_id)
+    threshold_columns, walk_config, hyperparameters, summary_metrics, started_at, upload_id, job_id, dataset_version)
 values (coalesce(%(run_id)s, gen_random_uuid()), %(dataset_id)s, %(name)s, %(status)s, %(target_column)s,
     %(feature_columns)s, %(threshold_columns)s, %(walk_config)s, %(hyperparameters)s, %(summary_metrics)s,
-    coalesce(%(started_at)s, now()), %(upload_id)s, %(job_id)s)
+    coalesce(%(started_at)s, now()), %(upload_id)s, %(job_id)s, %(dataset_version)s)
 on conflict (prediction_measurement) do nothing
 returning run_id
 """
@@ -128,6 +129,8 @@ def insert_run(conn: Connection[Any], body: RunIn, dataset: dict[str, Any], thre
         "feature_columns": jsonb(body.feature_columns), "threshold_columns": jsonb(thresholds),
         "walk_config": jsonb(body.walk_config), "hyperparameters": jsonb(body.hyperparameters),
         "summary_metrics": jsonb(body.summary_metrics), "started_at": client_time(body.started_at, "started_at"),
+        # which data the run saw: the dataset's stored version now (tx1, never recomputed here)
+        "dataset_version": jsonb(versions.seen(conn, dataset["dataset_id"])),
     }
     if body.run_id is not None and conn.execute("select 1 from walkforward_runs where run_id = %s",
                                                 (body.run_id,)).fetchone():

@@ -30,6 +30,7 @@ from stage1.core.settings import get_settings
 from stage1.core.times import utc
 from stage1.core.where import Where
 from stage1.datasets import service as datasets
+from stage1.datasets import versions
 from stage1.datasets.lookup import filter_by
 from stage1.runs import create, incremental
 from stage1.runs import predictions as preds
@@ -59,7 +60,8 @@ select r.run_id, r.dataset_id, d.dataset_slug, r.prediction_measurement, r.statu
        r.completed_at, r.created_at, r.updated_at, r.target_column, r.prediction_rows, r.job_id, r.upload_id,
        (select count(*) from walkforward_folds f where f.run_id = r.run_id) as fold_count
 """
-_DETAIL_EXTRA = ", r.feature_columns, r.threshold_columns, r.walk_config, r.hyperparameters, r.summary_metrics"
+_DETAIL_EXTRA = ", r.feature_columns, r.threshold_columns, r.walk_config, r.hyperparameters, r.summary_metrics" + \
+    versions.NOW_COLUMNS.format(record="r")
 _FROM = " from walkforward_runs r join stage1_datasets d on d.dataset_id = r.dataset_id"
 
 
@@ -145,6 +147,7 @@ def get_run(run_ref: str) -> RunDetail:
         summary_metrics=row["summary_metrics"], folds=[Fold(**f) for f in folds],
         links=RunLinks(self=base, dataset=f"/api/datasets/{row['dataset_id']}", predictions=f"{base}/predictions",
                        simulations=f"/api/simulations?run_id={run_id}"),
+        **versions.shown_fields(row),
     )
 
 

@@ -25,6 +25,7 @@ from stage1.core.ranking import prepare
 from stage1.core.refs import parse_uuid
 from stage1.core.times import utc
 from stage1.core.where import Where
+from stage1.datasets import versions
 from stage1.datasets.lookup import filter_by, find
 from stage1.datasets.service import find_row as find_dataset
 from stage1.simulations.schemas import (
@@ -123,14 +124,17 @@ def list_simulations(*, run: str | None, dataset: str | None, limit: int, offset
 
 
 def _detail(conn: Connection[Any], simulation_id: uuid.UUID) -> SimulationDetail:
-    row = conn.execute(sql.SQL(_SELECT + " where s.simulation_id = %s"), (simulation_id,)).fetchone()
+    row = conn.execute(sql.SQL(_COLUMNS + versions.NOW_COLUMNS.format(record="s") + _JOIN  # noqa: S608 - constants
+                               + " where s.simulation_id = %s"), (simulation_id,)).fetchone()
     if row is None:
         raise NotFound("simulation not found", {"simulation_id": str(simulation_id)})
+    seen = versions.shown_fields(row)
+    row = {k: v for k, v in row.items() if k not in versions.NOW_KEYS}
     buckets = conn.execute(_SELECT_BUCKETS, (simulation_id,)).fetchall()
     base = f"/api/simulations/{simulation_id}"
     links = SimulationLinks(self=base, trades=f"{base}/trades", dataset=f"/api/datasets/{row['dataset_id']}",
                             run=f"/api/runs/{row['run_id']}" if row["run_id"] else None)
-    return SimulationDetail(**_summary(row), buckets=[Bucket(**b) for b in buckets], links=links)
+    return SimulationDetail(**_summary(row), buckets=[Bucket(**b) for b in buckets], links=links, **seen)
 
 
 def get_simulation(ref: str) -> SimulationDetail:
@@ -192,11 +196,12 @@ def create_simulation(body: SimulationIn) -> SimulationDetail:
             with conn.transaction():
                 conn.execute(
                     "insert into simulation_runs (simulation_id, run_id, dataset_id, name, status, config, "
-                    "summary_metrics, trade_count, started_at, completed_at) values (%s, %s, %s, %s, 'COMPLETED', "
-                    "%s, %s, %s, coalesce(%s, now()), coalesce(%s, now()))",
+                    "summary_metrics, trade_count, started_at, completed_at, dataset_version) values (%s, %s, %s, %s, "
+                    "'COMPLETED', %s, %s, %s, coalesce(%s, now()), coalesce(%s, now()), %s)",
                     (simulation_id, run_id, dataset_id, body.name, jsonb(body.config), jsonb(body.summary_metrics),
                      len(trades), client_time(body.started_at, "started_at"),
-                     client_time(body.completed_at, "completed_at")),
+                     client_time(body.completed_at, "completed_at"),
+                     jsonb(versions.seen(conn, dataset_id))),  # which data it saw: the stored version now
                 )
         except psycopg.errors.UniqueViolation:
             raise Conflict("simulation_id already exists", {"simulation_id": str(simulation_id)}) from None
