@@ -175,7 +175,10 @@ def _run(job: Job, owner: str, work: Work) -> Outcome:
         if service is not None:
             # A backing service is down: give the job back with backoff; the sweeper dispatches it again.
             _stopped(work, job, RELEASED)
-            jobs.release(job.job_id, owner, f"{service} unavailable: {str(exc)[:300]}", progressed=lease.progressed > 0)
+            text = str(exc)[:300]
+            # ServiceUnavailable's text already names the service ("questdb unavailable: ...").
+            reason = text if text.startswith(f"{service} unavailable") else f"{service} unavailable: {text}"
+            jobs.release(job.job_id, owner, reason, progressed=lease.progressed > 0)
             log_fields(log, 30, "job interrupted; released", service=service, error=str(exc)[:300])
             return Outcome(job_id=job.job_id, status=jobs.PENDING, service=service, error=str(exc)[:300])
         log.exception("job crashed")
