@@ -40,6 +40,7 @@ MAX_TERMS = 50
 MAX_IN_LIST = 100
 MAX_DEPTH = 8
 MAX_NUMBER_CHARS = 40
+MAX_EXPONENT = 300
 
 Kind = Literal["text", "number", "time", "uuid"]
 AGGREGATES = {"mean": "avg", "min": "min", "max": "max"}
@@ -103,11 +104,12 @@ def tokenize(text: str) -> list[Token]:
                 raise bad_filter("not a number", i, text[i:end])
             if m.end() - i > MAX_NUMBER_CHARS:
                 raise bad_filter(f"number longer than {MAX_NUMBER_CHARS} characters", i, m.group())
-            tokens.append(Token("number", m.group(), i, Decimal(m.group())))
+            number = Decimal(m.group())
+            if number and not -MAX_EXPONENT <= number.adjusted() <= MAX_EXPONENT:  # Postgres numeric would overflow
+                raise bad_filter(f"number outside 1e-{MAX_EXPONENT}..1e{MAX_EXPONENT}", i, m.group())
+            tokens.append(Token("number", m.group(), i, number))
             i = m.end()
-        elif ch.isalpha() or ch == "_":
-            m = _IDENT_RE.match(text, i)
-            assert m is not None
+        elif (m := _IDENT_RE.match(text, i)) is not None:  # ASCII only: any other letter is refused below
             word = m.group()
             kind = "keyword" if word.lower() in _KEYWORDS else "ident"
             tokens.append(Token(kind, word.lower() if kind == "keyword" else word, i))  # type: ignore[arg-type]
@@ -131,6 +133,8 @@ def _string(text: str, start: int) -> tuple[str, int]:
                 i += 2
                 continue
             return "".join(out), i + 1
+        if text[i] == "\x00":  # Postgres text cannot hold NUL: refused here, not a 500 there
+            raise bad_filter("NUL in a string", i, "\\x00")
         out.append(text[i])
         i += 1
     raise bad_filter("unterminated string", start, text[start:start + 20])
@@ -250,16 +254,16 @@ class _Parser:
         return parts[0] if len(parts) == 1 else "(" + " and ".join(parts) + ")"
 
     def unary(self) -> str:
-        if self.is_kw("not"):
-            self.take()
-            return f"not coalesce({self.unary()}, false)"  # NOT of "unknown" (a missing value) matches
-        if self.tok.type == "(":
+        if self.is_kw("not") or self.tok.type == "(":
             opening = self.take()
-            self.depth += 1
+            self.depth += 1  # both recurse: `not` and `(` count towards the bound
             if self.depth > MAX_DEPTH:
-                raise bad_filter(f"nesting deeper than {MAX_DEPTH}", opening.pos, "(")
-            inner = self.expr()
-            self.expect(")", what="')'")
+                raise bad_filter(f"nesting deeper than {MAX_DEPTH}", opening.pos, opening.text)
+            if opening.type == "keyword":
+                inner = f"not coalesce({self.unary()}, false)"  # NOT of "unknown" (a missing value) matches
+            else:
+                inner = self.expr()
+                self.expect(")", what="')'")
             self.depth -= 1
             return inner
         return self.predicate()
@@ -382,6 +386,8 @@ class _Parser:
             sql = text_of(target.document, self.key(target))
         else:
             raise bad_filter(f"{op} applies to text, not to a fold aggregate", pattern.pos, pattern.text)
+        if _ends_with_escape(pattern.value):  # Postgres raises on it
+            raise bad_filter("a like pattern cannot end with an unescaped \\", pattern.pos, pattern.text)
         return f"{sql} {'not ' if negate else ''}{op} {self.binds(pattern.value, '::text')}"
 
     def number(self, target: Target, lit: Token) -> str:
@@ -392,6 +398,11 @@ class _Parser:
     def column_value(self, target: Target, lit: Token, op: str) -> str:
         assert target.column is not None
         return column_bind(self.binds, target.column, target.name, lit, op)
+
+
+def _ends_with_escape(pattern: str) -> bool:
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return trailing % 2 == 1
 
 
 def column_bind(binds: Binds, column: Column, name: str, lit: Token, op: str) -> str:
