@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, delete, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
+from stage1.core.errors import ErrorBody
+from stage1.core.threads import in_thread
 from stage1.simulations import service
 from stage1.simulations.schemas import (
     EquityCurve,
@@ -53,10 +56,17 @@ def list_simulations(run_id: RunFilter = None, dataset_id: DatasetFilter = None,
                                     filter_text=filter_, cursor=cursor)
 
 
-@post("/api/simulations", status_code=201,
-      summary="Store a simulation and its trades; the server aggregates the buckets", **BLOCKING)
-def create_simulation(data: JSONBody[SimulationIn]) -> SimulationDetail:
-    return service.create_simulation(data)
+@post("/api/simulations", summary="Store a simulation and its trades; the server aggregates the buckets (201; 202 "
+      "RUNNING while the trades of a trades_upload_id are imported and loaded)", tags=["simulations"],
+      description="Trades inline (`trades`, bounded by the 10 MB body) or from an upload of kind `trades` "
+      "(`trades_upload_id`): the simulation is then RUNNING, its trades, equity and buckets answer 409 with the "
+      "import job's poll_url until it is COMPLETED (or FAILED with the job's error). docs/resources.md.",
+      responses={202: ResponseSpec(data_container=SimulationDetail, description="Simulation RUNNING; trades loading"),
+                 409: ResponseSpec(ErrorBody, description="Unknown run, dataset or trades_upload_id, or the upload's "
+                                   "import FAILED or was CANCELLED")})
+async def create_simulation(data: JSONBody[SimulationIn]) -> Response[SimulationDetail]:
+    created = await in_thread(service.create_simulation, data)
+    return Response(created, status_code=201 if created.status == "COMPLETED" else 202)
 
 
 @get("/api/simulations/{simulation_id:str}", summary="One simulation with its trade buckets", **BLOCKING)

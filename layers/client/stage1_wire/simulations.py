@@ -49,6 +49,9 @@ class SimulationIn(Model, kw_only=True):
     completed_at: ClientTime | None = None
     trades: Annotated[list[TradeIn], msgspec.Meta(max_length=1_000_000)] = msgspec.field(default_factory=list)
     upload_id: uuid.UUID | None = None
+    # Big backtests: the trades of an upload of kind `trades` (POST /api/uploads). The simulation is
+    # RUNNING (202) until its import ends and the trades are loaded, then COMPLETED (or FAILED).
+    trades_upload_id: uuid.UUID | None = None
 
 
 class Bucket(Model, kw_only=True):

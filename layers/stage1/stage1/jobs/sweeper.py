@@ -49,6 +49,12 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
     from stage1.runs.service import sweep_abandoned  # runs a killed POST /api/runs left PENDING (hole 6)
 
     sweep_abandoned()  # logs what it did
+    from stage1.simulations.from_upload import settle_waiting  # simulations whose trades import ended
+
+    try:
+        settle_waiting()
+    except Exception as exc:  # the sweep goes on
+        log_fields(log, 40, "simulation settle failed", error=str(exc)[:300])
     out = {"requeued": len(swept.requeued), "failed": len(swept.failed), "redispatched": redispatched,
            "stale_dispatched": stale_dispatched, "waiting": len(waiting)}
     if any(out.values()):

@@ -18,10 +18,11 @@ from psycopg import sql
 
 from stage1.core import db
 from stage1.core.csvtext import CsvBody, csv_lines
-from stage1.core.errors import BadRequest, NotFound
+from stage1.core.errors import BadRequest
 from stage1.core.paging import next_offset, page_limit
 from stage1.core.refs import parse_uuid
 from stage1.core.where import Where
+from stage1.simulations import from_upload
 from stage1.simulations.schemas import EquityCurve
 from stage1.simulations.service import _copy_csv as copy_csv  # the trades' COPY stream, one copy of it
 from stage1.timeseries.downsample import MICROS, bucket_seconds, csv_headers
@@ -54,9 +55,9 @@ def read_equity(ref: str, *, fmt: Literal["json", "csv"], from_s: int | None, to
              .compare("bar_timestamp", "<=", "to", to_s))
     clause, params = where.sql(), where.params
     filename = f"simulation_{simulation_id}_equity.csv"
+    from_upload.settle(simulation_id)
     with db.connection() as conn:
-        if conn.execute("select 1 from simulation_runs where simulation_id = %s", (simulation_id,)).fetchone() is None:
-            raise NotFound("simulation not found", {"simulation_id": str(simulation_id)})
+        from_upload.require_whole(conn, simulation_id)  # 404, or 409 until its trades are all there
         if max_points is not None:
             return _buckets(conn, simulation_id, clause, params, fmt=fmt, limit=limit, offset=offset,
                             max_points=max_points, filename=filename)

@@ -28,6 +28,7 @@ from stage1.core.where import Where
 from stage1.datasets import versions
 from stage1.datasets.lookup import filter_by, find
 from stage1.datasets.service import find_row as find_dataset
+from stage1.simulations import from_upload
 from stage1.simulations.schemas import (
     Bucket,
     SimulationDeleted,
@@ -80,6 +81,7 @@ from (
 ) t
 group by bucket_type, bucket_key
 """
+BUCKETS_SQL = _BUCKETS  # also run by simulations.from_upload once an upload's trades are loaded
 TRADE_COLUMNS = ["trade_index", "bar_timestamp", "side", "entry_price", "exit_price", "quantity", "pnl",
                  "return_pct", "extra"]
 _TRADES = "select " + ", ".join(TRADE_COLUMNS) + " from simulation_trades"  # noqa: S608 - constant
@@ -139,6 +141,7 @@ def _detail(conn: Connection[Any], simulation_id: uuid.UUID) -> SimulationDetail
 
 def get_simulation(ref: str) -> SimulationDetail:
     simulation_id = parse_uuid(ref, "simulation_id")
+    from_upload.settle(simulation_id)  # trades of an upload whose import ended: loaded now
     with db.connection() as conn:
         return _detail(conn, simulation_id)
 
@@ -184,10 +187,13 @@ def _trade_rows(simulation_id: uuid.UUID, body: SimulationIn) -> list[tuple[Any,
 
 
 def create_simulation(body: SimulationIn) -> SimulationDetail:
-    """Record, trades and buckets in one Postgres transaction."""
+    """Record, trades and buckets in one Postgres transaction; with `trades_upload_id` RUNNING until
+    the upload's trades are loaded (`stage1.simulations.from_upload`)."""
+    if body.trades_upload_id is not None:
+        return get_simulation(str(from_upload.create(body, _owner)))
     if body.upload_id is not None:
-        raise BadRequest("upload_id is not supported on POST /api/simulations yet; send the trades inline",
-                         {"field": "upload_id"})
+        raise BadRequest("upload_id is not supported on POST /api/simulations: give an upload of kind trades as "
+                         "trades_upload_id, or send the trades inline", {"field": "upload_id"})
     simulation_id = body.simulation_id or uuid.uuid4()
     trades = _trade_rows(simulation_id, body)
     with db.connection() as conn, conn.transaction():
@@ -236,9 +242,9 @@ def read_trades(ref: str, *, fmt: Literal["json", "csv"], side: str | None, from
              .compare("bar_timestamp", ">=", "from", from_s).compare("bar_timestamp", "<=", "to", to_s))
     clause, params = where.sql(), where.params
     order = " order by bar_timestamp, trade_index"
+    from_upload.settle(simulation_id)
     with db.connection() as conn:
-        if conn.execute("select 1 from simulation_runs where simulation_id = %s", (simulation_id,)).fetchone() is None:
-            raise NotFound("simulation not found", {"simulation_id": str(simulation_id)})
+        from_upload.require_whole(conn, simulation_id)  # 404, or 409 until its trades are all there
         if fmt == "json":
             size = limit or 1000
             count_sql = "select count(*) as n from simulation_trades" + clause  # noqa: S608 - constant parts
