@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import random
+from pathlib import Path
 
 import pytest
 from resources_support import (
@@ -233,3 +234,24 @@ def test_client_passes_max_points(gateway_url, api_token, bars):
         assert zoomed.total <= 5 and zoomed.rows[0]["open"] == 10.0 and zoomed.rows[-1]["close"] == 7.5
         plain = c.datasets.ohlcv(bars["dataset_slug"], start=START, end=START + 2 * HOUR)
         assert type(plain) is Rows and plain.rows == BARS[:3]
+
+
+def _hostile_queries() -> list[str]:
+    path = Path(__file__).parents[1] / "hostile" / "series.txt"
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def test_hostile_series_queries(client, bars, unique):
+    """tests/hostile/series.txt against real resources: each case is a 400 envelope on every endpoint."""
+    run = client.post("/api/runs", json={"dataset_id": bars["dataset_id"], "folds": [{"fold_number": 0}],
+                                         "predictions": predictions(20, 1, [])}).json()
+    sim = client.post("/api/simulations", json={"run_id": run["run_id"], "name": "h", "trades": _trades(5)}).json()
+    urls = [f"/api/datasets/{bars['dataset_id']}/ohlcv", f"/api/datasets/{bars['dataset_id']}/indicators",
+            f"/api/runs/{run['run_id']}/predictions", f"/api/simulations/{sim['simulation_id']}/equity"]
+    cases = _hostile_queries()
+    assert len(cases) >= 20
+    for case in cases:
+        for url in urls:
+            if "timestamp_unit" in case and "equity" in url:
+                continue  # the equity read has no timestamp_unit (its timestamps are the trades' seconds)
+            assert_envelope(client.get(f"{url}?{case}"), 400)
