@@ -28,7 +28,7 @@ from stage1.runs.schemas import (
 from stage1.web.app import create_app, make_handler
 from stage1.web.deprecation import alias_route, deprecated, deprecated_list
 from stage1.web.large_reads import large_resource_read
-from stage1.web.openapi import LARGE_READ
+from stage1.web.openapi import LARGE_READ, JsonOrCsvOperation
 from stage1.web.params import (
     Cursor,
     DatasetFilter,
@@ -85,7 +85,7 @@ CompareFormat = Annotated[Literal["json", "csv"], QueryParameter(
      "metric of 2-50 runs as one table (rows = keys, columns = runs), with which keys differ",
      description="Nested objects are flattened to dotted keys (at most 6 levels); `folds.<n>.metrics.<key>` per fold "
      "and `folds.metrics.<key>.mean|min|max` over a run's folds. format=csv answers the same table as CSV. "
-     "A table above the response cap is 413.", tags=["runs"],
+     "A table above the response cap is 413.", tags=["runs"], operation_class=JsonOrCsvOperation,
      responses={404: ResponseSpec(ErrorBody, description="Some run_ids are unknown (named in details.run_ids)",
                                   generate_examples=False),
                 413: ResponseSpec(ErrorBody, description="The table is larger than the response cap",

@@ -4,15 +4,18 @@ a non-UUID, an unknown id), the client's table and DataFrame, and `stage1 runs c
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 from client_support import STAGE1, cli_env
 from resources_support import assert_envelope, dataset
 
+from stage1.core import db
 from stage1_client import Client
 
 RUNS = [
@@ -177,3 +180,47 @@ def test_cli_runs_compare(gateway_url, api_token, seeded):
     assert r.stdout.splitlines()[0] == ",".join(["key", "section", "differs", *ids])
     r = subprocess.run([STAGE1, "runs", "compare", ids[0]], capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 1 and "at least 2" in r.stderr
+
+
+CORPUS = Path(__file__).parents[1] / "hostile" / "compare.txt"
+
+
+def test_hostile_run_ids(client, seeded):
+    """Every case of tests/hostile/compare.txt is its 4xx with the error envelope (or a 200), never a 5xx."""
+    _, (a, b, c) = seeded
+    names = {"{a}": a, "{b}": b, "{c}": c, "{A}": a.upper(), "{u}": str(uuid.uuid4())}
+    cases = []
+    for number, raw in enumerate(CORPUS.read_text(encoding="ascii").split("\n"), start=1):
+        if raw.strip() and not raw.startswith("#"):
+            status, text = raw.split("\t", 1)
+            for key, value in names.items():
+                text = text.replace(key, value)
+            cases.append((number, int(status), codecs.decode(text, "unicode_escape") if "\\" in text else text))
+    # 1,500 ids: ~55 kB, under the client's URL cap
+    cases += [(0, 400, ",".join(str(uuid.uuid4()) for _ in range(n))) for n in (51, 1_500)]
+    cases += [(0, 400, "x" * 60_000), (0, 400, ",".join([a] * 50))]
+    wrong = []
+    for number, status, value in cases:
+        r = client.get("/api/runs/compare", params={"run_ids": value})
+        if r.status_code != status or (status != 200 and set(r.json()) != {"error", "details"}):
+            wrong.append((number, value[:60], r.status_code, r.text[:200]))
+    assert wrong == []
+
+
+def test_a_run_above_the_response_cap_is_413(client, seeded, settings):
+    """A run whose walk config alone is above the cap (5 MiB): the comparison is refused with
+    413 from the sizes Postgres measures, before its JSON is read (the limit while the table is
+    built is tests/unit/test_runs_compare.py's)."""
+    ds_id, (a, _, _) = seeded[0]["dataset_id"], seeded[1]
+    cap = settings.exports.export_inline_max_bytes
+    r = client.post("/api/runs", json={"dataset_id": ds_id, "target_column": "y"})
+    assert r.status_code == 201, r.text[:300]
+    big = r.json()["run_id"]
+    # Setup only (posting 5 MB takes seconds): Postgres grows the run's walk config past the cap.
+    with db.connection() as conn:
+        conn.execute("update walkforward_runs set walk_config = (select jsonb_object_agg('m' || g, g) "
+                     "from generate_series(1, %s) g) where run_id = %s", (cap // 12, big))
+    body = assert_envelope(client.get("/api/runs/compare", params={"run_ids": f"{a},{big}"}), 413)
+    assert body["details"]["max_bytes"] == cap and body["details"]["size"] > cap
+    assert_envelope(client.get("/api/runs/compare", params={"run_ids": f"{big},{a}", "format": "csv"}), 413)
+    assert client.delete(f"/api/runs/{big}").status_code == 200

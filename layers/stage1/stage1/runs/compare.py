@@ -2,9 +2,10 @@
 per-fold metric (`folds.<n>.metrics.<key>`, and over a run's folds `folds.metrics.<key>.mean|min|max`,
 the names the runs `filter=` uses) of 2..50 runs, saying which keys differ.
 
-Bounded before any row is read: at most `COMPARE_MAX_RUNS` distinct UUIDs, and the JSONB bytes of
-the runs and their folds (measured in Postgres with `pg_column_size`) must fit the project's
-response cap (`exports.export_inline_max_bytes`); the encoded answer is checked against it again.
+Bounded before the JSON is read: at most `COMPARE_MAX_RUNS` distinct UUIDs; no run's JSON (its
+hyperparameters, walk config, summary and fold metrics as text, measured in Postgres) above the
+project's response cap (`exports.export_inline_max_bytes`), all of them at most `READ_FACTOR` times
+it; while the table is built its size is counted and it stops with a 413 at the cap.
 Nested JSON objects are flattened to dotted keys down to `COMPARE_MAX_DEPTH` segments; deeper
 objects (and every list) are one value.
 """
@@ -35,6 +36,11 @@ from stage1_wire.compare import (
 )
 
 AGGREGATES = ("mean", "min", "max")
+# The JSON of all compared runs (hyperparameters, walk config, summary and fold metrics, as text) may
+# be at most this many times the response cap: what a table is built from stays bounded in memory.
+READ_FACTOR = 4
+# JSON bytes of a row besides its key, section and values: `{"key":"","section":"","values":[],"differs":false},`.
+_ROW_OVERHEAD = 56
 _SECTIONS: tuple[Section, ...] = ("hyperparameters", "walk_config", "summary_metrics")
 _ENCODE = msgspec.json.Encoder()
 
@@ -63,31 +69,38 @@ def compare_runs(run_ids: str, *, fmt: Literal["json", "csv"] = "json") -> RunCo
     cap = get_settings().exports.export_inline_max_bytes
     with db.connection() as conn:
         runs = conn.execute(
-            "select r.run_id, d.dataset_slug, r.status, r.created_at, r.hyperparameters, r.walk_config, "
-            "r.summary_metrics, (select count(*) from walkforward_folds f where f.run_id = r.run_id) as fold_count, "
-            "pg_column_size(r.hyperparameters) + pg_column_size(r.walk_config) "
-            "+ pg_column_size(r.summary_metrics) as json_bytes "
+            "select r.run_id, d.dataset_slug, r.status, r.created_at, f.fold_count, "
+            "octet_length(r.hyperparameters::text) + octet_length(r.walk_config::text) "
+            "+ octet_length(r.summary_metrics::text) + f.fold_bytes as json_bytes "
             "from walkforward_runs r join stage1_datasets d on d.dataset_id = r.dataset_id "
+            "cross join lateral (select count(*) as fold_count, coalesce(sum(octet_length(x.metrics::text)), 0) "
+            "as fold_bytes from walkforward_folds x where x.run_id = r.run_id) f "
             "where r.run_id = any(%s)", (ids,)).fetchall()
         found = {r["run_id"]: r for r in runs}
         unknown = [str(i) for i in ids if i not in found]
         if unknown:
             raise NotFound("runs not found", {"run_ids": unknown})
-        size = conn.execute("select coalesce(sum(pg_column_size(metrics)), 0) as n from walkforward_folds "
-                            "where run_id = any(%s)", (ids,)).fetchone()
-        stored = int(size["n"] if size else 0) + sum(int(r["json_bytes"] or 0) for r in runs)
-        if stored > cap:  # refused before the folds are read (stored JSONB is compressed: a floor)
-            raise _too_large(stored, cap)
+        # Refused before the JSON is read: one run's JSON alone above the cap (the table holds all of
+        # it), or all of them above READ_FACTOR x the cap (what the table is built from stays bounded).
+        largest = max(int(r["json_bytes"] or 0) for r in runs)
+        if largest > cap:
+            raise _too_large(largest, cap)
+        read = sum(int(r["json_bytes"] or 0) for r in runs)
+        if read > READ_FACTOR * cap:
+            raise _too_large(read, READ_FACTOR * cap)
+        for row in conn.execute("select run_id, hyperparameters, walk_config, summary_metrics from walkforward_runs "
+                                "where run_id = any(%s)", (ids,)).fetchall():
+            found[row["run_id"]].update(row)
+        gone = [str(i) for i in ids if "hyperparameters" not in found[i]]  # deleted since the first read
+        if gone:
+            raise NotFound("runs not found", {"run_ids": gone})
         folds = conn.execute("select run_id, fold_number, metrics from walkforward_folds where run_id = any(%s) "
                              "order by run_id, fold_number", (ids,)).fetchall()
     per_run: dict[uuid.UUID, list[tuple[int, dict[str, Any]]]] = {i: [] for i in ids}
     for f in folds:
         per_run[f["run_id"]].append((f["fold_number"], f["metrics"] or {}))
     ordered = [found[i] for i in ids]
-    table = build_table(ordered, per_run)
-    body = _ENCODE.encode(table)
-    if len(body) > cap:
-        raise _too_large(len(body), cap)
+    table = build_table(ordered, per_run, max_bytes=cap)
     if fmt == "csv":
         return CsvBody("runs_compare.csv", csv_lines(csv_header(table), csv_rows(table)))
     return table
@@ -132,9 +145,9 @@ def fold_aggregates(folds: list[tuple[int, dict[str, Any]]]) -> dict[str, float 
     return out
 
 
-def _same(value: Any) -> Any:
+def _same(value: Any) -> tuple[str, Any]:
     """A value's identity for `differs`: numbers by value (1 == 1.0), booleans apart from numbers,
-    everything else by its JSON."""
+    everything else by its JSON (whose length also counts toward the answer's size)."""
     num = _number(value)
     if num is not None:
         return ("n", num)
@@ -152,9 +165,11 @@ def _row_order(key: str) -> tuple[Any, ...]:
     return (0, key, 0)
 
 
-def build_table(runs: list[dict[str, Any]], folds: dict[uuid.UUID, list[tuple[int, dict[str, Any]]]]
-                ) -> RunComparison:
-    """The rows of `runs` (in that order): each section's keys sorted, folds by number."""
+def build_table(runs: list[dict[str, Any]], folds: dict[uuid.UUID, list[tuple[int, dict[str, Any]]]], *,
+                max_bytes: int | None = None) -> RunComparison:
+    """The rows of `runs` (in that order): each section's keys sorted, folds by number. Stops with a
+    413 as soon as the rows' JSON passes `max_bytes` (counted as they are made, within a few bytes
+    a row of what the answer takes)."""
     sections: dict[Section, list[dict[str, Any]]] = {s: [] for s in (*_SECTIONS, "fold_aggregates", "folds")}
     for run in runs:
         for section in _SECTIONS:
@@ -167,13 +182,18 @@ def build_table(runs: list[dict[str, Any]], folds: dict[uuid.UUID, list[tuple[in
                 per_fold.update(flatten(metrics, f"folds.{number}.metrics"))
         sections["folds"].append(per_fold)
     rows: list[ComparisonRow] = []
+    size = 0
     for section, columns in sections.items():
         keys = sorted({k for column in columns for k in column}, key=_row_order)
         for key in keys:
             values = [column.get(key) for column in columns]
             present = [key in column for column in columns]
-            differs = not all(present) and any(present) or len({_same(v) for v in values}) > 1
+            seen = [_same(v) for v in values]
+            differs = (not all(present) and any(present)) or len(set(seen)) > 1
             rows.append(ComparisonRow(key=key, section=section, values=values, differs=differs))
+            size += _ROW_OVERHEAD + len(key) + len(section) + sum(len(v[1]) if v[0] == "j" else 24 for v in seen)
+            if max_bytes is not None and size > max_bytes:
+                raise _too_large(size, max_bytes)
     headers = [ComparedRun(run_id=r["run_id"], dataset_slug=r["dataset_slug"], status=r["status"],
                            created_at=utc(r["created_at"]), fold_count=r["fold_count"]) for r in runs]
     return RunComparison(runs=headers, rows=rows, differing=sum(r.differs for r in rows), total=len(rows))

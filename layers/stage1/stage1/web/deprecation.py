@@ -14,6 +14,9 @@ from urllib.parse import urlencode
 
 from litestar import Response
 from litestar.datastructures import ResponseHeader
+from litestar.openapi.datastructures import ResponseSpec
+
+from stage1.core.errors import ErrorBody
 
 DEPRECATED_HEADERS = [
     ResponseHeader(name="Deprecation", value="true", description="This path is deprecated (RFC 9745)."),
@@ -27,7 +30,9 @@ LIST_HEADERS = [ResponseHeader(name="X-Total-Count", documentation_only=True,
 
 def alias_route(tag: str, *, listing: bool = False) -> dict[str, Any]:
     """Keyword arguments of an alias's route decorator (blocking handler, spec markings)."""
-    return {"sync_to_thread": True, "tags": [tag, "deprecated"], "deprecated": True,
+    responses = {} if listing else {404: ResponseSpec(ErrorBody, description="Not found (as the successor)",
+                                                      generate_examples=False)}
+    return {"sync_to_thread": True, "tags": [tag, "deprecated"], "deprecated": True, "responses": responses,
             "response_headers": DEPRECATED_HEADERS + (LIST_HEADERS if listing else [])}
 
 

@@ -32,3 +32,14 @@ LARGE_READ_RESPONSES = {
 }
 # The keyword arguments a route handler decorator takes for a read that follows the contract.
 LARGE_READ = {"operation_class": FileOrJobOperation, "responses": LARGE_READ_RESPONSES}
+
+
+@dataclass
+class JsonOrCsvOperation(Operation):
+    """A read whose `format=csv` answers the same data as CSV text, inline (never an export job)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {**(ok.content or {}), "text/csv": OpenAPIMediaType(schema=Schema(
+                type=OpenAPIType.STRING, description="format=csv: the same table as CSV"))}
