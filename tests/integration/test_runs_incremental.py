@@ -108,3 +108,22 @@ def test_an_idle_running_run_is_failed_by_the_sweeper(client, running, settings)
 def test_a_run_with_recent_folds_is_not_swept(client, running):
     incremental.sweep_idle()
     assert client.get(f"/api/runs/{running['run_id']}").json()["status"] == "RUNNING"
+
+
+def test_the_client_sends_a_run_fold_by_fold(gateway_url, api_token, client):
+    from stage1_client import Client
+
+    slug = f"incc_{uuid.uuid4().hex[:10]}"
+    rows = predictions(40, 2, [])
+    with dataset(client, slug) as ds, Client(gateway_url, api_token) as c:
+        created = c.runs.create({"dataset_id": ds["dataset_id"], "status": "RUNNING"})
+        try:
+            assert created.status == "RUNNING"
+            for n in range(2):
+                added = c.runs.add_folds(created.run_id, [_fold(n, rows)],
+                                         predictions=[r for r in rows if r["fold_number"] == n])
+                assert added.added == [n] and c.runs.get(created.run_id).fold_count == n + 1
+            run = c.runs.complete(created.run_id, summary_metrics={"sharpe": 0.7})
+            assert run.status == "COMPLETED" and run.prediction_rows == 40
+        finally:
+            c.runs.delete(created.run_id)

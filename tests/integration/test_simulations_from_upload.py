@@ -172,3 +172,19 @@ def test_bad_trades_upload_references(client, ds):
     assert pred.status_code == 201, pred.text
     assert_envelope(client.post("/api/simulations", json={"dataset_id": ds["dataset_id"],
                                                           "trades_upload_id": pred.json()["upload_id"]}), 400)
+
+
+def test_the_client_creates_a_simulation_from_a_trades_file(gateway_url, api_token, ds, tmp_path):
+    from stage1_client import Client
+
+    trades = _trades(3000, seed=11)
+    path = tmp_path / "trades.csv"
+    path.write_bytes(_csv(trades, ["timestamp", "side", "entry_price", "exit_price", "quantity", "pnl",
+                                   "return_pct"]))
+    with Client(gateway_url, api_token) as c:
+        sim = c.simulations.create({"dataset_id": ds["dataset_id"], "name": "from file"}, trades_path=path,
+                                   timeout=120)
+        assert sim.status == "COMPLETED" and sim.trade_count == 3000
+        everything = next(b for b in sim.buckets if b.bucket_type == "all")
+        assert everything.total_pnl == pytest.approx(sum(t["pnl"] for t in trades), rel=1e-9)
+        c.simulations.delete(sim.simulation_id)

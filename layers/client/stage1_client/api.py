@@ -41,6 +41,7 @@ class Client(Core):
         self.runs = Runs(self, self.jobs)
         self.simulations = Simulations(self)
         self.uploads = Uploads(self, jobs=self.jobs, datasets=self.datasets)
+        self.simulations.uploads = self.uploads  # simulations.create(trades_path=...) uploads first
 
     def watch_job(self, job_id: str, *, on_update: Callable[[JobOut], None] | None = None,
                   timeout: float | None = None) -> JobOut:

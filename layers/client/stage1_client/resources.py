@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from stage1_client.core import BytesCallback, Core, Resource, flag, pages, query, segment
 from stage1_client.errors import ApiError
@@ -17,7 +20,10 @@ from stage1_wire.datasets import Dataset, DatasetDeleted, DatasetIn, DatasetList
 from stage1_wire.jobs import JobOut
 from stage1_wire.runs import (
     DownsampledPredictions,
+    FoldIn,
+    FoldsAdded,
     Predictions,
+    RunComplete,
     RunCreated,
     RunDeleted,
     RunDetail,
@@ -138,6 +144,25 @@ class Runs(Resource):
                            {"run_id": str(run.run_id), "status": run.status, "job_id": created.job_id})
         return run
 
+    def add_folds(self, run_id: str | uuid.UUID, folds: list[FoldIn | dict[str, Any]], *,
+                  predictions: list[dict[str, Any]] | str | None = None) -> FoldsAdded:
+        """Add completed folds to a run created with `status="RUNNING"`, with their predictions (JSON
+        rows or CSV text; each row's `fold_number` one of `folds`). Atomic per request: the folds are
+        visible once their predictions are stored. Re-sending a stored fold unchanged is a no-op."""
+        body: dict[str, Any] = {"folds": folds}
+        if isinstance(predictions, str):
+            body["predictions_csv"] = predictions
+        elif predictions is not None:
+            body["predictions"] = predictions
+        return self.client.request("POST", f"/api/runs/{segment(run_id)}/folds", FoldsAdded, body=body)
+
+    def complete(self, run_id: str | uuid.UUID, *, summary_metrics: dict[str, Any] | None = None,
+                 completed_at: str | datetime | None = None) -> RunDetail:
+        """End a RUNNING run: COMPLETED with its final `summary_metrics`; its predictions become readable."""
+        at = completed_at.isoformat() if isinstance(completed_at, datetime) else completed_at
+        return self.client.request("POST", f"/api/runs/{segment(run_id)}/complete", RunDetail,
+                                   body=RunComplete(summary_metrics=summary_metrics, completed_at=at))
+
     def delete(self, run_id: str | uuid.UUID) -> RunDeleted:
 
         return self.client.request("DELETE", f"/api/runs/{segment(run_id)}", RunDeleted)
@@ -212,10 +237,38 @@ class Simulations(Resource):
 
         return self.client.request("GET", f"/api/simulations/{segment(simulation_id)}", SimulationDetail)
 
-    def create(self, data: SimulationIn | dict[str, Any]) -> SimulationDetail:
-        """Store a simulation with its trades; the answer carries the server's trade `buckets`."""
+    uploads: Any = None  # the client's Uploads (set by Client): create(trades_path=...) sends the file first
 
-        return self.client.request("POST", "/api/simulations", SimulationDetail, body=data)
+    def create(self, data: SimulationIn | dict[str, Any], *, trades_path: str | os.PathLike[str] | None = None,
+               wait: bool = True, timeout: float | None = None) -> SimulationDetail:
+        """Store a simulation with its trades; the answer carries the server's trade `buckets`.
+
+        With `trades_path` (CSV, CSV.gz, Parquet or Arrow with `timestamp`, `side`, `entry_price`,
+        `exit_price`, `quantity`, `pnl`, optional `return_pct`, other columns kept in `extra`) the file
+        is uploaded as an upload of kind `trades` and the simulation created with its
+        `trades_upload_id`: no body-size cap. With `wait` this returns once the simulation is
+        COMPLETED (its import followed, then polled); FAILED raises `ApiError` with its error."""
+        if trades_path is None:
+            return self.client.request("POST", "/api/simulations", SimulationDetail, body=data)
+        if self.uploads is None:
+            raise ApiError(0, "trades_path needs the Client's uploads")
+        upload = self.uploads.upload(trades_path, kind="trades", measurement=f"trades_{uuid.uuid4().hex[:16]}")
+        body = (msgspec.structs.replace(data, trades_upload_id=uuid.UUID(upload.upload_id))
+                if isinstance(data, SimulationIn) else {**data, "trades_upload_id": upload.upload_id})
+        created = self.client.request("POST", "/api/simulations", SimulationDetail, body=body)
+        if not wait or created.status not in ("PENDING", "RUNNING"):
+            return created
+        self.uploads.wait(upload, timeout=timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (sim := self.get(created.simulation_id)).status in ("PENDING", "RUNNING"):
+            if deadline is not None and time.monotonic() > deadline:
+                raise ApiError(0, f"simulation {sim.simulation_id} still {sim.status} after {timeout} s",
+                               {"simulation_id": str(sim.simulation_id), "status": sim.status})
+            time.sleep(0.5)
+        if sim.status != "COMPLETED":
+            raise ApiError(0, f"simulation {sim.simulation_id} is {sim.status}: {sim.error or 'no error text'}",
+                           {"simulation_id": str(sim.simulation_id), "status": sim.status})
+        return sim
 
     def delete(self, simulation_id: str | uuid.UUID) -> SimulationDeleted:
 
