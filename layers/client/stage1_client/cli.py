@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--search")
     _paging(x)
     runs.add_parser("show", help="one run with its folds").add_argument("run_id")
+    x = runs.add_parser("search", help="runs matching a filter expression, ranked (docs/resources.md)")
+    _search_args(x, "e.g. \"summary_metrics.sharpe > 1.2 and status = 'COMPLETED'\"", "-summary_metrics.sharpe")
     x = runs.add_parser("compare", help="2-50 runs side by side: every parameter and metric, differing keys marked")
     x.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     x.add_argument("--output", choices=("table", "csv", "json"), default="table",
@@ -82,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--dataset", help="dataset UUID or slug")
     _paging(x)
     sims.add_parser("show", help="one simulation with its trade buckets").add_argument("simulation_id")
+    x = sims.add_parser("search", help="simulations matching a filter expression, ranked (docs/resources.md)")
+    _search_args(x, "e.g. \"summary_metrics.pnl > 0 and config.fee_bps = 5\"", "-summary_metrics.pnl")
 
     jobs = sub.add_parser("jobs", help="list, show or watch jobs").add_subparsers(dest="action", required=True)
     x = jobs.add_parser("list", help="jobs, newest first")
@@ -107,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=("csv", "parquet"), help="default: from the file name")
     x.add_argument("--fold", type=int, help="only this fold")
     return p
+
+
+def _search_args(parser: argparse.ArgumentParser, example: str, sort: str) -> None:
+    parser.add_argument("--filter", help=f"filter expression, {example}")
+    parser.add_argument("--sort", help=f"field or -field (descending; write --sort={sort}); default -created_at")
+    parser.add_argument("--dataset", help="dataset UUID or slug")
+    parser.add_argument("--limit", type=int, default=20)
+    parser.add_argument("--cursor", help="the next_cursor a previous search printed")
 
 
 def _paging(parser: argparse.ArgumentParser, limit: int = 100) -> None:
@@ -204,6 +216,18 @@ def _print_page(out: Console, args: argparse.Namespace, page: Any, title: str, c
     return EXIT_OK
 
 
+def _print_search(out: Console, args: argparse.Namespace, page: Any, title: str, columns: list[str],
+                  rows: list[list[Any]]) -> int:
+    """A search's answer: the JSON page with `--json`, else a table and the cursor of the next page."""
+    if args.json:
+        _print_json(page)
+        return EXIT_OK
+    more = f"; next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+    out.print(_table(f"{title} ({args.sort or '-created_at'})", columns, rows,
+                     caption=f"{len(rows):,} of {page.total:,} matching{more}"))
+    return EXIT_OK
+
+
 def _page_caption(total: int, offset: int, shown: int) -> str:
     if not shown:
         return f"{total:,} in all"
@@ -266,6 +290,13 @@ def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Consol
                                                                    "folds", "rows", "target", "completed"], rows)
     if args.action == "compare":
         return _compare(client, args, out)
+    if args.action == "search":
+        page = client.runs.search(filter=args.filter, sort=args.sort, dataset=args.dataset, limit=args.limit,
+                                  cursor=args.cursor)
+        rows = [[n, r.run_id, r.dataset_slug, r.prediction_measurement, _status(r.status), r.fold_count,
+                 _ts(r.completed_at or r.created_at)] for n, r in enumerate(page.runs, start=1)]
+        return _print_search(out, args, page, "Runs", ["#", "run_id", "dataset", "measurement", "status", "folds",
+                                                        "completed"], rows)
     r = client.runs.get(args.run_id)
     if args.json:
         _print_json(r)
@@ -333,6 +364,13 @@ def cmd_simulations(client: Client, args: argparse.Namespace, out: Console, err:
                  _ts(s.created_at)] for s in page.simulations]
         return _print_page(out, args, page, "Simulations", ["simulation_id", "name", "dataset", "run_id",
                                                              "status", "trades", "created"], rows)
+    if args.action == "search":
+        page = client.simulations.search(filter=args.filter, sort=args.sort, dataset=args.dataset,
+                                         limit=args.limit, cursor=args.cursor)
+        rows = [[n, s.simulation_id, s.name, s.dataset_slug, _status(s.status), _num(s.trade_count),
+                 _compact(s.summary_metrics, 60)] for n, s in enumerate(page.simulations, start=1)]
+        return _print_search(out, args, page, "Simulations", ["#", "simulation_id", "name", "dataset", "status",
+                                                               "trades", "summary"], rows)
     s = client.simulations.get(args.simulation_id)
     if args.json:
         _print_json(s)

@@ -214,5 +214,16 @@ def pages(fetch: Callable[[int], Any], items: str, page: int) -> Iterator[Any]:
             return
 
 
+def cursor_pages(fetch: Callable[[str | None], Any], items: str) -> Iterator[Any]:
+    """Every item of a cursor-paged list: each page's `next_cursor` fetches the next, until None."""
+    cursor: str | None = None
+    while True:
+        result = fetch(cursor)
+        yield from getattr(result, items)
+        cursor = result.next_cursor
+        if cursor is None:
+            return
+
+
 def flag(value: bool | None) -> str | None:
     return None if value is None else ("true" if value else "false")

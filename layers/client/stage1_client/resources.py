@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from stage1_client.core import BytesCallback, Core, Resource, flag, pages, query, segment
+from stage1_client.core import BytesCallback, Core, Resource, cursor_pages, flag, pages, query, segment
 from stage1_client.errors import ApiError
 from stage1_client.jobs import Jobs
 from stage1_wire.compare import COMPARE_MAX_RUNS, RunComparison
@@ -117,6 +117,20 @@ class Runs(Resource):
 
     def iter(self, *, page: int = 500, **filters: Any) -> Iterator[RunSummary]:
         return pages(lambda off: self.list(limit=page, offset=off, **filters), "runs", page)
+
+    def search(self, *, filter: str | None = None, sort: str | None = None,  # noqa: A002 - the API's name
+               dataset: str | None = None, limit: int = 100, cursor: str | None = None) -> RunList:
+        """One page of the runs a filter expression matches, ranked by `sort`, e.g.
+        `search(filter="summary_metrics.sharpe > 1.2 and status = 'COMPLETED'", sort="-summary_metrics.sharpe")`
+        (docs/resources.md, "Search and rank"). Pass the page's `next_cursor` as `cursor` for the next."""
+        return self.client.request("GET", "/api/runs", RunList, params=query(
+            filter=filter, sort=sort, dataset_id=dataset, limit=limit, cursor=cursor))
+
+    def search_iter(self, *, filter: str | None = None, sort: str | None = None,  # noqa: A002
+                    dataset: str | None = None, page: int = 500) -> Iterator[RunSummary]:
+        """Every run of a search, page by page with the cursor (stable under ties and inserts)."""
+        return cursor_pages(lambda cur: self.search(filter=filter, sort=sort, dataset=dataset, limit=page,
+                                                    cursor=cur), "runs")
 
     def get(self, run_id: str | uuid.UUID) -> RunDetail:
 
@@ -232,6 +246,14 @@ class Simulations(Resource):
 
     def iter(self, *, page: int = 500, **filters: Any) -> Iterator[SimulationSummary]:
         return pages(lambda off: self.list(limit=page, offset=off, **filters), "simulations", page)
+
+    def search(self, *, filter: str | None = None, sort: str | None = None,  # noqa: A002 - the API's name
+               dataset: str | None = None, run: str | None = None, limit: int = 100,
+               cursor: str | None = None) -> SimulationList:
+        """One page of the simulations a filter expression matches (`summary_metrics.<key>`,
+        `config.<key>`, columns), ranked by `sort`; `next_cursor` is the next page's `cursor`."""
+        return self.client.request("GET", "/api/simulations", SimulationList, params=query(
+            filter=filter, sort=sort, dataset_id=dataset, run_id=run, limit=limit, cursor=cursor))
 
     def get(self, simulation_id: str | uuid.UUID) -> SimulationDetail:
 
