@@ -156,6 +156,7 @@ def test_client_compare_and_frame(gateway_url, api_token, seeded):
         assert list(frame.columns) == [*ids, "section", "differs"]
         assert frame.loc["hyperparameters.booster.kind", ids[2]] == "dart"
         assert list(frame.index[frame["differs"]]) == [k for k in ORDER if EXPECTED[k][1]]
+        assert table.to_frame().equals(frame)
         assert c.runs.compare_csv(ids).splitlines()[0] == ",".join(["key", "section", "differs", *ids])
 
 

@@ -103,6 +103,16 @@ class Datasets(Resource):
 
 
 
+class Comparison(RunComparison):
+    """`runs.compare()`'s table (`stage1_wire.compare.RunComparison`) with `.to_frame()`."""
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame (the `frames` extra; pandas is imported only now)."""
+        from stage1_client.frames import comparison_frame
+
+        return comparison_frame(self)
+
+
 class Runs(Resource):
     def __init__(self, client: Core, jobs: Jobs) -> None:
         super().__init__(client)
@@ -181,19 +191,13 @@ class Runs(Resource):
 
         return self.client.request("DELETE", f"/api/runs/{segment(run_id)}", RunDeleted)
 
-    def compare(self, run_ids: list[str | uuid.UUID], *, frame: bool = False) -> Any:
+    def compare(self, run_ids: list[str | uuid.UUID], *, frame: bool = False) -> Comparison | Any:
         """2-50 runs side by side (`GET /api/runs/compare`): a `RunComparison` (rows = keys such as
         `hyperparameters.max_depth` or `folds.3.metrics.auc`, `values` one per run in the order
-        given, `differs`), or with `frame=True` a pandas DataFrame (`RunComparison.to_frame()`;
-        the `frames` extra)."""
-        table = self.client.request("GET", "/api/runs/compare", RunComparison,
-                                    params={"run_ids": _run_ids(run_ids)})
-        if not frame:
-            return table
-        try:
-            return table.to_frame()
-        except ImportError as exc:
-            raise ApiError(0, str(exc)) from exc
+        given, `differs`), or with `frame=True` a pandas DataFrame (the same as `.to_frame()` of the
+        table; the `frames` extra)."""
+        table = self.client.request("GET", "/api/runs/compare", Comparison, params={"run_ids": _run_ids(run_ids)})
+        return table.to_frame() if frame else table
 
     def compare_csv(self, run_ids: list[str | uuid.UUID]) -> str:
         """The same table as CSV text (`format=csv`: key, section, differs, one column per run)."""

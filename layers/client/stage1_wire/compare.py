@@ -44,16 +44,3 @@ class RunComparison(Model):
     differing: int
     total: int
 
-    def to_frame(self) -> Any:
-        """The table as a pandas DataFrame (the client's `frames` extra): index `key`, one column
-        per run id, then `section` and `differs`. pandas is imported here, when asked for."""
-        try:
-            import pandas
-        except ImportError as exc:  # the client maps this to its ApiError message
-            raise ImportError("DataFrames need pandas: pip install './layers/client[frames]'") from exc
-        ids = [str(r.run_id) for r in self.runs]
-        frame = pandas.DataFrame([row.values for row in self.rows], columns=ids,
-                                 index=pandas.Index([row.key for row in self.rows], name="key"), dtype=object)
-        frame["section"] = [row.section for row in self.rows]
-        frame["differs"] = [row.differs for row in self.rows]
-        return frame
