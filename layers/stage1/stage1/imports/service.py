@@ -252,10 +252,10 @@ class ImportWork:
         wait_applied(staging, heartbeat=lease.beat)
         lease.beat()
         ensure_table(kind, target, granularity)  # IF NOT EXISTS: concurrent first imports are safe
+        lease.begin_commit()  # a cancel from here on is refused: the copy cannot be undone
         copy_started = time.monotonic()
         copy_into(staging, target, timeout=max(60.0, stats.rows / 50_000))
-        # The rows are in the target now: a cancel arriving from here on cannot undo them, so the
-        # dataset row is brought up to date whatever the job's status (the worker then says if ours).
+        # The rows are in the target now; the dataset row is brought up to date.
         applied = wait_applied(target, heartbeat=_quiet(lease.beat))
         copy_seconds = time.monotonic() - copy_started
         if payload.get("dataset_id"):

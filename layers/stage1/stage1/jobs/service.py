@@ -187,7 +187,7 @@ def _lease(lease_seconds: int | None) -> int:
 _CLAIM_SET = (
     "set status = 'RUNNING', attempts = attempts + 1, lease_owner = %s, "
     "lease_expires_at = now() + make_interval(secs => %s), started_at = coalesce(started_at, now()), "
-    "updated_at = now(), error = null, retry_at = null"
+    "updated_at = now(), error = null, retry_at = null, payload = payload - 'committing'"
 )
 
 
@@ -281,22 +281,43 @@ def fail(job_id: str, owner: str | None, error: str, *, result: Any = None) -> b
     return row is not None
 
 
+def begin_commit(job_id: str, owner: str) -> bool:
+    """Mark a RUNNING job of this owner as committing: from here its work makes its result visible
+    (an import's copy into its target) and can no longer be undone, so `cancel` refuses it (409)
+    instead of answering CANCELLED over rows that stay. False if the job is no longer ours
+    (cancelled a moment before, or reclaimed): the caller must stop without committing."""
+    with db.connection() as conn:
+        row = conn.execute(
+            "update stage1_jobs set payload = payload || '{\"committing\": true}'::jsonb, updated_at = now() "
+            "where job_id = %s and status = 'RUNNING' and lease_owner = %s returning job_id",
+            (job_id, owner),
+        ).fetchone()
+    return row is not None
+
+
 def cancel(job_id: str) -> Job:
     """PENDING/RUNNING → CANCELLED. A running worker notices at its next `report_progress`.
-    Cancelling a job that already finished is a 409 naming its status."""
+    Cancelling a job that already finished, or one committing its result (`begin_commit`), is a 409
+    naming its status."""
     job = get_job(job_id)
     with db.connection() as conn:
         done = _one(
             conn,
             "update stage1_jobs set status = 'CANCELLED', completed_at = now(), updated_at = now(), "
             "lease_owner = null, lease_expires_at = null, error = coalesce(error, 'cancelled by request') "
-            f"where job_id = %s and status in ('PENDING', 'RUNNING') returning {_COLUMNS}",
+            "where job_id = %s and (status = 'PENDING' or (status = 'RUNNING' and not "
+            f"coalesce((payload->>'committing')::boolean, false))) returning {_COLUMNS}",
             (job.job_id,),
         )
         if done is None:
-            status = _status(conn, job.job_id)
+            row = conn.execute("select status, payload->>'committing' as committing from stage1_jobs "
+                               "where job_id = %s", (job.job_id,)).fetchone()
+            status = row["status"] if row else None
             if status == CANCELLED:
                 return get_job(job.job_id)  # idempotent
+            if status == RUNNING:
+                raise Conflict("job is committing its result and can no longer be cancelled",
+                               {"status": status, "committing": True})
             raise Conflict(f"job is {status}: only PENDING or RUNNING jobs can be cancelled", {"status": status})
     return done
 

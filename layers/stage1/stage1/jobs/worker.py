@@ -87,6 +87,13 @@ class Lease:
     def beat(self) -> None:
         jobs.report_progress(self.job.job_id, self.owner, self.progressed)
 
+    def begin_commit(self) -> None:
+        """The point of no return: after this a cancel is refused (409). Raises `JobAborted` if the
+        job was cancelled or reclaimed before it, so nothing is committed."""
+        if not jobs.begin_commit(self.job.job_id, self.owner):
+            now = jobs.find_job(self.job.job_id)
+            raise JobAborted(self.job.job_id, now.status if now else None)
+
     def check(self) -> None:
         if self._error is not None:
             raise self._error
