@@ -71,7 +71,7 @@ def list_runs(dataset_id: DatasetFilter = None, status: FromQuery[RunStatus | No
       responses={202: ResponseSpec(data_container=RunCreated, description="Run created; predictions importing")})
 async def create_run(data: JSONBody[RunIn]) -> Response[RunCreated]:
     created = await in_thread(service.create_run, data)
-    return Response(created, status_code=202 if created.job_id else 201)
+    return Response(created, status_code=202 if created.status == "RUNNING" and created.job_id else 201)
 
 
 # ---- compare (declared before /api/runs/{run_id} so "compare" is never read as a run id)
@@ -121,10 +121,12 @@ async def predictions(request: Request, run_id: RunId, fmt: Format = "json", fol
 
 # ---- incremental runs (POST /api/runs with "status": "RUNNING", then folds, then complete)
 _INCREMENTAL_ERRORS = {
-    404: ResponseSpec(ErrorBody, description="No such run"),
+    404: ResponseSpec(ErrorBody, description="No such run", generate_examples=False),
     409: ResponseSpec(ErrorBody, description="The run is not an incremental RUNNING run, a fold was already "
-                      "stored with other data, or (complete) the predictions table holds rows of unrecorded folds"),
-    503: ResponseSpec(ErrorBody, description="QuestDB did not answer within the request's budget; nothing is visible"),
+                      "stored with other data, or (complete) the predictions table holds rows of unrecorded folds",
+                      generate_examples=False),
+    503: ResponseSpec(ErrorBody, description="QuestDB did not answer within the request's budget; nothing is visible",
+                      generate_examples=False),
 }
 
 

@@ -61,9 +61,10 @@ def list_simulations(run_id: RunFilter = None, dataset_id: DatasetFilter = None,
       description="Trades inline (`trades`, bounded by the 10 MB body) or from an upload of kind `trades` "
       "(`trades_upload_id`): the simulation is then RUNNING, its trades, equity and buckets answer 409 with the "
       "import job's poll_url until it is COMPLETED (or FAILED with the job's error). docs/resources.md.",
-      responses={202: ResponseSpec(data_container=SimulationDetail, description="Simulation RUNNING; trades loading"),
+      responses={202: ResponseSpec(data_container=SimulationDetail, description="Simulation RUNNING; trades loading",
+                                   generate_examples=False),
                  409: ResponseSpec(ErrorBody, description="Unknown run, dataset or trades_upload_id, or the upload's "
-                                   "import FAILED or was CANCELLED")})
+                                   "import FAILED or was CANCELLED", generate_examples=False)})
 async def create_simulation(data: JSONBody[SimulationIn]) -> Response[SimulationDetail]:
     created = await in_thread(service.create_simulation, data)
     return Response(created, status_code=201 if created.status == "COMPLETED" else 202)
