@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from stage1.core.errors import BadRequest
+from stage1.core.refs import as_uuid
 
 MAX_FILTER_CHARS = 2000
 MAX_TERMS = 50
@@ -418,10 +418,10 @@ def column_bind(binds: Binds, column: Column, name: str, lit: Token, op: str) ->
     if column.kind == "uuid":
         if op not in ("=", "<>"):
             raise bad_filter(f"{name} compares only with =, != and in", lit.pos, lit.text)
-        try:
-            return binds(uuid.UUID(lit.value), "::uuid")
-        except ValueError:
-            raise bad_filter(f"{name} is a UUID", lit.pos, lit.text) from None
+        found = as_uuid(lit.value)
+        if found is None:
+            raise bad_filter(f"{name} is a UUID", lit.pos, lit.text)
+        return binds(found, "::uuid")
     return binds(lit.value, "::text")
 
 

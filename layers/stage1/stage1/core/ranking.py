@@ -24,6 +24,7 @@ from typing import Any
 
 from stage1.core.errors import BadRequest
 from stage1.core.filters import Binds, Fields, Kind, aggregate_of, numeric_of, parse_filter, resolve, text_of
+from stage1.core.refs import as_uuid
 
 MAX_SORT_CHARS = 200
 MAX_CURSOR_CHARS = 4096
@@ -116,7 +117,10 @@ def _typed(kind: Kind, value: Any) -> Any:
                 raise _bad_cursor("a time without its zone")
             return parsed
         if kind == "uuid":
-            return uuid.UUID(value)
+            found = as_uuid(value)
+            if found is None:
+                raise _bad_cursor("not a uuid")
+            return found
     except (ValueError, InvalidOperation):
         raise _bad_cursor(f"not a {kind}") from None
     return value
@@ -134,10 +138,9 @@ def after_cursor(rank: Ranking, filter_text: str | None, cursor: str, binds: Bin
         raise _bad_cursor("not a cursor this API returned")
     if body.get("s") != _digest(rank.sort, filter_text):
         raise _bad_cursor("it belongs to another sort or filter (pass the same sort and filter)")
-    try:
-        last_id = uuid.UUID(str(body.get("id")))
-    except ValueError:
-        raise _bad_cursor("not a cursor this API returned") from None
+    last_id = as_uuid(body.get("id"))
+    if last_id is None:
+        raise _bad_cursor("not a cursor this API returned")
     values = [_typed(t.kind, v) for t, v in zip(rank.terms, body["v"], strict=True)]
     # Lexicographic "after": for each term i, equal on the terms before it and strictly after on it;
     # finally equal on all and a greater id. With nulls last, after a NULL comes only NULL.
