@@ -123,9 +123,14 @@ def flatten(value: Any, prefix: str, depth: int = 0) -> Iterator[tuple[str, Any]
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+    """A JSON number as a float (booleans are not numbers); None for anything else. Called per cell:
+    exact type checks, as JSON decodes to exactly these types."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
+    return None
 
 
 def fold_aggregates(folds: list[tuple[int, dict[str, Any]]]) -> dict[str, float | int]:
