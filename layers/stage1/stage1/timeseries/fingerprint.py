@@ -10,6 +10,8 @@ integer part, its fraction times 2^52 (exact for |x| < 2^52; below 1 the resolut
 `x * 2^-52` (values beyond 2^63). Text-like columns are hashed with md5 (`sum` of the digests as
 long256) — about 6 µs a row, so only when a table has such columns. Count, first/last timestamp,
 the column names and types and every sum are combined into one sha256 hex digest in Python.
+The sums are taken over runs of whole partitions of about `CHUNK_ROWS` rows and added up in Python
+(mod 2^64 / 2^256): the digest does not depend on how the table is split.
 
 Columns are hashed in groups of `GROUP_COLUMNS` (one `sum` each, all in one query per
 `QUERY_GROUPS` groups) so that a wide indicator table never builds one deeply nested expression.
@@ -25,10 +27,12 @@ from dataclasses import dataclass
 from stage1.core.errors import BadRequest
 from stage1.core.questdb import get_questdb, ident
 from stage1.timeseries import reads
+from stage1.timeseries.timestamps import to_micros
 
 ALGORITHM = "fnv64-sum/v1"
 GROUP_COLUMNS = 8
 QUERY_GROUPS = 8
+CHUNK_ROWS = 2_000_000  # rows of whole partitions one statement sums
 _PRIME = "1099511628211L"  # FNV-1a 64-bit prime
 _NULL = ("-4417276706812531889L", "7113472399480571277L", "-2401053089480216690L")  # a null/NaN part
 _TWO52 = "4503599627370496.0"
@@ -77,6 +81,33 @@ def _text_hash(ts: str, columns: list[reads.TableColumn]) -> str:
     return f"sum(cast(concat('0x', md5(concat(cast({ts} as long), '\x1f', {values}))) as long256))"
 
 
+def _ranges(name: str, timeout: float | None) -> list[str]:
+    """WHERE clauses that split the table into runs of whole partitions of about `CHUNK_ROWS` rows
+    (the first open below, the last open above: every row is in exactly one). One statement over
+    10M rows was aborted by QuestDB ("timeout, query aborted") under load; chunks are short."""
+    parts = get_questdb().exec(f"select minTimestamp, numRows from table_partitions('{name}') order by index",  # noqa: S608
+                               timeout=timeout).dataset
+    splits, rows = [], 0
+    for low, count in parts:
+        if rows >= CHUNK_ROWS and low is not None:
+            splits.append(to_micros(low))
+            rows = 0
+        rows += int(count or 0)
+    bounds = [None, *splits, None]
+    return [" where " + " and ".join(
+        ([f"{{ts}} >= cast({lo} as timestamp)"] if lo is not None else [])
+        + ([f"{{ts}} < cast({hi} as timestamp)"] if hi is not None else [])) if lo is not None or hi is not None else ""
+        for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+
+def _add(total: int, value: object, bits: int) -> int:
+    """Sums of chunks add up (mod 2^bits) to the table's sum; a chunk's null sum (no rows) is 0."""
+    if value is None:
+        return total
+    number = int(value, 16) if isinstance(value, str) else int(value)  # type: ignore[arg-type]
+    return (total + number) % (1 << bits)
+
+
 def fingerprint(table: str, *, timeout: float | None = None) -> Fingerprint:
     """The table's fingerprint (a table that does not exist: rows 0, digest None)."""
     name = ident(table)
@@ -91,16 +122,23 @@ def fingerprint(table: str, *, timeout: float | None = None) -> Fingerprint:
     text = [c for c in others if not _parts(c)]
     sums = [f"sum({_row_hash(ts, [p for c in numeric[i:i + GROUP_COLUMNS] for p in _parts(c)])})"
             for i in range(0, max(len(numeric), 1), GROUP_COLUMNS)]
+    widths = [64] * len(sums)
     if text:
         sums.append(_text_hash(ts, text))
+        widths.append(256)
     head = f"count() n, min(cast({ts} as long)) lo, max(cast({ts} as long)) hi"
-    values: list[object] = []
-    for i in range(0, len(sums), QUERY_GROUPS):
-        select = ", ".join([head, *sums[i:i + QUERY_GROUPS]])
-        row = qdb.exec(f'select {select} from "{name}"', timeout=timeout).dataset[0]  # noqa: S608 - validated names
-        n, lo, hi = row[0], row[1], row[2]
-        values.extend(row[3:])
+    n, lo, hi, totals = 0, None, None, [0] * len(sums)
+    for where in _ranges(name, timeout):
+        for i in range(0, len(sums), QUERY_GROUPS):
+            select = ", ".join([head, *sums[i:i + QUERY_GROUPS]])
+            row = qdb.exec(f'select {select} from "{name}"{where.format(ts=ts)}',  # noqa: S608 - validated names
+                           timeout=timeout).dataset[0]
+            for j, value in enumerate(row[3:], start=i):
+                totals[j] = _add(totals[j], value, widths[j])
+        n += int(row[0] or 0)
+        lo = row[1] if lo is None or (row[1] is not None and row[1] < lo) else lo
+        hi = row[2] if hi is None or (row[2] is not None and row[2] > hi) else hi
     schema = [(c.name, c.type.upper()) for c in columns]
-    payload = {"algorithm": ALGORITHM, "schema": schema, "rows": n, "lo": lo, "hi": hi, "sums": values}
-    digest = hashlib.sha256(json.dumps(payload, separators=(",", ":"), default=str).encode()).hexdigest()
-    return Fingerprint(int(n or 0), None if lo is None else int(lo), None if hi is None else int(hi), digest)
+    payload = {"algorithm": ALGORITHM, "schema": schema, "rows": n, "lo": lo, "hi": hi, "sums": totals}
+    digest = hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+    return Fingerprint(n, None if lo is None else int(lo), None if hi is None else int(hi), digest)
