@@ -8,6 +8,7 @@ import csv
 import io
 import itertools
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -35,8 +36,18 @@ BARS = [
 ]
 
 
+def _plan(first: int, last: int, n: int) -> tuple[int, int]:
+    """(origin, width) by the documented rule: width = span // n + 1 seconds from the first observation;
+    from an hour up, whole hours from the hour of the first observation."""
+    width = (last - first) // n + 1
+    if width < HOUR:
+        return first, width
+    origin = first - first % HOUR
+    return origin, ((last - origin) // (n * HOUR) + 1) * HOUR
+
+
 def _bucket(rows: list[dict], width: int, first: int) -> list[list[dict]]:
-    """Rows grouped as the server buckets them: `width` seconds counted from the first observation."""
+    """Rows grouped as the server buckets them: `width` seconds counted from `first` (the origin)."""
     return [list(g) for _, g in itertools.groupby(rows, key=lambda r: (r["timestamp"] - first) // width)]
 
 
@@ -66,18 +77,19 @@ def test_ohlcv_aggregates_are_exact(client, bars):
     r = client.get(f"/api/datasets/{bars['dataset_id']}/ohlcv", params={"max_points": 2})
     assert r.status_code == 200, r.text
     body = r.json()
-    # span 9 h over 2 points: 9*3600 // 2 + 1 = 16201 s, buckets from the first bar: bars 0-4 and 5-9.
-    assert body["downsampled"] is True and body["bucket_seconds"] == 16201 and body["max_points"] == 2
+    # span 9 h over 2 points: 9*3600 // 2 + 1 = 16201 s, at least an hour: whole hours, 5 h from the
+    # first bar's hour: bars 0-4 and 5-9.
+    assert body["downsampled"] is True and body["bucket_seconds"] == 18000 and body["max_points"] == 2
     assert body["columns"] == ["timestamp", "open", "high", "low", "close", "volume"]
     assert body["total"] == 2 and body["next_offset"] is None
     assert body["rows"] == [
         {"timestamp": START, "open": 10.0, "high": 15.0, "low": 7.5, "close": 10.0, "volume": 15.0},
-        {"timestamp": START + 16201, "open": 10.0, "high": 20.0, "low": 5.0, "close": 7.5, "volume": 40.0},
+        {"timestamp": START + 18000, "open": 10.0, "high": 20.0, "low": 5.0, "close": 7.5, "volume": 40.0},
     ]
     # The same as CSV, with the headers that say it was downsampled.
     r = client.get(f"/api/datasets/{bars['dataset_id']}/ohlcv", params={"max_points": 2, "format": "csv"})
     assert r.status_code == 200, r.text
-    assert r.headers["x-stage1-downsampled"] == "true" and r.headers["x-stage1-bucket-seconds"] == "16201"
+    assert r.headers["x-stage1-downsampled"] == "true" and r.headers["x-stage1-bucket-seconds"] == "18000"
     parsed = list(csv.DictReader(io.StringIO(r.text)))
     assert [{k: float(v) for k, v in p.items()} for p in parsed] == [
         {k: float(v) for k, v in row.items()} for row in body["rows"]]
@@ -95,12 +107,11 @@ def test_ohlcv_buckets_match_python_for_several_n_and_windows(client, long_serie
         params = {"max_points": n, **({"from": lo} if lo is not None else {}), **({"to": hi} if hi is not None else {})}
         body = client.get(url, params=params).json()
         inside = [r for r in ohlcv if (lo is None or r["timestamp"] >= lo) and (hi is None or r["timestamp"] <= hi)]
-        span = inside[-1]["timestamp"] - inside[0]["timestamp"]
-        width = span // n + 1
+        origin, width = _plan(inside[0]["timestamp"], inside[-1]["timestamp"], n)
         assert body["bucket_seconds"] == width, (params, body.get("bucket_seconds"))
         assert len(body["rows"]) == body["total"] <= n, params
-        want = [{"timestamp": inside[0]["timestamp"] + ((g[0]["timestamp"] - inside[0]["timestamp"]) // width) * width,
-                 **_ohlcv_of(g)} for g in _bucket(inside, width, inside[0]["timestamp"])]
+        want = [{"timestamp": origin + ((g[0]["timestamp"] - origin) // width) * width,
+                 **_ohlcv_of(g)} for g in _bucket(inside, width, origin)]
         assert len(body["rows"]) == len(want), params
         for got, exp in zip(body["rows"], want, strict=True):
             assert got["timestamp"] == exp["timestamp"]
@@ -116,10 +127,10 @@ def test_indicators_last_per_bucket_and_paging(client, long_series):
     ds, _, ind = long_series
     url = f"/api/datasets/{ds['dataset_id']}/indicators"
     body = client.get(url, params={"max_points": 50, "columns": "signal,rsi_14"}).json()
-    width = (ind[-1]["timestamp"] - ind[0]["timestamp"]) // 50 + 1
-    groups = _bucket(ind, width, START)
+    origin, width = _plan(ind[0]["timestamp"], ind[-1]["timestamp"], 50)
+    groups = _bucket(ind, width, origin)
     assert body["columns"] == ["timestamp", "signal", "rsi_14"] and body["bucket_seconds"] == width
-    assert body["rows"] == [{"timestamp": START + ((g[0]["timestamp"] - START) // width) * width,
+    assert body["rows"] == [{"timestamp": origin + ((g[0]["timestamp"] - origin) // width) * width,
                              "signal": g[-1]["signal"], "rsi_14": g[-1]["rsi_14"]} for g in groups]
     # Pages of the buckets join up to the whole answer.
     first = client.get(url, params={"max_points": 50, "columns": "signal,rsi_14", "limit": 20}).json()
@@ -142,9 +153,9 @@ def test_predictions_downsampled_keep_column_order_and_last_values(client, uniqu
         body = client.get(url, params={"max_points": 40}).json()
         header = ["timestamp", "bar_index", "fold_number", "prediction", "target", *thresholds]
         assert body["columns"] == header and body["downsampled"] is True
-        width = (rows[-1]["timestamp"] - rows[0]["timestamp"]) // 40 + 1
-        want = [{"timestamp": START + ((g[0]["timestamp"] - START) // width) * width,
-                 **{c: g[-1][c] for c in header[1:]}} for g in _bucket(rows, width, START)]
+        origin, width = _plan(rows[0]["timestamp"], rows[-1]["timestamp"], 40)
+        want = [{"timestamp": origin + ((g[0]["timestamp"] - origin) // width) * width,
+                 **{c: g[-1][c] for c in header[1:]}} for g in _bucket(rows, width, origin)]
         assert body["predictions"] == want and len(want) <= 40
         assert [list(p) for p in body["predictions"]] == [header] * len(want)  # keys in the documented order
         fold1 = client.get(url, params={"max_points": 10, "fold": 1}).json()
@@ -190,8 +201,7 @@ def test_equity_curve_is_the_cumulative_pnl(client, unique):
         # Downsampled: last, min and max per bucket, at most N buckets.
         for n in (2, 7, 50, 400, 10_000):
             got = client.get(url, params={"max_points": n}).json()
-            width = (curve[-1]["timestamp"] - curve[0]["timestamp"]) // n + 1
-            first = curve[0]["timestamp"]
+            first, width = _plan(curve[0]["timestamp"], curve[-1]["timestamp"], n)
             groups = _bucket(curve, width, first)
             assert got["downsampled"] is True and got["bucket_seconds"] == width and got["total"] == len(groups) <= n
             for point, g in zip(got["points"], groups, strict=True):
@@ -228,7 +238,7 @@ def test_client_passes_max_points(gateway_url, api_token, bars):
     with Client(gateway_url, api_token) as c:
         sampled = c.datasets.ohlcv(bars["dataset_slug"], start=datetime.fromtimestamp(START, UTC),
                                    end=START + 9 * HOUR, max_points=2)
-        assert isinstance(sampled, DownsampledRows) and sampled.bucket_seconds == 16201
+        assert isinstance(sampled, DownsampledRows) and sampled.bucket_seconds == 18000
         assert [r["volume"] for r in sampled.rows] == [15.0, 40.0]
         zoomed = c.datasets.ohlcv(bars["dataset_slug"], start=START + 5 * HOUR, max_points=5)
         assert zoomed.total <= 5 and zoomed.rows[0]["open"] == 10.0 and zoomed.rows[-1]["close"] == 7.5
@@ -255,3 +265,50 @@ def test_hostile_series_queries(client, bars, unique):
             if "timestamp_unit" in case and "equity" in url:
                 continue  # the equity read has no timestamp_unit (its timestamps are the trades' seconds)
             assert_envelope(client.get(f"{url}?{case}"), 400)
+
+
+def test_hourly_rollup_gives_the_same_buckets_and_goes_with_its_table(client, unique):
+    """The downsampled OHLCV read from the table's hourly rollup (timeseries.rollup) equals the exact
+    aggregates of the raw rows; deleting the dataset drops the view with the table."""
+    from stage1.core.questdb import get_questdb
+    from stage1.timeseries import downsample, reads, rollup
+
+    minute = ohlcv_rows(3 * 24 * 60, step=60, seed=9)
+    with dataset(client, f"h14ru_{unique}") as ds:
+        table = ds["ohlcv_measurement"]
+        write_table(Kind.OHLCV, table, minute)
+        rollup._create(table, "timestamp")  # what a read of a table of >= ROLLUP_MIN_ROWS rows does itself
+        name = rollup.view_name(table)
+        columns = ["open", "high", "low", "close", "volume"]
+        for _ in range(100):
+            if rollup.fresh_view(table, "timestamp", columns) == name:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the rollup did not catch up")
+        windows = [(None, None), (START + 5 * HOUR, START + 50 * HOUR - 1)]
+        for (lo, hi), n in itertools.product(windows, [3, 10, 40]):
+            params = {"max_points": n, **({"from": lo, "to": hi} if lo is not None else {})}
+            query = reads.RowQuery(table=table, ts_column="timestamp", ts_type="TIMESTAMP", columns=columns,
+                                   from_s=lo, to_s=hi)
+            plan = downsample.sampled(query, downsample.aggregates(
+                [reads.TableColumn(c, "DOUBLE", False) for c in columns], ohlcv=True), n, rollup=True)
+            assert plan is not None and plan.source == name, params  # this read is served by the view
+            body = client.get(f"/api/datasets/{ds['dataset_id']}/ohlcv", params=params).json()
+            inside = [r for r in minute
+                      if (lo is None or r["timestamp"] >= lo) and (hi is None or r["timestamp"] <= hi)]
+            origin, width = _plan(inside[0]["timestamp"], inside[-1]["timestamp"], n)
+            assert body["bucket_seconds"] == width and width % HOUR == 0 and body["total"] <= n
+            want = [{"timestamp": origin + ((g[0]["timestamp"] - origin) // width) * width, **_ohlcv_of(g)}
+                    for g in _bucket(inside, width, origin)]
+            assert [r["timestamp"] for r in body["rows"]] == [w["timestamp"] for w in want]
+            for got, exp in zip(body["rows"], want, strict=True):
+                assert {k: got[k] for k in ("open", "high", "low", "close")} == {
+                    k: exp[k] for k in ("open", "high", "low", "close")}
+                assert got["volume"] == pytest.approx(exp["volume"], rel=1e-12)
+        # A window that cuts an hour is read from the table (still exact, checked above for the table).
+        cut = reads.RowQuery(table=table, ts_column="timestamp", ts_type="TIMESTAMP", columns=columns,
+                             from_s=START + 5 * HOUR + 60)
+        assert downsample.sampled(cut, {}, 10, rollup=True).source is None
+    views = get_questdb().exec(f"select view_name from materialized_views() where view_name = '{name}'").rows()
+    assert views == []

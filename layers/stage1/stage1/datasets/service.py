@@ -318,7 +318,8 @@ def read_rows(ref: str, which: Literal["ohlcv", "indicator"], *, from_s: int | N
     if max_points is not None:  # chart resolution: SAMPLE BY buckets (stage1.timeseries.downsample)
         chosen = [c for c in available if c.name in cols]
         points = downsample.read(query, downsample.aggregates(chosen, ohlcv=which == "ohlcv"), max_points,
-                                 fmt=fmt, limit=limit, offset=offset, filename=f"{table}.csv")
+                                 fmt=fmt, limit=limit, offset=offset, filename=f"{table}.csv",
+                                 rollup=which == "ohlcv")
         if isinstance(points, CsvBody):
             return points
         return DownsampledRows(measurement=table, columns=query.output_columns, rows=points.rows,

@@ -5,7 +5,8 @@ The running sum is a window over *all* the simulation's trades in (`bar_timestam
 equity the earlier trades left. With `max_points=N` the trades are grouped into buckets of a whole
 number of seconds, the same rule as the QuestDB reads (`stage1.timeseries.downsample.bucket_seconds`:
 counted from the first trade in the window, span / width < N, so at most N buckets): each bucket gives
-its start (`timestamp`), the last equity, its min and max (a drawdown inside a bucket stays visible)
+its start (`timestamp`; widths of an hour or more are whole hours from the hour of the first trade),
+the last equity, its min and max (a drawdown inside a bucket stays visible)
 and the number of trades. All SQL is constant text with bind parameters.
 """
 
@@ -25,7 +26,7 @@ from stage1.core.where import Where
 from stage1.simulations import from_upload
 from stage1.simulations.schemas import EquityCurve
 from stage1.simulations.service import _copy_csv as copy_csv  # the trades' COPY stream, one copy of it
-from stage1.timeseries.downsample import MICROS, bucket_seconds, csv_headers
+from stage1.timeseries.downsample import MICROS, buckets, csv_headers
 
 POINT_COLUMNS = ["timestamp", "trade_index", "pnl", "equity"]
 BUCKET_COLUMNS = ["timestamp", "equity", "equity_min", "equity_max", "trades"]
@@ -85,19 +86,19 @@ def _buckets(conn: Any, simulation_id: uuid.UUID, clause: str, params: dict[str,
              limit: int | None, offset: int, max_points: int, filename: str) -> EquityCurve | CsvBody:
     span = conn.execute(sql.SQL("select min(bar_timestamp) as lo, max(bar_timestamp) as hi "  # noqa: S608 - constant
                                 "from simulation_trades" + clause), params).fetchone()
-    buckets: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     width: int | None = None
     if span and span["lo"] is not None:
-        width = bucket_seconds(span["lo"] * MICROS, span["hi"] * MICROS, max_points)
+        origin_us, width = buckets(span["lo"] * MICROS, span["hi"] * MICROS, max_points)
         query = sql.SQL(_CURVE + _BUCKETS.format(where=clause))
-        buckets = conn.execute(query, {**params, "lo": span["lo"], "width": width}).fetchall()
-        if len(buckets) > max_points:  # cannot happen by the width rule; never answer more than asked
-            raise AssertionError(f"{len(buckets)} equity buckets for max_points={max_points}")
+        rows = conn.execute(query, {**params, "lo": origin_us // MICROS, "width": width}).fetchall()
+        if len(rows) > max_points:  # cannot happen by the width rule; never answer more than asked
+            raise AssertionError(f"{len(rows)} equity buckets for max_points={max_points}")
     if fmt == "csv":
-        rows = [[b[c] for c in BUCKET_COLUMNS] for b in buckets[offset:offset + (limit or max_points)]]
-        return CsvBody(filename, csv_lines(BUCKET_COLUMNS, iter(rows)), csv_headers(width))
+        lines = [[b[c] for c in BUCKET_COLUMNS] for b in rows[offset:offset + (limit or max_points)]]
+        return CsvBody(filename, csv_lines(BUCKET_COLUMNS, iter(lines)), csv_headers(width))
     size = page_limit(min(limit or max_points, max_points), len(BUCKET_COLUMNS))
-    page = [dict(b) for b in buckets[offset:offset + size]]
-    return EquityCurve(simulation_id=simulation_id, columns=BUCKET_COLUMNS, points=page, total=len(buckets),
-                       limit=size, offset=offset, next_offset=next_offset(offset, len(page), len(buckets)),
+    page = [dict(b) for b in rows[offset:offset + size]]
+    return EquityCurve(simulation_id=simulation_id, columns=BUCKET_COLUMNS, points=page, total=len(rows),
+                       limit=size, offset=offset, next_offset=next_offset(offset, len(page), len(rows)),
                        downsampled=True, bucket_seconds=width, max_points=max_points)

@@ -13,6 +13,7 @@ from stage1.core.errors import to_stage1_error
 from stage1.core.logging import get_logger
 from stage1.core.questdb import get_questdb, quote
 from stage1.timeseries import ownership as own
+from stage1.timeseries import rollup
 
 log = get_logger("timeseries.cleanup")
 
@@ -24,6 +25,7 @@ _FORGET = ("delete from stage1_questdb_tables where table_name = %s and owner_ki
 
 
 def _drop(table: str, timeout: float) -> None:
+    rollup.drop_view(table, timeout)  # the hourly rollup a downsampled read may have made (rollup.py)
     get_questdb().exec(f"DROP TABLE IF EXISTS {quote(table)}", timeout=timeout)
 
 

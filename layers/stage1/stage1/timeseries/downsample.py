@@ -5,8 +5,11 @@ inside the requested window (`from`/`to`, else the whole table), divided by N, r
 one second, so `span / width < N` and the buckets (counted from the first observation) are at most N.
 Buckets start at the first observation in the window (`SAMPLE BY <w>s FROM <first> TO <last>`: that is
 ALIGN TO FIRST OBSERVATION, written with FROM/TO because QuestDB runs that form in parallel, ~2x faster
-than `ALIGN TO FIRST OBSERVATION` on 2 cores). Each bucket's `timestamp` is its start. The inner
-query is also capped at N+1 rows: a reader that ever sees N+1 widens the buckets (`widen`).
+than `ALIGN TO FIRST OBSERVATION` on 2 cores). A width of an hour or more is a whole number of hours
+counted from the hour of the first observation (the same rule with the origin floored to the hour), so
+an hourly rollup gives exactly the same buckets (`stage1.timeseries.rollup`). Each bucket's
+`timestamp` is its start. The inner query is also capped at N+1 rows: a reader that ever sees N+1
+widens the buckets (`widen`).
 
 Aggregates: OHLCV `open` first, `high` max, `low` min, `close` last, `volume` sum (numeric columns
 only, matched by name case-insensitively); every other column, and every column of indicator and
@@ -32,6 +35,7 @@ from stage1.timeseries import reads
 OHLCV_AGGREGATES = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"}
 _NUMERIC = {"DOUBLE", "FLOAT", "INT", "LONG", "SHORT", "BYTE", "DECIMAL"}
 MICROS = 1_000_000
+HOUR = 3600
 # The `max_points` bounds (the web layer's parameter carries them; a chart is at most a few thousand px).
 MIN_POINTS, MAX_POINTS = 2, 10_000
 
@@ -39,6 +43,17 @@ MIN_POINTS, MAX_POINTS = 2, 10_000
 def bucket_seconds(first_us: int, last_us: int, max_points: int) -> int:
     """Smallest whole-second width w with (last - first) / w < max_points (so at most N buckets)."""
     return (max(0, last_us - first_us) // (max_points * MICROS)) + 1
+
+
+def buckets(first_us: int, last_us: int, max_points: int) -> tuple[int, int]:
+    """(origin in µs, width in seconds): the first observation and `bucket_seconds`, or, for a width of
+    an hour or more, the hour of the first observation and the smallest whole number of hours with
+    (last - origin) / width < max_points."""
+    width = bucket_seconds(first_us, last_us, max_points)
+    if width < HOUR:
+        return first_us, width
+    origin = first_us - first_us % (HOUR * MICROS)
+    return origin, ((last_us - origin) // (max_points * HOUR * MICROS) + 1) * HOUR
 
 
 def bucket_count_bound(first_us: int, last_us: int, width_s: int) -> int:
@@ -69,16 +84,17 @@ class SampledQuery:
     rows: reads.RowQuery
     functions: dict[str, str]
     width_s: int
-    first_us: int
+    first_us: int  # the buckets' origin (the first observation, or its hour)
     last_us: int
     max_points: int
+    source: str | None = None  # the table's hourly rollup when it gives the same buckets (rollup.py)
 
     def _inner(self) -> str:
         r = self.rows
         ts = reads._q(r.ts_column)
         outputs = [ts] + [f"{self.functions.get(c, 'last')}({reads._q(c)}) as {reads._q(c)}"
                           for c in r.columns if c not in r.missing]
-        return (f"select {', '.join(outputs)} from {quote(r.table)}{r._where()} "  # noqa: S608 - validated parts
+        return (f"select {', '.join(outputs)} from {quote(self.source or r.table)}{r._where()} "  # noqa: S608
                 f"sample by {int(self.width_s)}s from {_at(self.first_us)} to {_at(self.last_us + 1)} "
                 f"limit {int(self.max_points) + 1}")
 
@@ -112,20 +128,33 @@ def window(query: reads.RowQuery, *, timeout: float | None = None) -> tuple[int,
     return int(rows[0]["lo"]) // scale, int(rows[0]["hi"]) // scale
 
 
-def sampled(query: reads.RowQuery, functions: dict[str, str], max_points: int, *,
+def sampled(query: reads.RowQuery, functions: dict[str, str], max_points: int, *, rollup: bool = False,
             timeout: float | None = None) -> SampledQuery | None:
-    """The SAMPLE BY read of `query` in at most `max_points` buckets, or None when the window is empty."""
+    """The SAMPLE BY read of `query` in at most `max_points` buckets, or None when the window is empty.
+    With `rollup`, from the table's hourly rollup when that gives exactly the same buckets."""
     span = window(query, timeout=timeout)
     if span is None:
         return None
-    first, last = span
-    return SampledQuery(query, functions, bucket_seconds(first, last, max_points), first, last, max_points)
+    origin, width = buckets(*span, max_points)
+    plan = SampledQuery(query, functions, width, origin, span[1], max_points)
+    if rollup and _hour_aligned(query, width):
+        from stage1.timeseries import rollup as rollups
+
+        columns = [c for c in query.columns if c not in query.missing]
+        plan.source = rollups.fresh_view(query.table, query.ts_column, columns)
+    return plan
+
+
+def _hour_aligned(query: reads.RowQuery, width_s: int) -> bool:
+    """Every hour of the window is wholly in or out of it, and buckets are whole hours from an hour."""
+    return (width_s % HOUR == 0 and not query.filters and (query.from_s is None or query.from_s % HOUR == 0)
+            and (query.to_s is None or query.to_s >= reads.MAX_UNIX or (query.to_s + 1) % HOUR == 0))
 
 
 def widen(query: SampledQuery) -> SampledQuery:
     """The same read with buckets twice as wide (a safety net: the width rule already gives <= N)."""
     return SampledQuery(query.rows, query.functions, query.width_s * 2, query.first_us, query.last_us,
-                        query.max_points)
+                        query.max_points, query.source)
 
 
 def read_points(query: SampledQuery, limit: int, offset: int, *,
@@ -159,10 +188,10 @@ def csv_headers(width_s: int | None) -> dict[str, str]:
 
 
 def read(query: reads.RowQuery, functions: dict[str, str], max_points: int, *, fmt: str, limit: int | None,
-         offset: int, filename: str) -> Points | CsvBody:
+         offset: int, filename: str, rollup: bool = False) -> Points | CsvBody:
     """The downsampled read of `query`: JSON `Points` (a page, `limit` defaulting to all N buckets and
     capped by the cell budget) or a CSV of at most N buckets (an outer `limit` guarantees it)."""
-    plan = sampled(query, functions, max_points)
+    plan = sampled(query, functions, max_points, rollup=rollup)
     width = plan.width_s if plan else None
     if fmt == "csv":
         if plan is None:

@@ -9,7 +9,7 @@ import pytest
 
 from stage1.core.errors import BadRequest
 from stage1.timeseries import downsample, reads
-from stage1.timeseries.downsample import MICROS, bucket_count_bound, bucket_seconds
+from stage1.timeseries.downsample import HOUR, MICROS, bucket_count_bound, bucket_seconds, buckets
 
 
 def test_width_gives_at_most_n_buckets_and_is_the_smallest_such():
@@ -26,6 +26,21 @@ def test_width_gives_at_most_n_buckets_and_is_the_smallest_such():
 
 def test_ten_hourly_bars_in_two_points():
     assert bucket_seconds(0, 9 * 3600 * MICROS, 2) == 16201
+    assert buckets(0, 9 * 3600 * MICROS, 2) == (0, 18000)  # from an hour up: whole hours from the hour
+
+
+def test_hour_widths_start_on_the_hour_and_still_give_at_most_n():
+    rng = random.Random(14)
+    for _ in range(3000):
+        first = rng.randrange(0, 10**16)
+        last = first + rng.randrange(0, 10**15)
+        n = rng.choice([2, 3, 7, 2000, 10_000])
+        origin, width = buckets(first, last, n)
+        assert origin <= first and bucket_count_bound(origin, last, width) <= n
+        if width >= HOUR:
+            assert width % HOUR == 0 and origin % (HOUR * MICROS) == 0
+        else:
+            assert origin == first and width == bucket_seconds(first, last, n)
 
 
 def _query() -> reads.RowQuery:
