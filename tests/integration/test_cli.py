@@ -168,11 +168,11 @@ def test_jobs_watch_exit_code(stage1, events, outcome):
         assert r.stderr.strip().endswith(f"job {job_id} FAILED: synthetic failure")
 
 
-def test_jobs_watch_gives_up_with_exit_3_and_jobs_list(stage1):
+def test_jobs_watch_gives_up_with_exit_6_and_jobs_list(stage1):
     job_id = new_job()
     try:
         r = stage1("jobs", "watch", job_id, "--wait", "1")
-        assert r.returncode == 3, r.stderr
+        assert r.returncode == 6, r.stderr  # EXIT_TIMEOUT (docs/client.md, exit codes)
         assert "gave up waiting" in r.stderr
         r = stage1("jobs", "list", "--type", "client_test", "--status", "PENDING", "--limit", "100")
         assert r.returncode == 0 and job_id in r.stdout

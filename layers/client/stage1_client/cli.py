@@ -7,8 +7,9 @@
 Configuration: `--url` / `STAGE1_URL` (or `STAGE1_GATEWAY_URL`), `--token` / `STAGE1_TOKEN`; what
 the environment lacks is read from the file named by `STAGE1_ENV_FILE` (the local stack's).
 Tables and progress bars are drawn with rich (the `cli` extra); `--json` prints the API's JSON.
-Exit codes: 0 success; 1 an API error, or a job that ended FAILED/CANCELLED; 2 bad usage;
-3 gave up waiting (`--timeout`); 130 interrupted. Errors are one line on stderr.
+Exit codes (stage1_client.errors): 0 success; 1 an API 4xx, or a job that ended FAILED/CANCELLED;
+2 bad usage or config; 3 auth (401/403); 4 not found; 5 server-side (5xx) or unreachable;
+6 gave up waiting (`--wait`); 130 interrupted. Errors are one line on stderr.
 
 Imports stay light: rich, the client and the schemas load only when a command needs them.
 """
@@ -19,8 +20,10 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from stage1_client.cli_output import _bytes_progress, _compact, _consoles, _kv, _num, _print_json, _table, _ts
+from stage1_client.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
     from stage1_client.api import Client
     from stage1_wire.jobs import JobOut
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 KINDS = ("ohlcv", "indicators", "predictions", "trades")
 
 
@@ -43,11 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="stage1", description="Stage1 data service client.",
                                 epilog="Environment: STAGE1_URL (or STAGE1_GATEWAY_URL), STAGE1_TOKEN, "
                                        "STAGE1_ENV_FILE. See docs/client.md.")
-    p.add_argument("--url", help="API base URL (default: $STAGE1_URL, $STAGE1_GATEWAY_URL, http://127.0.0.1:3000)")
-    p.add_argument("--token", help="API token (default: $STAGE1_TOKEN)")
-    p.add_argument("--json", action="store_true", help="print the API's JSON instead of tables")
-    p.add_argument("--no-events", action="store_true", help="follow jobs by polling only (no SSE)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per HTTP request (default 60)")
+    from stage1_client import cli_commands
+
+    cli_commands.add_global_options(p, suppress=False)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     ds = sub.add_parser("datasets", help="list or show datasets").add_subparsers(dest="action", required=True)
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-o", "--output", required=True, help="file to write (.parquet → Parquet)")
     x.add_argument("--format", choices=("csv", "parquet"), help="default: from the file name")
     x.add_argument("--fold", type=int, help="only this fold")
+    cli_commands.add_parsers(sub, {"datasets": ds, "runs": runs, "simulations": sims, "jobs": jobs})
+    for _path, node in cli_commands.leaves(p)[1:]:  # the global options after any subcommand too
+        cli_commands.add_global_options(node, suppress=True)
     return p
 
 
@@ -127,88 +130,14 @@ def _paging(parser: argparse.ArgumentParser, limit: int = 100) -> None:
 
 
 # ---------------------------------------------------------------- formatting helpers
-def _consoles() -> tuple[Console, Console]:
-    """stdout for results, stderr for progress and errors. Not a terminal (a pipe, a log): wide
-    enough that tables do not wrap, and no colour codes."""
-    from rich.console import Console
-
-    out, err = Console(), Console(stderr=True)
-    if not out.is_terminal:
-        out = Console(width=200, no_color=True)
-    if not err.is_terminal:
-        err = Console(stderr=True, width=200, no_color=True)
-    return out, err
-
-
-def _ts(value: Any) -> str:
-    """Unix seconds or a datetime → `YYYY-MM-DD HH:MM` UTC; None → ''."""
-    if value is None or value == "":
-        return ""
-    if isinstance(value, int | float):
-        value = datetime.fromtimestamp(value, UTC)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-def _num(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _compact(value: Any, limit: int = 60) -> str:
-    import json
-
-    if not value:
-        return ""
-    text = json.dumps(value, separators=(",", ":"), default=str) if not isinstance(value, str) else value
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]], *, caption: str | None = None) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, caption=caption, header_style="bold", title_justify="left", caption_justify="left")
-    for name in columns:
-        table.add_column(name, justify="right" if name.endswith(("rows", "count", "trades", "folds", "#")) else "left",
-                         overflow="fold")
-    for row in rows:
-        table.add_row(*[str(v) for v in row])
-    return table
-
-
-def _kv(title: str, pairs: list[tuple[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2, 0, 0))
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in pairs:
-        table.add_row(key, str(value) if value is not None else "")
-    return table
-
-
-def _print_json(obj: Any) -> None:
-    import msgspec
-
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(obj), indent=2).decode() + "\n")
-
-
 def _print_page(out: Console, args: argparse.Namespace, page: Any, title: str, columns: list[str],
                 rows: list[list[Any]]) -> int:
-    """A list command's answer: the API's JSON page with `--json`, else a table with its place in the list."""
+    """A list command's answer: the API's JSON page with `--json`, ids with `-q`, CSV with `--output csv`,
+    else a table with its place in the list."""
+    from stage1_client.cli_commands import emit_rows
+
+    if not args.json and emit_rows(args, columns, rows):
+        return EXIT_OK
     if args.json:
         _print_json(page)
     else:
@@ -219,6 +148,10 @@ def _print_page(out: Console, args: argparse.Namespace, page: Any, title: str, c
 def _print_search(out: Console, args: argparse.Namespace, page: Any, title: str, columns: list[str],
                   rows: list[list[Any]]) -> int:
     """A search's answer: the JSON page with `--json`, else a table and the cursor of the next page."""
+    from stage1_client.cli_commands import emit_rows
+
+    if not args.json and emit_rows(args, columns, rows):
+        return EXIT_OK
     if args.json:
         _print_json(page)
         return EXIT_OK
@@ -459,20 +392,6 @@ def _follow(client: Client, args: argparse.Namespace, err: Console, run: Any, ti
         return run(on_update)
 
 
-def _bytes_progress(err: Console) -> Any:
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                    TimeRemainingColumn(), console=err)
-
-
 def cmd_upload(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     from pathlib import Path
 
@@ -528,18 +447,34 @@ COMMANDS = {"datasets": cmd_datasets, "runs": cmd_runs, "simulations": cmd_simul
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.parser = parser  # `stage1 completion` walks it
+    if getattr(args, "output_format", None) == "json":
+        args.json = True
     out, err = _consoles()
-    from stage1_client.api import Client
+    from stage1_client import cli_commands
+    from stage1_client.config import ConfigError
     from stage1_client.errors import ApiError
 
     try:
-        with Client(args.url, args.token, timeout=args.timeout) as client:
-            return COMMANDS[args.command](client, args, out, err)
+        if args.command in cli_commands.LOCAL:
+            return cli_commands.LOCAL[args.command](args, out, err)
+        from stage1_client.api import Client
+
+        with Client(args.url, args.token, profile=args.profile, timeout=args.timeout) as client:
+            action = cli_commands.ACTIONS.get(args.command)
+            done = action(client, args, err) if action else None
+            if done is not None:
+                return done
+            command = COMMANDS.get(args.command) or cli_commands.COMMANDS[args.command]
+            return command(client, args, out, err)
     except ApiError as exc:
-        code = EXIT_TIMEOUT if exc.status == 0 and exc.message.startswith("gave up waiting") else EXIT_ERROR
         err.print(f"stage1: error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
-        return code
+        return exc.exit_code
+    except (ConfigError, cli_commands.Usage) as exc:
+        err.print(f"stage1: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return EXIT_USAGE
     except Failed as exc:
         err.print(f"stage1: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.code

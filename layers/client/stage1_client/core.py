@@ -17,8 +17,9 @@ from typing import Any, Self, TypeVar
 import httpx
 import msgspec
 
-from stage1_client.config import config_from_env
+from stage1_client.config import resolve
 from stage1_client.errors import ApiError
+from stage1_client.retry import RetryPolicy
 from stage1_wire.auth import TOKEN_HEADER
 from stage1_wire.jobs import JobAccepted, JobOut
 
@@ -49,11 +50,14 @@ class Core:
     (`stage1_client.api`) is the `Core` that holds them all."""
 
     def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 60.0,
-                 retries: int = 3, transport: httpx.BaseTransport | None = None) -> None:
-        env_url, env_token = config_from_env()
-        self.url = (url or env_url).rstrip("/")
-        self.token = env_token if token is None else token
-        self.retries = retries
+                 retries: int = 3, retry: RetryPolicy | None = None, profile: str | None = None,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        resolved = resolve(url=url, token=token, profile=profile)
+        self.url = resolved.url
+        self.token = resolved.token
+        self.config_source = resolved.source
+        # `retries` (extra tries) is the older knob; `retry` the whole policy.
+        self.retry = retry or RetryPolicy(attempts=max(1, retries + 1))
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self.token:
             headers[TOKEN_HEADER] = self.token
@@ -82,40 +86,46 @@ class Core:
         self.close()
 
     def _send(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-              stream: bool = False, timeout: float | None = None) -> httpx.Response:
-        """One request with the retry policy: 429 waits for Retry-After (any method: the request
-        was not run); 502/503/504 and connection failures are retried for GET only."""
+              stream: bool = False, timeout: float | None = None, safe: bool = False) -> httpx.Response:
+        """One request under the client's one retry policy (`stage1_client.retry`): refused connections
+        and 429 for any method, 502/503/504 and dropped connections for idempotent methods or a
+        request marked `safe`; bounded in attempts and total time. Failure: one `ApiError`."""
         content = None if body is None else msgspec.json.encode(body)
         headers = {"Content-Type": "application/json"} if content is not None else None
-        for attempt in range(self.retries + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
             request = self.http.build_request(method, path, params=params, content=content, headers=headers,
                                               timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
             try:
                 response = self.http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                if method == "GET" and attempt < self.retries and isinstance(exc, httpx.ConnectError):
-                    time.sleep(0.2 * 2**attempt)
+                wait = self.retry.decide(attempt, started, method, safe=safe, error=exc)
+                if wait is not None:
+                    time.sleep(wait)
+                    attempt += 1
                     continue
-                raise ApiError(0, f"cannot reach {self.url}: {type(exc).__name__}: {exc}".rstrip(": "),
+                tries = f" (after {attempt + 1} tries)" if attempt else ""
+                raise ApiError(0, f"cannot reach {self.url}: {type(exc).__name__}: {exc}".rstrip(": ") + tries,
                                method=method, url=str(request.url)) from exc
             if response.is_success:
                 return response
-            retry = attempt < self.retries and (
-                response.status_code == 429 or (method == "GET" and response.status_code in (502, 503, 504)))
             body_bytes = response.read()
             response.close()
-            if retry:
-                wait = response.headers.get("Retry-After", "")
-                time.sleep(min(float(wait), 30.0) if wait.isdigit() else 0.5 * 2**attempt)
+            wait = self.retry.decide(attempt, started, method, safe=safe, status=response.status_code,
+                                     retry_after=response.headers.get("Retry-After"))
+            if wait is not None:
+                time.sleep(wait)
+                attempt += 1
                 continue
             raise ApiError.from_response(response.status_code, body_bytes, method=method, url=str(request.url),
                                          headers=dict(response.headers), reason=response.reason_phrase)
-        raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, type: type[T], *, params: dict[str, Any] | None = None,
-                body: Any = None) -> T:
-        """A JSON call decoded into `type` (a Struct, or `dict`/`Any` for raw JSON)."""
-        response = self._send(method, path, params=params, body=body)
+                body: Any = None, safe: bool = False) -> T:
+        """A JSON call decoded into `type` (a Struct, or `dict`/`Any` for raw JSON). `safe=True` marks a
+        non-idempotent method as safe to repeat (a read-only POST), so the retry policy covers it."""
+        response = self._send(method, path, params=params, body=body, safe=safe)
         return self.decode(response, type)
 
     @staticmethod
@@ -131,8 +141,8 @@ class Core:
 
     @contextmanager
     def stream(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-               timeout: float | None = None) -> Iterator[httpx.Response]:
-        response = self._send(method, path, params=params, body=body, stream=True, timeout=timeout)
+               timeout: float | None = None, safe: bool = False) -> Iterator[httpx.Response]:
+        response = self._send(method, path, params=params, body=body, stream=True, timeout=timeout, safe=safe)
         try:
             yield response
         finally:
@@ -140,7 +150,8 @@ class Core:
 
     def download(self, method: str, path: str, dest: str | os.PathLike[str], *, params: dict[str, Any] | None = None,
                  body: Any = None, on_bytes: BytesCallback | None = None,
-                 on_job: Callable[[JobOut], None] | None = None, job_timeout: float | None = None) -> Path:
+                 on_job: Callable[[JobOut], None] | None = None, job_timeout: float | None = None,
+                 safe: bool = False) -> Path:
         """Stream a large read to `dest` (written to `dest.part`, renamed when complete).
 
         The large-read contract (docs/questdb.md): 200 is the file itself; 202 is an export job
@@ -148,7 +159,7 @@ class Core:
         gets the file either way."""
         dest = Path(dest)
         tmp = dest.with_name(dest.name + ".part")
-        with self.stream(method, path, params=params, body=body, timeout=300.0) as response:
+        with self.stream(method, path, params=params, body=body, timeout=300.0, safe=safe) as response:
             if response.status_code == 202:
                 response.read()
                 accepted = self.decode(response, JobAccepted)

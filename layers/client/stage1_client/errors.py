@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# Exit codes of the `stage1` command, one per class of failure (docs/client.md, "Exit codes").
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_SERVER, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130
+
 
 class ApiError(Exception):
     """A request that did not succeed.
@@ -22,6 +26,24 @@ class ApiError(Exception):
         self.method = method
         self.url = url
         self.headers = headers or {}
+
+    @property
+    def exit_code(self) -> int:
+        """1 another 4xx (the request was refused as sent) or a job that did not complete; 3 401/403
+        (token missing, wrong or lacking the scope); 4 404; 5 a 5xx or no answer at all (the service
+        or the network); 6 gave up waiting for a job."""
+        if self.status in (401, 403):
+            return EXIT_AUTH
+        if self.status == 404:
+            return EXIT_NOT_FOUND
+        if self.status >= 500:
+            return EXIT_SERVER
+        if self.status == 0:
+            if self.message.startswith("gave up waiting"):
+                return EXIT_TIMEOUT
+            if self.message.startswith("cannot reach"):
+                return EXIT_SERVER
+        return EXIT_ERROR
 
     def __str__(self) -> str:
         return self.one_line()
