@@ -6,8 +6,10 @@
 Creates a `rows`-row OHLCV table in QuestDB server-side (`long_sequence`, one bar a minute), registers it
 to a throwaway dataset through the API (POST /api/datasets naming the table), then times
 GET /api/datasets/{id}/ohlcv?max_points=N through the gateway (median of `repeat` after one warm-up) over
-the full range and over a zoomed range (a tenth of it), next to the bare QuestDB SAMPLE BY statement the
-endpoint runs, and prints the figures and the machine's load. Drops the dataset and the table at the end.
+the full range and over a zoomed range (a tenth of it), each read from the table itself and from the
+hourly rollup the first read asks QuestDB to build (`stage1.timeseries.rollup`; used when the window is
+on whole hours), next to the bare QuestDB SAMPLE BY over the table, and prints the figures and the
+machine's load. Drops the dataset, the rollup and the table at the end.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bench_resources import token  # noqa: E402
 
 from stage1.core.questdb import get_questdb, quote  # noqa: E402
 from stage1.core.settings import get_settings  # noqa: E402
+from stage1.timeseries import rollup  # noqa: E402
 from stage1.timeseries.wal import wait_applied  # noqa: E402
 
 START = 1_577_836_800  # 2020-01-01T00:00:00Z
@@ -84,8 +87,25 @@ def main() -> int:
         r.raise_for_status()
         dataset_id = r.json()["dataset_id"]
         last = START + (args.rows - 1) * 60
-        zoom = (START + (last - START) * 4 // 10, START + (last - START) * 5 // 10)
-        cases = {"full range": {}, "zoomed (1/10 of the range)": {"from": zoom[0], "to": zoom[1]}}
+        first_call = client.get(f"/api/datasets/{dataset_id}/ohlcv", params={"max_points": args.points})
+        first_call.raise_for_status()  # from the table; it asks QuestDB to build the hourly rollup
+        started = time.perf_counter()
+        columns = ["open", "high", "low", "close", "volume"]
+        while rollup.fresh_view(table, "timestamp", columns) is None:
+            if time.perf_counter() - started > 300:
+                raise SystemExit("the hourly rollup did not catch up in 300 s")
+            time.sleep(0.2)
+        print(f"hourly rollup {rollup.view_name(table)} caught up {time.perf_counter() - started:.1f} s after the "
+              "first read")
+        hour = 3600
+        z0 = START + (last - START) * 4 // 10 // hour * hour
+        z1 = START + (last - START) * 5 // 10 // hour * hour - 1
+        cases = {
+            "full range, from the table (from = first + 1 s, not on an hour)": {"from": START + 1},
+            "full range, from the hourly rollup": {},
+            "zoomed (1/10 of the range, on hours), from the rollup": {"from": z0, "to": z1},
+            "zoomed (1/10 of the range, off the hour), from the table": {"from": z0 + 7, "to": z1},
+        }
         for label, window in cases.items():
             params = {"max_points": args.points, **window}
 
@@ -97,27 +117,23 @@ def main() -> int:
 
             body = call().json()
             assert len(body["rows"]) <= args.points and body["downsampled"], body.keys()
-            print(f"  buckets {body['rows'][0]['timestamp']}..{body['rows'][-1]['timestamp']} "
-                  f"(window {window.get('from', START)}..{window.get('to', last)})")
             median, times = timed(call, args.repeat)
             verdict = "OK" if median < TARGET_MS else "ABOVE TARGET"
             runs = ", ".join(f"{t:.0f}" for t in times)
-            print(f"{label}: {len(body['rows'])} points of {body['bucket_seconds']} s; endpoint median "
+            print(f"{label}: {len(body['rows'])} points of {body['bucket_seconds']} s "
+                  f"({body['rows'][0]['timestamp']}..{body['rows'][-1]['timestamp']}); endpoint median "
                   f"{median:.0f} ms (runs {runs}; target < {TARGET_MS:.0f} ms: {verdict})")
-            width = body["bucket_seconds"]
-            where = ""
-            if window:
-                where = (f" where timestamp >= cast({window['from'] * 1_000_000} as timestamp)"
-                         f" and timestamp < cast({(window['to'] + 1) * 1_000_000} as timestamp)")
-            sql = (f"select timestamp, first(open), max(high), min(low), last(close), sum(volume) from {quote(table)}"
-                   f"{where} sample by {width}s")
-            bare, _ = timed(lambda sql=sql: get_questdb().exec(sql, timeout=60), args.repeat)
-            print(f"  bare QuestDB SAMPLE BY {width}s: median {bare:.0f} ms")
+        width = first_call.json()["bucket_seconds"]
+        sql = (f"select timestamp, first(open), max(high), min(low), last(close), sum(volume) from {quote(table)} "
+               f"sample by {width}s")
+        bare, _ = timed(lambda: get_questdb().exec(sql, timeout=60), args.repeat)
+        print(f"bare QuestDB SAMPLE BY {width}s over the whole table: median {bare:.0f} ms")
         plain, _ = timed(lambda: client.get(f"/api/datasets/{dataset_id}/ohlcv", params={"limit": args.points})
                          .raise_for_status(), args.repeat)
         print(f"reference: one raw page of {args.points} rows (no max_points), median {plain:.0f} ms")
     finally:
         client.delete(f"/api/datasets/{slug}", params={"cascade": "true", "drop_questdb": "true"})
+        rollup.drop_view(table, timeout=60)
         get_questdb().exec(f"drop table if exists {quote(table)}", timeout=60)
         client.close()
         print(f"cleaned up ({slug}, {table}); load average now {os.getloadavg()[0]:.2f}")
