@@ -5,7 +5,10 @@ Through the gateway, against the real Postgres and QuestDB."""
 
 from __future__ import annotations
 
+import codecs
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 from resources_support import assert_envelope, dataset, drop_tables, predictions
@@ -127,3 +130,36 @@ def test_the_client_sends_a_run_fold_by_fold(gateway_url, api_token, client):
             assert run.status == "COMPLETED" and run.prediction_rows == 40
         finally:
             c.runs.delete(created.run_id)
+
+
+CORPUS = Path(__file__).parents[1] / "hostile" / "incremental.txt"
+
+
+def _cases() -> list[tuple[int, str, str]]:
+    out = []
+    for raw in CORPUS.read_text(encoding="ascii").split("\n"):
+        if raw.strip() and not raw.startswith("#"):
+            status, route, body = raw.split("\t", 2)
+            out.append((int(status), route, codecs.decode(body, "unicode_escape")))
+    return out
+
+
+def test_hostile_bodies(client, running):
+    """Every case of tests/hostile/incremental.txt is its 4xx with the envelope; generated bombs too;
+    the run stays RUNNING with no fold, no simulation is stored."""
+    run_id, ds = running["run_id"], running["dataset_id"]
+    urls = {"folds": f"/api/runs/{run_id}/folds", "complete": f"/api/runs/{run_id}/complete",
+            "simulations": "/api/simulations"}
+    bombs = [
+        (400, "folds", json.dumps({"folds": [{"fold_number": i} for i in range(1001)]})),
+        (400, "folds", json.dumps({"folds": [{"fold_number": 0}],
+                                   "predictions_csv": "timestamp,fold_number,prediction\n" + "1,0,1\n" * 1_900_000})),  # > 10 MB: 413
+    ]
+    for status, route, body in [*_cases(), *bombs]:
+        text = body.replace("{ds}", str(ds)).replace("{u}", str(uuid.uuid4()))
+        r = client.post(urls[route], content=text.encode(), headers={"content-type": "application/json"})
+        assert r.status_code < 500, (route, body[:120], r.status_code, r.text[:300])
+        got = assert_envelope(r, r.status_code)
+        assert r.status_code in (status, 413), (route, body[:120], r.status_code, got)
+    detail = client.get(f"/api/runs/{run_id}").json()
+    assert detail["status"] == "RUNNING" and detail["folds"] == []

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from resources_support import HOUR, START, assert_envelope, dataset
+from test_runs_from_upload import _send, _wait_job  # the same presigned POST + nudge, and job polling
 
 from stage1.core import db
 
@@ -59,22 +60,6 @@ def _upload(client: httpx.Client, data: bytes) -> dict:
                                           "measurement": f"trades_{uuid.uuid4().hex[:12]}", "content_type": "text/csv"})
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def _send(client: httpx.Client, upload: dict, data: bytes) -> None:
-    r = httpx.post(upload["url"], data=upload["fields"], files={"file": ("trades.csv", data)}, timeout=300)
-    assert r.status_code in (200, 201, 204), r.text
-    client.post(f"/api/uploads/{upload['upload_id']}/complete", json={})  # the idempotent nudge
-
-
-def _wait_job(client: httpx.Client, job_id: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-            return job
-        assert time.monotonic() < deadline, job
-        time.sleep(0.5)
 
 
 @pytest.fixture
