@@ -11,7 +11,8 @@ the max of maxes the max, the sum of sums the sum. It is used only when that is 
 - the view is `valid` and refreshed up to the table's last transaction (else the table is read).
 It is created on the first downsampled read of a WAL table with at least `ROLLUP_MIN_ROWS` rows
 (QuestDB builds and then maintains it incrementally, asynchronously); that read and any read until
-the view has caught up use the table. `cleanup._drop` drops the view with its table. The view's name
+the view has caught up use the table. `cleanup._drop` drops the view with its table; a view QuestDB
+marks invalid (its table dropped or replaced another way) is dropped and built again. The view's name
 is derived from the table's (`r1h_` + a hash), so it passes `ident()` whatever the table's length.
 """
 
@@ -57,13 +58,16 @@ def fresh_view(table: str, ts_column: str, columns: list[str]) -> str | None:
         sql = ("select view_status, refresh_base_table_txn, base_table_txn from materialized_views() "  # noqa: S608
                f"where view_name = '{name}'")  # name passed ident()
         rows = qdb.exec(sql, timeout=STATE_TIMEOUT).rows()
+        if rows and rows[0]["view_status"] != "valid":  # its table was dropped or replaced: build it again
+            drop_view(table, STATE_TIMEOUT)
+            rows = []
         if not rows:
             state = reads.table_states([table], timeout=STATE_TIMEOUT, tolerant=False)[table.lower()]
             if state.wal_enabled and (state.row_count or 0) >= ROLLUP_MIN_ROWS:
                 _create(table, ts_column)
             return None
         row = rows[0]
-        if row["view_status"] != "valid" or row["refresh_base_table_txn"] != row["base_table_txn"]:
+        if row["refresh_base_table_txn"] != row["base_table_txn"]:  # still catching up: the table answers
             return None
         held = {c.name for c in reads.table_columns(name, timeout=STATE_TIMEOUT)}
         return name if set(columns) <= held else None
