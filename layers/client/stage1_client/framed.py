@@ -283,8 +283,9 @@ class FramedSimulations(Simulations):
         with _scratch(".csv") as path:
             self.client.download("GET", f"/api/simulations/{segment(simulation_id)}/trades", path,
                                  params=query(format="csv", side=side))
-            return read_csv(path, engine, int_columns=("trade_id", "bar_index"),
-                            time_columns=("timestamp", "entry_time", "exit_time"))
+            return read_csv(path, engine, int_columns=("trade_index",),
+                            float_columns=("entry_price", "exit_price", "quantity", "pnl", "return_pct"),
+                            time_columns=("bar_timestamp", "timestamp"))
 
     def create(self, data: Any, *, trades: Any = None, trades_path: str | os.PathLike[str] | None = None,  # type: ignore[override]
                wait: bool = True, timeout: float | None = None) -> Any:

@@ -85,7 +85,7 @@ def read_parquet(path: object, engine: str = "pandas") -> object:
 
 
 def read_csv(path: object, engine: str = "pandas", *, int_columns: tuple[str, ...] = (),
-             time_columns: tuple[str, ...] = ("timestamp",)) -> object:
+             float_columns: tuple[str, ...] = (), time_columns: tuple[str, ...] = ("timestamp",)) -> object:
     """A CSV the server wrote: the named integer columns int64, the time columns parsed as UTC
     (ISO text or unix seconds), the rest as pyarrow infers them."""
     pa = _need("pyarrow")
@@ -95,6 +95,7 @@ def read_csv(path: object, engine: str = "pandas", *, int_columns: tuple[str, ..
     with open(path, newline="") as f:  # type: ignore[call-overload]
         header = next(_csv.reader(f), [])
     types = {c: pa.int64() for c in int_columns if c in header}
+    types.update({c: pa.float64() for c in float_columns if c in header})  # "100" is a price, not an int
     table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(  # type: ignore[attr-defined]
         column_types=types, timestamp_parsers=["%Y-%m-%dT%H:%M:%S", pacsv.ISO8601]))  # type: ignore[attr-defined]
     for name in time_columns:
