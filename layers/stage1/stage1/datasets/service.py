@@ -151,10 +151,9 @@ def _default_measurement(slug: str, which: str) -> str:
     return name
 
 
-def _questdb_stats(names: dict[str, str]) -> dict[str, Any]:
+def _questdb_stats(names: dict[str, str], budget: Budget) -> dict[str, Any]:
     """Row counts and bounds read from QuestDB (after its pending WAL writes are applied), all
     within the request's QuestDB budget (two 15 s waits used to outlast the Lambda)."""
-    budget = Budget(get_settings().questdb.questdb_request_budget_seconds)
     states = reads.table_states(list(names.values()), timeout=budget.left(5.0), tolerant=False)
     for name in set(names.values()):
         if states[name].exists:
@@ -230,8 +229,9 @@ def upsert_dataset(body: DatasetIn, *, record_questdb: bool = False) -> tuple[Da
         own.check_name(name, f"{which}_measurement")
     measured = None
     if record:
-        params.update(_questdb_stats(names))  # before any write: QuestDB down means nothing changes
-        measured = versions.measure(names, timeout=get_settings().questdb.questdb_request_budget_seconds)
+        budget = Budget(get_settings().questdb.questdb_request_budget_seconds)  # stats and fingerprints together
+        params.update(_questdb_stats(names, budget))  # before any write: QuestDB down means nothing changes
+        measured = versions.measure(names, budget=budget)
     try:
         with db.connection() as conn, conn.transaction():
             result = conn.execute(_UPSERT, params).fetchone()

@@ -21,6 +21,7 @@ import msgspec
 from psycopg import Connection
 
 from stage1.core import db
+from stage1.core.budget import Budget
 from stage1.core.paging import next_offset
 from stage1.timeseries.fingerprint import ALGORITHM, Fingerprint, fingerprint
 from stage1.timeseries.timestamps import micros_to_unix
@@ -35,9 +36,11 @@ _COLUMNS = (
 )
 
 
-def measure(names: dict[str, str], *, timeout: float | None = None) -> dict[str, TableVersion]:
-    """Fingerprints of the named tables (`{"ohlcv": table, "indicator": table}` or one of them)."""
-    return {which: _table(fingerprint(name, timeout=timeout)) for which, name in names.items()}
+def measure(names: dict[str, str], *, timeout: float | None = None,
+            budget: Budget | None = None) -> dict[str, TableVersion]:
+    """Fingerprints of the named tables (`{"ohlcv": table, "indicator": table}` or one of them);
+    `budget`: a request's QuestDB budget (503 once spent)."""
+    return {which: _table(fingerprint(name, timeout=timeout, budget=budget)) for which, name in names.items()}
 
 
 def _table(fp: Fingerprint) -> TableVersion:
