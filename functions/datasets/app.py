@@ -8,7 +8,6 @@ from litestar import Request, Response, delete, get, post
 from litestar.openapi import ResponseSpec
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from stage1.core.errors import ErrorBody
 from stage1.core.threads import in_thread
 from stage1.datasets import service
 from stage1.datasets.schemas import (
@@ -72,8 +71,8 @@ def get_dataset(dataset_id: DatasetRef) -> Dataset:
 @get("/api/datasets/{dataset_id:str}/versions", summary="The dataset's content versions, newest first (paged)",
      description="A version is recorded when an import (or POST /api/datasets with record_questdb=true) changes "
      "the content fingerprint of the dataset's OHLCV or indicator table; re-importing the same data records "
-     "nothing. See docs/resources.md, 'Dataset versions and fingerprints'.",
-     responses={404: ResponseSpec(ErrorBody, description="No such dataset", generate_examples=False)}, **BLOCKING)
+     "nothing; an unknown dataset is 404. See docs/resources.md, 'Dataset versions and fingerprints'.",
+     **BLOCKING)
 def dataset_versions(dataset_id: DatasetRef, limit: Limit = 100, offset: Offset = 0) -> DatasetVersionList:
     return service.dataset_versions(dataset_id, limit=limit, offset=offset)
 
