@@ -366,11 +366,12 @@ def cmd_query(client: Client, args: argparse.Namespace, out: Console, err: Conso
         return EXIT_OK
     from rich.text import Text
 
-    table = _table("Query", columns, [], caption=f"{result.count:,} rows" + (
-        f" (truncated at {result.limit:,}; use stage1 export for all)" if result.truncated else ""))
+    table = _table("Query", columns, [])
     for row in rows:
         table.add_row(*[Text(str(v)) for v in row])  # data, never markup
     out.print(table)
+    err.print(f"{result.count:,} rows" + (f" (truncated at {result.limit:,}; stage1 export writes them all)"
+                                          if result.truncated else ""), highlight=False, markup=False)
     return EXIT_OK
 
 
