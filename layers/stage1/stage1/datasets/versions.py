@@ -22,7 +22,9 @@ from psycopg import Connection
 
 from stage1.core import db
 from stage1.core.budget import Budget
+from stage1.core.errors import ServiceUnavailable
 from stage1.core.paging import next_offset
+from stage1.core.questdb import QuestDBError
 from stage1.timeseries.fingerprint import ALGORITHM, Fingerprint, fingerprint
 from stage1.timeseries.timestamps import micros_to_unix
 from stage1_wire.dataset_versions import DatasetVersion, DatasetVersionList, SeenVersion, TableVersion
@@ -118,7 +120,12 @@ def after_import(dataset_id: str, kind: str, target: str, *, upload_id: str | No
     if not which:
         return {}  # the import filled a table the dataset does not name (any more)
     wanted = names if not row["version"] else {which[0]: target}
-    measured = measure(wanted, timeout=IMPORT_FINGERPRINT_TIMEOUT)
+    try:
+        measured = measure(wanted, timeout=IMPORT_FINGERPRINT_TIMEOUT)
+    except QuestDBError as exc:
+        # Our own validated read-only SQL refused: QuestDB's trouble, not the file's. The worker
+        # releases the job with the outage backoff; the retry re-imports (idempotent) and measures again.
+        raise ServiceUnavailable("questdb", f"fingerprint failed: {exc.questdb_message[:300]}") from exc
     with db.connection() as conn, conn.transaction():
         version, created = record(conn, dataset_id, kind, measured, upload_id=upload_id, job_id=job_id)
     return {"version": version, "version_created": created}
