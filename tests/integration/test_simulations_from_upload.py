@@ -17,6 +17,7 @@ from resources_support import HOUR, START, assert_envelope, dataset
 from test_runs_from_upload import _send, _wait_job  # the same presigned POST + nudge, and job polling
 
 from stage1.core import db
+from stage1.simulations import from_upload
 
 N_TRADES = 200_000
 
@@ -87,6 +88,16 @@ def test_a_200k_trade_backtest_through_the_upload_pipeline(client, ds):
     _send(client, upload, data)
     job = _wait_job(client, upload["job_id"])
     assert job["status"] == "COMPLETED", job
+    # one batch, then a pause (as a request out of time would): still RUNNING, no buckets; the next call resumes
+    from_upload.settle(uuid.UUID(sid), seconds=0)
+    with db.connection() as conn:
+        partial = conn.execute("select count(*) as n from simulation_trades where simulation_id = %s",
+                               (sid,)).fetchone()["n"]
+        state = conn.execute("select status, (select count(*) from simulation_trade_buckets b where "
+                             "b.simulation_id = s.simulation_id) as buckets from simulation_runs s "
+                             "where simulation_id = %s", (sid,)).fetchone()
+    if 0 < partial < N_TRADES:  # this call had the lease (not a sweeper)
+        assert state["status"] == "RUNNING" and state["buckets"] == 0
     detail = None
     while time.monotonic() - started < 240:  # the read settles it (or the sweeper did already)
         detail = client.get(f"/api/simulations/{sid}").json()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -45,6 +46,7 @@ from stage1.timeseries.client_times import client_time
 log = get_logger("simulations.upload")
 
 LEASE_SECONDS = 120  # one loader at a time; renewed every batch
+SWEEP_LOAD_SECONDS = 30.0  # the sweeper's share of its 60 s for loading (each pass goes on where the last stopped)
 EXPORT_TIMEOUT = 600.0
 # The trade's own columns (the rest of the upload's columns go in `extra`).
 _KNOWN = ("timestamp", "trade_index", "side", "entry_price", "exit_price", "quantity", "pnl", "return_pct")
@@ -118,10 +120,13 @@ def require_whole(conn: Connection[Any], simulation_id: uuid.UUID) -> None:
 
 
 # ---------------------------------------------------------------------------------------- loading
-def settle(simulation_id: uuid.UUID) -> None:
+def settle(simulation_id: uuid.UUID, seconds: float | None = None) -> None:
     """Move a RUNNING simulation whose import ended to COMPLETED (trades loaded, buckets computed)
     or FAILED. Idempotent and safe to call from any reader: one loader at a time (the lease); a
-    backing service that does not answer leaves it RUNNING for the next call."""
+    backing service that does not answer leaves it RUNNING for the next call. The load resumes
+    after the last stored trade and stops after `seconds` (default: 3/4 of a request's budget), so
+    every call — a reader within its Lambda's 29 s, the sweeper within its 60 s — makes progress and
+    a backtest of any size completes over several calls."""
     with db.connection() as conn:
         row = conn.execute(
             "select s.status, s.trades_upload_id, u.measurement, j.status as job_status, j.error, j.result "
@@ -136,8 +141,11 @@ def settle(simulation_id: uuid.UUID) -> None:
     if not _lease(simulation_id):
         return  # another loader has it
     try:
-        _load(simulation_id, row["measurement"], int((row["result"] or {}).get("rows") or 0))
-        _drop_upload_table(row["measurement"], row["trades_upload_id"])
+        budget = seconds if seconds is not None else get_settings().questdb.questdb_request_budget_seconds * 0.75
+        if _load(simulation_id, row["measurement"], int((row["result"] or {}).get("rows") or 0), budget):
+            _drop_upload_table(row["measurement"], row["trades_upload_id"])
+        else:
+            _release(simulation_id)  # the next call goes on from the last stored trade
     except Stage1Error as exc:
         if isinstance(exc, ServiceUnavailable):
             log.warning("simulation %s not loaded yet: %s", simulation_id, exc.message)
@@ -227,7 +235,10 @@ def _rows(simulation_id: uuid.UUID, reader: Any, extras: list[tuple[str, Any]]) 
                _number(qty), float(pnl), _number(ret), jsonb(extra))
 
 
-def _load(simulation_id: uuid.UUID, table: str, expected: int) -> None:
+def _load(simulation_id: uuid.UUID, table: str, expected: int, seconds: float) -> bool:
+    """Copy the trades after the last one stored (resumable: each batch is one transaction, in
+    trade_index order); True once all are in and the simulation is COMPLETED, False when `seconds`
+    ran out first."""
     columns = reads.table_columns(table)
     present = {c.name.lower() for c in columns}
     missing = [c for c in REQUIRED if c not in present]
@@ -239,11 +250,14 @@ def _load(simulation_id: uuid.UUID, table: str, expected: int) -> None:
     wanted = ["cast(timestamp as long)", "trade_index", "side",
               *(quote(c, "column") if c in present else "null" for c in optional),
               *(quote(c, "column") for c, _ in extras)]
-    query = f"select {', '.join(wanted)} from {quote(table)} order by trade_index"  # noqa: S608 - quoted names
     batch_rows = get_settings().jobs.simulation_load_batch_rows
     with db.connection() as conn:
-        conn.execute("delete from simulation_trades where simulation_id = %s", (simulation_id,))  # an earlier try
-    stored = 0
+        last = conn.execute("select coalesce(max(trade_index), -1) as n from simulation_trades "
+                            "where simulation_id = %s", (simulation_id,)).fetchone()["n"]
+    query = (f"select {', '.join(wanted)} from {quote(table)} where trade_index > {int(last)} "  # noqa: S608 - quoted
+             "order by trade_index")
+    started = time.monotonic()
+    finished = False
     with get_questdb().export(query, timeout=EXPORT_TIMEOUT) as chunks:
         text = io.TextIOWrapper(io.BufferedReader(_ChunkReader(chunks), 1 << 16), encoding="utf-8", newline="")
         rows = _rows(simulation_id, csv.reader(text), extras)
@@ -256,16 +270,29 @@ def _load(simulation_id: uuid.UUID, table: str, expected: int) -> None:
                         n += 1
                         if n == batch_rows:
                             break
-                stored += n
                 conn.execute("update simulation_runs set load_until = now() + make_interval(secs => %s) "
                              "where simulation_id = %s", (LEASE_SECONDS, simulation_id))
             if n < batch_rows:
+                finished = True
                 break
+            if time.monotonic() - started > seconds:
+                break
+    if not finished:
+        log_fields(log, 20, "simulation load paused", simulation_id=str(simulation_id), after_index=int(last),
+                   seconds=round(time.monotonic() - started, 3))
+        return False
+    with db.connection() as conn:
+        stored = conn.execute("select count(*) as n from simulation_trades where simulation_id = %s",
+                              (simulation_id,)).fetchone()["n"]
     if stored != expected:
         raise BadRequest("the upload's table holds other rows than its import wrote (shared with another "
                          "upload?): give each trades upload a measurement of its own",
                          {"table": table, "imported": expected, "found": stored})
+    copied = time.monotonic()
     _complete(simulation_id, stored)
+    log_fields(log, 20, "simulation trades loaded", simulation_id=str(simulation_id), trades=stored,
+               copy_seconds=round(copied - started, 3), buckets_seconds=round(time.monotonic() - copied, 3))
+    return True
 
 
 def _complete(simulation_id: uuid.UUID, stored: int) -> None:
@@ -304,5 +331,5 @@ def settle_waiting(limit: int = 20) -> int:
             "where s.status in ('PENDING', 'RUNNING') and j.status not in ('PENDING', 'RUNNING') "
             "and (s.load_until is null or s.load_until < now()) limit %s", (limit,))]
     for simulation_id in ids:
-        settle(simulation_id)
+        settle(simulation_id, seconds=SWEEP_LOAD_SECONDS / max(1, len(ids)))
     return len(ids)
