@@ -8,7 +8,6 @@ from litestar import Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
-from stage1.core.errors import ErrorBody
 from stage1.core.threads import in_thread
 from stage1.simulations import service
 from stage1.simulations.schemas import (
@@ -60,11 +59,11 @@ def list_simulations(run_id: RunFilter = None, dataset_id: DatasetFilter = None,
       "RUNNING while the trades of a trades_upload_id are imported and loaded)", tags=["simulations"],
       description="Trades inline (`trades`, bounded by the 10 MB body) or from an upload of kind `trades` "
       "(`trades_upload_id`): the simulation is then RUNNING, its trades, equity and buckets answer 409 with the "
-      "import job's poll_url until it is COMPLETED (or FAILED with the job's error). docs/resources.md.",
+      "import job's poll_url until it is COMPLETED (or FAILED with the job's error). 409: an unknown run, dataset "
+      "or trades_upload_id, or the upload's import FAILED or was CANCELLED; 400: its trades lack required columns "
+      "(`details.missing_columns`). docs/resources.md.",
       responses={202: ResponseSpec(data_container=SimulationDetail, description="Simulation RUNNING; trades loading",
-                                   generate_examples=False),
-                 409: ResponseSpec(ErrorBody, description="Unknown run, dataset or trades_upload_id, or the upload's "
-                                   "import FAILED or was CANCELLED", generate_examples=False)})
+                                   generate_examples=False)})
 async def create_simulation(data: JSONBody[SimulationIn]) -> Response[SimulationDetail]:
     created = await in_thread(service.create_simulation, data)
     return Response(created, status_code=201 if created.status == "COMPLETED" else 202)
