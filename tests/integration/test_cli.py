@@ -60,7 +60,7 @@ def test_newcomer_flow_create_then_upload(stage1, tmp_path, gateway_url, api_tok
     slug = unique_slug("cli_new")
     path = write_ohlcv(tmp_path / "bars.csv", 500)
     r = stage1("upload", str(path), "--dataset", slug, "--kind", "ohlcv")
-    assert r.returncode == 1
+    assert r.returncode == 4  # not found
     assert f"(create it first: stage1 datasets create {slug})" in r.stderr
     try:
         r = stage1("datasets", "create", slug, "--symbol", "BTC", "--granularity", "1h")
@@ -78,14 +78,14 @@ def test_newcomer_flow_create_then_upload(stage1, tmp_path, gateway_url, api_tok
 
 def test_errors_are_one_line_with_nonzero_exit(stage1, gateway_url):
     r = stage1("datasets", "show", "no_such_" + unique_slug("x"))
-    assert r.returncode == 1
+    assert r.returncode == 4  # not found (docs/client.md, exit codes)
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("stage1: error: 404 dataset not found")
     r = stage1("runs", "list", extra_env={"STAGE1_TOKEN": "s1_wrong"})
-    assert r.returncode == 1 and r.stderr.strip() == "stage1: error: 401 invalid token"
+    assert r.returncode == 3 and r.stderr.strip() == "stage1: error: 401 invalid token"  # auth
     r = stage1("--url", "http://127.0.0.1:9", "jobs", "list")
-    assert r.returncode == 1 and "cannot reach http://127.0.0.1:9" in r.stderr
+    assert r.returncode == 5 and "cannot reach http://127.0.0.1:9" in r.stderr  # unreachable
     r = stage1("upload", "x.csv", "--kind", "ohlcv")  # --dataset missing: usage error
     assert r.returncode == 2 and "--dataset" in r.stderr
 
@@ -200,5 +200,5 @@ def test_predictions_download(stage1, dataset, tmp_path, gateway_url, api_token)
 
     assert pq.read_metadata(tmp_path / "preds.parquet").num_rows == 100
     r = stage1("predictions", "00000000-0000-0000-0000-000000000000", "-o", str(tmp_path / "x.csv"))
-    assert r.returncode == 1 and "404" in r.stderr
+    assert r.returncode == 4 and "404" in r.stderr
     assert not (tmp_path / "x.csv").exists()
