@@ -152,8 +152,8 @@ def test_hostile_bodies(client, running):
             "simulations": "/api/simulations"}
     bombs = [
         (400, "folds", json.dumps({"folds": [{"fold_number": i} for i in range(1001)]})),
-        (400, "folds", json.dumps({"folds": [{"fold_number": 0}],
-                                   "predictions_csv": "timestamp,fold_number,prediction\n" + "1,0,1\n" * 1_900_000})),  # > 10 MB: 413
+        (413, "folds", json.dumps({"folds": [{"fold_number": 0}],  # over the 10 MB body cap
+                                   "predictions_csv": "timestamp,fold_number,prediction\n" + "1,0,1\n" * 1_900_000})),
     ]
     for status, route, body in [*_cases(), *bombs]:
         text = body.replace("{ds}", str(ds)).replace("{u}", str(uuid.uuid4()))
