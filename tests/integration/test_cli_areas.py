@@ -130,6 +130,9 @@ def test_run_and_simulation_create_from_files_then_delete(stage1, dataset, tmp_p
     run_id = r.stdout.strip()
     r = stage1("runs", "show", run_id, "--json")
     assert json.loads(r.stdout)["status"] == "COMPLETED" and json.loads(r.stdout)["prediction_rows"] == 60
+    other = stage1("runs", "create", str(tmp_path / "run.json"), "-q").stdout.strip()  # no predictions
+    r = stage1("--output", "csv", "runs", "compare", run_id, other)  # the global --output reaches compare
+    assert r.returncode == 0 and r.stdout.splitlines()[0] == f"key,section,differs,{run_id},{other}"
     trades = tmp_path / "trades.csv"
     trades.write_text("timestamp,side,entry_price,exit_price,quantity,pnl\n"
                       + "".join(f"{START + i * 60},long,100,{100 + i},1,{i}\n" for i in range(5)))

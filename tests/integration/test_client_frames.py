@@ -99,3 +99,26 @@ def test_query_frame_of_a_million_rows_is_parquet_from_questdb(c):
 
     typed = query_frame(small)
     assert typed["x"].dtype == "int64" and str(typed["t"].dtype) == UTC_NS
+
+
+def test_large_dataframe_writes_go_through_an_upload(c, bars, monkeypatch, capsys):
+    """Above INLINE_MAX_BYTES of CSV, predictions and trades go up as Parquet uploads (a bound lowered
+    here so the test stays small), and the reads follow with a progress bar when asked."""
+    from stage1_client import framed
+
+    monkeypatch.setattr(framed, "INLINE_MAX_BYTES", 100)
+    n = 300
+    preds = pd.DataFrame({"timestamp": pd.to_datetime([START + i * 60 for i in range(n)], unit="s", utc=True),
+                          "bar_index": range(n), "fold_number": 0, "prediction": 0.5, "target": 1.0})
+    created = c.runs.create({"dataset_slug": bars, "target_column": "up"},
+                            folds=[{"fold_number": 0, "test_start": START, "test_end": START + n * 60}],
+                            predictions=preds)
+    assert created.job_id is not None  # an upload_id run: its import job
+    run = c.runs.wait(created)
+    assert run.prediction_rows == n
+    assert len(c.runs.predictions_frame(run.run_id, progress=True)) == n
+    trades = pd.DataFrame({"timestamp": pd.to_datetime([START + i * 60 for i in range(50)], unit="s", utc=True),
+                           "side": "long", "entry_price": 100.0, "exit_price": 101.0, "quantity": 1.0, "pnl": 1.0})
+    sim = c.simulations.create({"run_id": str(run.run_id), "name": "big"}, trades=trades)
+    assert sim.status == "COMPLETED" and sim.trade_count == 50
+    assert len(c.simulations.trades_frame(sim.simulation_id)) == 50

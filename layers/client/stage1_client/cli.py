@@ -265,6 +265,8 @@ def _compared(value: Any) -> str:
 
 def _compare(client: Client, args: argparse.Namespace, out: Console) -> int:
     """`stage1 runs compare A B C`: rows are keys, columns runs; a `*` and colour mark the keys that differ."""
+    if args.output == "table" and getattr(args, "output_format", None):  # `stage1 --output csv runs compare`
+        args.output = args.output_format
     if args.output == "csv":
         sys.stdout.write(client.runs.compare_csv(args.run_ids))
         return EXIT_OK

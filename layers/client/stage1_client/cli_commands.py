@@ -277,8 +277,6 @@ def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
             if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
                 words.extend(action.choices)
             words.extend(s for s in action.option_strings if s.startswith("--"))
-            if action.choices and action.option_strings:
-                pass
         table[" ".join(path)] = sorted(set(words))
     commands = sorted({p for p in table if p})
     if shell == "bash":

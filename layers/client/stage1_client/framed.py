@@ -32,7 +32,7 @@ from typing import Any
 
 from stage1_client.core import BytesCallback
 from stage1_client.errors import ApiError
-from stage1_client.resources import Datasets, Runs, Simulations
+from stage1_client.resources import Datasets, Runs, Simulations, _unix
 from stage1_wire.runs import RunCreated
 
 # Above this much CSV text a DataFrame write goes through an upload instead of the request body
@@ -309,10 +309,3 @@ def _as_dict(struct: Any) -> dict[str, Any]:
 
     return msgspec.to_builtins(struct)  # type: ignore[no-any-return]
 
-
-def _unix(value: int | datetime | None) -> int | None:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ApiError(0, "start/end datetimes must be timezone-aware", {"value": value.isoformat()})
-        return int(value.timestamp())
-    return value
