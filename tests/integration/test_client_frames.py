@@ -122,3 +122,13 @@ def test_large_dataframe_writes_go_through_an_upload(c, bars, monkeypatch, capsy
     sim = c.simulations.create({"run_id": str(run.run_id), "name": "big"}, trades=trades)
     assert sim.status == "COMPLETED" and sim.trade_count == 50
     assert len(c.simulations.trades_frame(sim.simulation_id)) == 50
+
+
+def test_a_parquet_export_that_becomes_a_job_is_followed_to_its_presigned_url(c, tmp_path):
+    import pyarrow.parquet as pq
+
+    jobs = []
+    path = c.export("select x, cast(x as timestamp) t from long_sequence(2000)", tmp_path / "big.parquet",
+                    mode="job", on_job=jobs.append)
+    assert jobs and jobs[-1].status == "COMPLETED"
+    assert pq.read_table(path).num_rows == 2000
