@@ -116,8 +116,9 @@ def build_gateway() -> Gateway:
             continue
         app = load_app(fn)
         routes += [(route, app) for route in fn.routes]
-    # Literal paths before parameterised ones, as API Gateway prefers the most specific route.
-    routes.sort(key=lambda item: (item[0].path.count("{"), -len(item[0].path)))
+    # Literal paths before parameterised ones, as API Gateway prefers the most specific route; a greedy
+    # `{proxy+}` (the web client's catch-all) only after every other route, so /api/* keeps winning.
+    routes.sort(key=lambda item: ("+}" in item[0].path, item[0].path.count("{"), -len(item[0].path)))
     gateway = Gateway(routes=routes)
     # Authorizer, scopes, CORS, rate limits (docs/auth.md); the merged OpenAPI spec and its docs page.
     from stage1_local import openapi, security

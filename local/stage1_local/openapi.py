@@ -106,8 +106,8 @@ def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
     tags: dict[str, dict[str, Any]] = {}
     operation_ids: set[str | None] = set()
     for fn in fns.values():
-        if not fn.routes:
-            continue
+        if not any(route.path.startswith("/api") for route in fn.routes):
+            continue  # no API routes (the web client, functions/web, serves pages)
         sub = _sub_spec(fn)
         renames: dict[str, str] = {}
         for name, schema in (sub.get("components") or {}).get("schemas", {}).items():
@@ -118,6 +118,8 @@ def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
         for tag in sub.get("tags") or []:
             tags.setdefault(tag["name"], tag)
         for route in fn.routes:
+            if not route.path.startswith("/api"):
+                continue
             method = route.method.lower()
             op = (sub.get("paths") or {}).get(route.path, {}).get(method)
             if op is None:

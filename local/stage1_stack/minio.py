@@ -52,6 +52,10 @@ def minio_bin() -> Path:
     return target
 
 
+# Origins of the web client served by a local gateway (functions/web; docs/web.md), any port.
+LOCAL_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*")
+
+
 def sigv4_request(method: str, path: str, query: str, body: bytes, ak: str, sk: str) -> tuple[int, bytes]:
     """A signed S3 request to this stack's MinIO."""
     return signed_request(f"{c.HOST}:{c.MINIO_PORT}", c.REGION, method, path, query, body, ak, sk)
@@ -83,8 +87,9 @@ def up_minio(secrets_: dict) -> None:
                    MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_STAGE1=webhook_token(),
                    MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_STAGE1=str(queue), MINIO_UPDATE="off",
                    # MinIO has no bucket CORS API (PutBucketCors: NotImplemented); its server-wide rule
-                   # takes the template's origins instead. It always exposes ETag (docs/auth.md).
-                   MINIO_API_CORS_ALLOW_ORIGIN=env_vars()["STAGE1_CORS_ALLOW_ORIGINS"])
+                   # takes the template's origins instead, plus the local gateway's (the web client,
+                   # served on any local port, uploads straight to the bucket). It always exposes ETag.
+                   MINIO_API_CORS_ALLOW_ORIGIN=",".join([env_vars()["STAGE1_CORS_ALLOW_ORIGINS"], *LOCAL_ORIGINS]))
         return spawn("minio", [str(binary), "server", str(c.STATE / "minio"), "--address", f"{c.HOST}:{c.MINIO_PORT}",
                                "--console-address", f"{c.HOST}:{c.MINIO_CONSOLE}"], env=env)
 
