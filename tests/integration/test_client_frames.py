@@ -73,6 +73,10 @@ def test_a_run_from_dataframes_then_its_predictions_frame(c, bars):
     assert frame["bar_index"].dtype == "int64" and pd.api.types.is_integer_dtype(frame["fold_number"])
     assert sorted(frame["bar_index"]) == list(range(n))
     assert len(c.runs.predictions_frame(run.run_id, fold=1)) == 60
+    ranked = c.runs.search_frame(filter="summary_metrics.sharpe > 1", sort="-summary_metrics.sharpe", dataset=bars,
+                                 details=True)
+    assert ranked["run_id"].tolist() == [str(run.run_id)] and ranked["summary_metrics.sharpe"].iloc[0] == 1.5
+    assert str(ranked["created_at"].dtype) == UTC_NS and ranked["fold_count"].dtype == "int64"
 
 
 def test_simulation_from_a_trades_dataframe_and_its_trades_frame(c, bars):

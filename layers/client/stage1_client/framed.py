@@ -244,6 +244,28 @@ class FramedRuns(Runs):
         sql = time_sql(run.prediction_measurement, where={"fold_number": fold} if fold is not None else None)
         return export_frame(self.client, sql, engine=engine, progress=progress)
 
+    def search_frame(self, *, filter: str | None = None, sort: str | None = None,  # noqa: A002 - the API's name
+                     dataset: str | None = None, limit: int = 100, details: bool = False,
+                     engine: str = "pandas") -> Any:
+        """The ranked runs of a search (`runs.search`, cursor pages up to `limit` rows) as a DataFrame,
+        in rank order: the summary columns (times as UTC timestamps); with `details=True` also one
+        column per `hyperparameters.<key>` and `summary_metrics.<key>` (one `get` per run, so keep
+        `limit` small)."""
+        rows: list[dict[str, Any]] = []
+        for summary in self.search_iter(filter=filter, sort=sort, dataset=dataset, page=min(limit, 500)):
+            row = _struct_row(summary)
+            if details:
+                run = self.get(summary.run_id)
+                row.update({f"hyperparameters.{k}": v for k, v in run.hyperparameters.items()})
+                row.update({f"summary_metrics.{k}": v for k, v in run.summary_metrics.items()})
+            rows.append(row)
+            if len(rows) >= limit:
+                break
+        from stage1_client.frames import _need, from_arrow
+
+        pa = _need("pyarrow")
+        return from_arrow(pa.Table.from_pylist(rows), engine)
+
     def create(self, data: Any, *, folds: Any = None, predictions: Any = None) -> RunCreated:  # type: ignore[override]
         """Store a run from a dict (or `RunIn`), with `folds` and `predictions` as lists or DataFrames.
 
@@ -302,6 +324,13 @@ class FramedSimulations(Simulations):
         with _scratch(".parquet") as tmp:
             _write_parquet(table, tmp)
             return super().create(data, trades_path=tmp, wait=wait, timeout=timeout)
+
+
+def _struct_row(struct: Any) -> dict[str, Any]:
+    """A Struct's fields as a row: UUIDs as text, datetimes kept (Arrow types them as UTC timestamps)."""
+    import msgspec
+
+    return {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in msgspec.structs.asdict(struct).items()}
 
 
 def _as_dict(struct: Any) -> dict[str, Any]:
