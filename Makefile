@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 # Every local tool (gateway, migrations, tests) reads the settings the stack writes here.
 export STAGE1_ENV_FILE ?= $(CURDIR)/.state/stage1.env
 
-.PHONY: help venv up dev down status logs reset env migrate test test-unit lint openapi
+.PHONY: help venv up dev down status logs reset env migrate test test-unit lint openapi web web-deps chromium
 
 help:    ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,10 +18,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed  ## create .venv with the project (editable) and its dev tools
 
-up: venv  ## start Postgres, QuestDB, MinIO and the gateway in the background; return when healthy
+up: venv web  ## start Postgres, QuestDB, MinIO and the gateway in the background; return when healthy
 	$(PY) local/stack.py up
 
-dev: venv  ## start the services, then the gateway in the foreground (Ctrl-C stops the gateway)
+dev: venv web  ## start the services, then the gateway in the foreground (Ctrl-C stops the gateway)
 	$(PY) local/stack.py up --no-gateway
 	@$(PY) local/stack.py stop-gateway
 	$(VPY) -m stage1_local.gateway
@@ -47,13 +47,15 @@ migrate: venv  ## apply pending migrations (python -m stage1_local.migrate --hel
 test-unit: venv  ## unit tests only (no services)
 	$(VPY) -m pytest tests/unit -q
 
-test: venv  ## lint, start the stack (gateway on the current code), run all tests against it
+test: venv web chromium  ## lint, start the stack (gateway on the current code), run all tests against it
 	$(VPY) -m ruff check .
+	cd $(WEB_UI) && npx vitest run
 	$(PY) local/stack.py restart-gateway
 	$(VPY) -m pytest -q
 
-openapi: venv  ## write docs/openapi.json: every function's OpenAPI spec merged (the gateway serves /api/openapi.json)
+openapi: venv web-deps  ## write docs/openapi.json (every function's spec merged) and the web client's types from it
 	$(VPY) -m stage1_local.openapi
+	cd $(WEB_UI) && npx openapi-typescript ../../../docs/openapi.json -o src/api/schema.d.ts
 
 lint: venv
 	$(VPY) -m ruff check .
@@ -91,3 +93,21 @@ bench-cold-start: venv  ## cold start of every API function from its Lambda pack
 
 sam: venv  ## run any sam command from the cached install: make sam ARGS="deploy --guided"
 	$(VPY) -m stage1_local.sam run -- $(ARGS)
+
+# --- The web client (docs/web.md): React sources in functions/web/ui, built into functions/web/dist.
+WEB_UI := functions/web/ui
+WEB_SRC := $(shell find $(WEB_UI)/src $(WEB_UI)/index.html $(WEB_UI)/vite.config.ts $(WEB_UI)/tsconfig.json $(WEB_UI)/scripts -type f 2>/dev/null)
+
+$(WEB_UI)/node_modules/.installed: $(WEB_UI)/package-lock.json
+	cd $(WEB_UI) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web-deps: $(WEB_UI)/node_modules/.installed  ## npm ci of the web client (npm's cache in ~/.npm)
+
+functions/web/dist/stage1-manifest.json: $(WEB_UI)/node_modules/.installed $(WEB_SRC)
+	cd $(WEB_UI) && npm run -s build
+
+web: functions/web/dist/stage1-manifest.json  ## build the web client when its sources are newer than dist (type check, bundle budget)
+
+chromium:  ## Debian's chromium for the web client's end-to-end tests (installed only when missing)
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
