@@ -9,6 +9,7 @@ repository's venv, and prints min / median / max and the heaviest imports (`pyth
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,8 +41,11 @@ def main() -> None:
         env_dir = Path(tmp) / "venv"
         venv.create(env_dir, with_pip=False)
         python = env_dir / "bin" / "python"
+        source = Path(tmp) / "src"  # a copy: pip's build/ and egg-info stay out of the checkout
+        shutil.copytree(REPO / "layers" / "client", source,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
         subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                        "--disable-pip-version-check", str(REPO / "layers" / "client")], check=True)
+                        "--disable-pip-version-check", str(source)], check=True)
         report("client-only install, stage1 --help", timed([str(env_dir / "bin" / "stage1"), "--help"], runs))
         report("repository venv (editable), stage1 --help", timed([str(REPO / ".venv" / "bin" / "stage1"), "--help"],
                                                                   runs))

@@ -8,7 +8,6 @@ Imported by `stage1_client.cli` when the parser is built; imports nothing heavy 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,6 +194,8 @@ def _sql_text(args: argparse.Namespace) -> str:
 
 
 def _load_json(name: str) -> dict[str, Any]:
+    import json
+
     text = sys.stdin.read() if name == "-" else Path(name).read_text()
     try:
         doc = json.loads(text)
@@ -455,6 +456,8 @@ def cmd_tokens(client: Client, args: argparse.Namespace, out: Console, err: Cons
 
 def dataset_action(client: Client, args: argparse.Namespace, err: Console) -> int | None:
     """`datasets update` and `datasets delete`; None for the other actions."""
+    import json
+
     if args.action == "update":
         current = client.datasets.get(args.slug)
         body: dict[str, Any] = {"dataset_slug": current.dataset_slug, "symbol": args.symbol or current.symbol,

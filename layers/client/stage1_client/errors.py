@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 # Exit codes of the `stage1` command, one per class of failure (docs/client.md, "Exit codes").
@@ -50,6 +49,8 @@ class ApiError(Exception):
 
     def one_line(self, max_details: int = 300) -> str:
         """`404 run not found {"run_id": "..."}`: what the CLI prints."""
+        import json  # here, not at module level: `stage1 --help` imports this module for its exit codes
+
         head = f"{self.status} {self.message}" if self.status else self.message
         if self.details:
             text = json.dumps(self.details, separators=(", ", ": "), default=str)
@@ -59,6 +60,8 @@ class ApiError(Exception):
     @classmethod
     def from_response(cls, status: int, body: bytes, *, method: str = "", url: str = "",
                       headers: dict[str, str] | None = None, reason: str = "") -> ApiError:
+        import json
+
         message, details = "", None
         try:
             doc = json.loads(body) if body else None
