@@ -183,6 +183,10 @@ def test_completion_scripts_and_options_anywhere(stage1):
     assert r.returncode == 0 and "complete -o default -F _stage1 stage1" in r.stdout
     assert '"runs") words="' in r.stdout and "search" in r.stdout
     assert subprocess.run(["bash", "-n"], input=r.stdout, text=True).returncode == 0
+    probe = r.stdout + ('COMP_WORDS=(stage1 runs se); COMP_CWORD=2; _stage1; echo "${COMPREPLY[@]}"\n'
+                        'COMP_WORDS=(stage1 --json runs search --fi); COMP_CWORD=4; _stage1; echo "${COMPREPLY[@]}"\n')
+    answers = subprocess.run(["bash"], input=probe, text=True, capture_output=True).stdout.splitlines()
+    assert answers == ["search", "--filter"]
     r = stage1("completion", "zsh")
     assert r.returncode == 0 and "compdef _stage1 stage1" in r.stdout
     if shutil.which("zsh"):

@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from stage1_client.api import Client
     from stage1_client.config import config_from_env
     from stage1_client.errors import ApiError
+    from stage1_client.retry import RetryPolicy
 
-__all__ = ["ApiError", "Client", "config_from_env"]
+__all__ = ["ApiError", "Client", "RetryPolicy", "config_from_env"]
 
 
 def __getattr__(name: str) -> Any:
@@ -31,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from stage1_client.errors import ApiError
 
         return ApiError
+    if name == "RetryPolicy":
+        from stage1_client.retry import RetryPolicy
+
+        return RetryPolicy
     raise AttributeError(f"module 'stage1_client' has no attribute {name!r}")
