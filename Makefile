@@ -85,7 +85,7 @@ sam-build: venv  ## sam build into .aws-sam/build (where Docker exists, plain `s
 package-report: venv  ## each zip function's unzipped size as Lambda receives it, against the 250 MB limit
 	$(VPY) -m stage1_local.package_report --check
 
-layer-lock: venv  ## re-resolve layers/stage1/requirements.txt into requirements.lock (python3.11 manylinux2014)
+layer-lock: venv  ## re-resolve layers/stage1/requirements.txt into requirements.lock (python3.12 manylinux)
 	$(VPY) layers/stage1/build_layer.py lock
 
 bench-cold-start: venv  ## cold start of every API function from its Lambda package (median of 7 processes)

@@ -6,8 +6,9 @@
 
 A function's package is its CodeUri folder, the dependencies of its own requirements.txt (if any) and
 every layer it gets (Globals + its own `Layers`), each layer built by the same code `sam build` runs
-(layers/stage1/build_layer.py: the locked dependencies installed for CPython 3.11 manylinux2014 x86_64,
-whatever machine this is). Builds are cached under $STAGE1_CACHE_DIR/lambda-package, keyed by the lock.
+(layers/stage1/build_layer.py, run by the runtime's python3.12 as `sam build` runs it: the locked
+dependencies installed for CPython 3.12 manylinux x86_64, whatever machine this is). Builds are cached
+under $STAGE1_CACHE_DIR/lambda-package, keyed by the lock.
 Lambda's limit is 250 MB unzipped for a function and all its layers together; our budget for each zip
 function is far below it (API_BUDGET), so the API stays small and starts fast. Image functions
 (PackageType: Image, 10 GB limit) are listed but not measured here.
@@ -36,6 +37,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from stage1_local.sam import RUNTIME_PYTHON, runtime_python
 from stage1_local.template import REPO, Function, functions, load_template
 
 MB = 1024 * 1024
@@ -43,7 +45,8 @@ LAMBDA_UNZIPPED_LIMIT = 250 * MB
 # Every zip function (the API functions, the authorizer in front of them, the sweeper) stays under this.
 API_BUDGET = 50 * MB
 CACHE = Path(os.environ.get("STAGE1_CACHE_DIR") or Path.home() / ".cache" / "stage1").resolve() / "lambda-package"
-PLATFORM = ["--platform", "manylinux2014_x86_64", "--python-version", "3.11", "--implementation", "cp",
+PLATFORM = ["--platform", "manylinux_2_34_x86_64", "--platform", "manylinux_2_28_x86_64",
+            "--platform", "manylinux2014_x86_64", "--python-version", "3.12", "--implementation", "cp",
             "--only-binary=:all:"]
 # What SAM's python builder leaves out when it copies a CodeUri folder.
 _SKIP = {"__pycache__", ".aws-sam", ".git", ".pytest_cache", ".ruff_cache", ".DS_Store"}
@@ -150,10 +153,10 @@ def build_layer(name: str) -> Layer:
             with _locked(f"{name}-deps"):
                 if not (deps.parent / ".complete").exists():
                     shutil.rmtree(deps.parent, ignore_errors=True)
-                    module.install_dependencies(deps)
+                    _run_build_script(script, "deps", deps)
                     (deps.parent / ".complete").touch()
             shutil.copytree(deps, tmp / "python", copy_function=_link_or_copy)
-            module.add_package(tmp / "python")
+            _run_build_script(script, "package", tmp / "python")
         else:  # SAM's python builder: requirements.txt installed next to the folder's content
             req = content / "requirements.txt"
             shutil.copytree(content, tmp / "python", ignore=shutil.ignore_patterns(*_SKIP, "*.pyc", "*.egg-info"))
@@ -167,6 +170,16 @@ def build_layer(name: str) -> Layer:
         _prune(name, keep=out)
     site = out / "python"
     return Layer(name, site, tree_bytes(site), top_entries(site))
+
+
+def _run_build_script(script: Path, command: str, target: Path) -> None:
+    """build_layer.py under the runtime's interpreter (as `sam build` runs it), so the byte code it ships
+    is the runtime's (a .pyc of another version is ignored by Lambda's Python, and recompiled each cold start)."""
+    python = runtime_python()
+    if python is None:
+        raise SystemExit(f"package_report: no runnable {RUNTIME_PYTHON} (the functions' runtime) on PATH or in pyenv")
+    env = {**os.environ, "STAGE1_LAYER_SOURCE": str(script.parent), "PIP_NO_WARN_SCRIPT_LOCATION": "1"}
+    subprocess.run([str(python), str(script), command, str(target)], check=True, env=env)
 
 
 def _tree_digest(root: Path, *extra: Path) -> str:

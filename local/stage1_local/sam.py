@@ -33,11 +33,33 @@ from pathlib import Path
 from stage1_local.template import REPO, TEMPLATE, load_template
 
 SAM_VERSION = "1.170.0"
-# The functions' runtime: `sam build` without a container needs this interpreter on PATH.
-RUNTIME_PYTHON = "python3.11"
+# The functions' runtime (template.yaml's `Runtime: python3.12`): `sam build` without a container needs
+# this interpreter on PATH, and the layer's byte code is compiled by it.
+RUNTIME_PYTHON = "python3.12"
 REGION = "us-east-1"  # validate/build need a region; no call reaches it
 CACHE = Path(os.environ.get("STAGE1_CACHE_DIR") or Path.home() / ".cache" / "stage1").resolve()
 SAM_VENV = CACHE / f"sam-venv-{SAM_VERSION}"
+
+
+def _runs(python: str) -> bool:
+    """A `python3.12` on PATH may be a pyenv shim that refuses to run (that version is not selected)."""
+    try:
+        return subprocess.run([python, "-c", ""], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def runtime_python(path: str | None = None) -> Path | None:
+    """A runnable interpreter of the functions' runtime: PATH's own (`path`, default this process's), else
+    a pyenv build ($PYENV_ROOT or ~/.pyenv, newest 3.12.x first), as the CI machines have."""
+    found = shutil.which(RUNTIME_PYTHON, path=path if path is not None else os.environ.get("PATH"))
+    if found and _runs(found):
+        return Path(found)
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    version = RUNTIME_PYTHON.removeprefix("python")
+    builds = sorted(root.glob(f"versions/{version}.*/bin/{RUNTIME_PYTHON}"),
+                    key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")], reverse=True)
+    return next((b for b in builds if _runs(str(b))), None)
 
 
 def sam_executable() -> Path:
@@ -51,7 +73,7 @@ def sam_executable() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not marker.exists():
             shutil.rmtree(SAM_VENV, ignore_errors=True)  # a half-made venv from an interrupted run
-            python = shutil.which(RUNTIME_PYTHON) or sys.executable
+            python = sys.executable  # any 3.11+; a `python3.12` on PATH may be a shim that does not run
             print(f"sam: installing aws-sam-cli=={SAM_VERSION} into {SAM_VENV}", file=sys.stderr)
             subprocess.run([python, "-m", "venv", str(SAM_VENV)], check=True)
             pip = [str(SAM_VENV / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
@@ -64,10 +86,13 @@ def sam_executable() -> Path:
 def sam_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(SAM_CLI_TELEMETRY="0", AWS_DEFAULT_REGION=env.get("AWS_DEFAULT_REGION", REGION))
-    # SAM's python builder looks for `python3.11` on PATH; the project's venv (3.11) may be the only one.
-    runtime = shutil.which(RUNTIME_PYTHON, path=env.get("PATH"))
+    # SAM's python builder and the layer's Makefile run `python3.12` from PATH: when PATH has none that
+    # runs (the project's venv is 3.11; a pyenv shim may refuse), the pyenv build's folder goes first.
+    runtime = runtime_python(env.get("PATH", ""))
     if runtime is None:
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        raise SystemExit(f"sam: no runnable {RUNTIME_PYTHON} on PATH or in ~/.pyenv/versions (the functions' runtime)")
+    if shutil.which(RUNTIME_PYTHON, path=env.get("PATH", "")) != str(runtime):
+        env["PATH"] = f"{runtime.parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
 

@@ -9,7 +9,8 @@ module and serves its first request through the Mangum handler with the function
 stage1_local.lambda_events). It reports the import time and the first request's time, the median of
 --runs processes, against the target of TARGET_MS to the first response.
 
-By default the process sees only what Lambda would: `python3.11 -I -S` with sys.path = the function's
+By default the process sees only what Lambda would: `python3.12 -I -S` (the runtime's interpreter, found
+as `sam build` finds it: PATH, else a pyenv build) with sys.path = the function's
 code + the layer built by stage1_local.package_report (no project venv, no site-packages), and the
 stack's settings (STAGE1_ENV_FILE) so first requests reach the real local Postgres/QuestDB/MinIO.
 `--venv` runs in the project's venv instead. Interpreter start-up is not counted (on Lambda it is the
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO / "local"))
 
 from stage1_local import package_report  # noqa: E402
 from stage1_local.lambda_events import event_for  # noqa: E402
+from stage1_local.sam import RUNTIME_PYTHON, runtime_python  # noqa: E402
 from stage1_local.template import functions  # noqa: E402
 
 TARGET_MS = 300.0
@@ -72,7 +74,10 @@ def command(fn, pkg, event_file: Path, venv: bool, extra: list[str]) -> list[str
     if venv:
         return [sys.executable, *extra, "-c", DRIVER, cfg]
     # The runtime's interpreter, isolated: no venv, no site-packages, only the package's paths.
-    return [sys.executable, "-I", "-S", *extra, "-c", DRIVER, cfg]
+    python = runtime_python()
+    if python is None:
+        raise SystemExit(f"no runnable {RUNTIME_PYTHON} (the functions' runtime); try --venv")
+    return [str(python), "-I", "-S", "-B", *extra, "-c", DRIVER, cfg]
 
 
 def environment() -> dict[str, str]:
@@ -82,7 +87,7 @@ def environment() -> dict[str, str]:
     return env
 
 
-def importtime(fn, pkg, event_file: Path, venv: bool, top: int = 25) -> None:
+def importtime(fn, pkg, event_file: Path, venv: bool, top: int = int(os.environ.get("TOP", 25))) -> None:
     proc = subprocess.run(command(fn, pkg, event_file, venv, ["-X", "importtime"]), capture_output=True,
                           text=True, env=environment(), cwd=tempfile.gettempdir())
     rows = []
@@ -132,7 +137,7 @@ def main() -> int:
             med["best_ms"] = min(r["total_ms"] for r in runs)
             results.append((fn.name, event["routeKey"], runs[-1]["status"], med))
 
-    mode = "project venv" if ns.venv else "Lambda package (python -I -S, code + layer only)"
+    mode = "project venv" if ns.venv else f"Lambda package ({runtime_python()} -I -S, code + layer only)"
     print(f"cold start, median of {ns.runs} fresh processes each; {mode}; target {TARGET_MS:.0f} ms to the first "
           "response (import + first request)")
     head = (f"{'function':<22} {'first request':<34} {'status':>6} {'import':>7} {'first':>7} {'total':>7} "

@@ -43,7 +43,7 @@ def image(name: str) -> tuple[dict, Path, Path, str]:
 def test_zip_function_names_its_runtime_and_layer(name):
     """Runtime and Layers cannot live in Globals next to an image function, so each zip function sets them."""
     props = RESOURCES[name]["Properties"]
-    assert props.get("Runtime") == "python3.11"
+    assert props.get("Runtime") == "python3.12"
     assert {"Ref": "SharedLayer"} in (props.get("Layers") or [])
 
 

@@ -18,8 +18,8 @@ spec = importlib.util.spec_from_file_location("build_layer", LAYER / "build_laye
 build_layer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(build_layer)
 
-# The Lambda python3.11 runtime, for evaluating dependency markers.
-LAMBDA_ENV = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.0",
+# The Lambda python3.12 runtime, for evaluating dependency markers.
+LAMBDA_ENV = {**default_environment(), "python_version": "3.12", "python_full_version": "3.12.0",
               "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
               "implementation_name": "cpython", "platform_python_implementation": "CPython", "os_name": "posix"}
 
@@ -89,7 +89,7 @@ def test_layer_ships_byte_code_and_the_package(packaged):
     site: Path = layers["SharedLayer"].site
     for package in ("stage1", "stage1_wire"):  # the server and the wire schemas it shares with the client
         assert (site / package / "__init__.py").is_file(), f"{package} is not in the layer"
-        assert list((site / package / "__pycache__").glob("__init__.cpython-311.pyc"))
+        assert list((site / package / "__pycache__").glob("__init__.cpython-312.pyc"))
     # The client installs on its own (layers/client); no function runs it.
     assert not (site / "stage1_client").exists(), "the layer ships the client"
     assert not list((site / "stage1").glob("client/*.py")), "the layer ships the old in-package client"

@@ -1,16 +1,16 @@
-"""Every zip function, packaged as Lambda receives it (code + layer built for python3.11 manylinux2014),
+"""Every zip function, packaged as Lambda receives it (code + layer built for python3.12 manylinux),
 stays within its size budget, imports and serves its first request without the project's venv."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from stage1_local.lambda_events import event_for
 from stage1_local.package_report import API_BUDGET, LAMBDA_UNZIPPED_LIMIT, MB, render
+from stage1_local.sam import RUNTIME_PYTHON, runtime_python
 from stage1_local.template import functions
 
 ZIP = sorted(name for name, fn in functions().items() if fn.package_type != "Image")
@@ -59,10 +59,13 @@ def test_packaged_handler_imports_and_serves_alone(packaged, name, tmp_path):
     packages, _ = packaged
     p = packages[name]
     fn = functions()[name]
-    stdlib = sys.base_prefix
+    python = runtime_python()  # the runtime's interpreter: the layer's wheels and byte code are for it
+    assert python is not None, f"no runnable {RUNTIME_PYTHON}"
+    stdlib = subprocess.run([str(python), "-I", "-S", "-c", "import sys; print(sys.base_prefix)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
     cfg = {"path": p.sys_path, "handler": fn.handler, "event": event_for(fn) if fn.routes else None,
            "allowed": [*p.sys_path, stdlib]}
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", DRIVER, json.dumps(cfg)], capture_output=True,
+    proc = subprocess.run([str(python), "-I", "-S", "-B", "-c", DRIVER, json.dumps(cfg)], capture_output=True,
                           text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

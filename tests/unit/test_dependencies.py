@@ -61,9 +61,25 @@ def test_layer_lock_pins_satisfy_the_layer_bounds():
         assert req.specifier.contains(pins[req.name]), f"lock pins {req.name}=={pins[req.name]} outside {req}"
 
 
-def test_known_python_split_layer_311_image_312():
-    # Recorded as known, not fixed here: issue 15 moves every function to one Python.
-    layer = _build_layer().PLATFORM
-    assert layer[layer.index("--python-version") + 1] == "3.11"
-    assert "Runtime: python3.11" in (REPO / "template.yaml").read_text()
-    assert "FROM public.ecr.aws/lambda/python:3.12" in (REPO / "functions/importer/Dockerfile").read_text()
+def test_one_python_for_every_function():
+    """The zip functions, the layer's wheels and byte code, the importer image and the sam wrapper name one
+    Python (issue 15: the zip functions were 3.11 while the importer image was 3.12)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "local"))
+    from stage1_local import sam
+
+    build_layer = _build_layer()
+    layer = build_layer.PLATFORM
+    template = (REPO / "template.yaml").read_text()
+    runtimes = set(re.findall(r"^\s+Runtime: (\S+)", template, re.M))
+    bases = set(re.findall(r"^FROM public\.ecr\.aws/lambda/python:(3\.\d+)", (
+        REPO / "functions/importer/Dockerfile").read_text(), re.M))
+    layer_runtimes = set(re.findall(r"CompatibleRuntimes: \[([^\]]+)\]", template))
+    assert runtimes == {"python3.12"}, runtimes
+    assert layer_runtimes == {"python3.12"}, layer_runtimes
+    assert bases == {"3.12"}, bases
+    assert layer[layer.index("--python-version") + 1] == "3.12"
+    assert build_layer.RUNTIME == (3, 12)
+    assert sam.RUNTIME_PYTHON == "python3.12"
+    assert "PYTHON ?= python3.12" in (REPO / "layers/stage1/Makefile").read_text()

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from stage1.core.errors import BadRequest, ServiceUnavailable
@@ -22,6 +21,7 @@ from stage1.core.lazy import lazy
 from stage1.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import httpx
     from questdb import Sender
 
 IDENT_MAX = 63
@@ -100,6 +100,10 @@ class QuestDB:
         auth = (settings.questdb.qdb_user, settings.questdb.qdb_password) if settings.questdb.qdb_user else None
         self.base_url = settings.questdb.qdb_http_url.rstrip("/")
         self.timeout = settings.questdb.qdb_timeout
+        # httpx is imported by the first client, not by this module: a function whose first request
+        # never reaches QuestDB does not pay ~30 ms of cold start for it.
+        import httpx
+
         self._client = httpx.Client(
             base_url=self.base_url,
             auth=auth,
@@ -119,6 +123,8 @@ class QuestDB:
     def exec_bounded(self, sql: str, *, max_bytes: int, timeout: float | None = None) -> QueryResult | None:
         """`exec` whose answer is read streamed and given up (None) past `max_bytes`: the caller
         asks for less. Memory stays bounded by bytes whatever the rows hold."""
+        import httpx
+
         request = self._client.build_request("GET", "/exec", params={"query": sql}, timeout=self._timeout(timeout),
                                              headers=self._statement_timeout(timeout))
         try:
@@ -140,6 +146,8 @@ class QuestDB:
     @contextmanager
     def export(self, sql: str, *, timeout: float | None = None) -> Iterator[Iterator[bytes]]:
         """Stream `/exp` CSV. Yields an iterator of raw chunks; nothing is buffered whole."""
+        import httpx
+
         request = self._client.build_request(
             "GET", "/exp", params={"query": sql}, timeout=self._timeout(timeout),
             headers=self._statement_timeout(timeout),
@@ -174,6 +182,8 @@ class QuestDB:
         return self.exec(sql).count > 0
 
     def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             return self._client.request(
                 method, path, timeout=self._timeout(timeout), headers=self._statement_timeout(timeout), **kwargs
@@ -182,6 +192,8 @@ class QuestDB:
             raise ServiceUnavailable("questdb", str(exc) or type(exc).__name__) from exc
 
     def _timeout(self, timeout: float | None) -> httpx.Timeout:
+        import httpx
+
         return httpx.Timeout(timeout or self.timeout, connect=3.0)
 
     @staticmethod
@@ -210,6 +222,8 @@ def get_questdb() -> QuestDB:
 
 def ilp_conf(settings: Settings | None = None, **options: str | int) -> str:
     """The `questdb` client's configuration string for ILP over HTTP against our server."""
+    import httpx
+
     settings = settings or get_settings()
     url = httpx.URL(settings.questdb.qdb_http_url)
     scheme = "https" if url.scheme == "https" else "http"
