@@ -52,13 +52,18 @@ def security_headers() -> dict[str, str]:
     return {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
-@cache
 def manifest(dist: Path = DIST) -> frozenset[str]:
-    """The build's file list (relative posix paths). Missing: the app was not built (`make web`)."""
+    """The build's file list (relative posix paths), re-read when the build changes (a local `make web`
+    under a running gateway; on Lambda the package never changes). Missing: the app is not built."""
     try:
-        files = json.loads((dist / MANIFEST).read_text())["files"]
+        return _files(dist, (dist / MANIFEST).stat().st_mtime_ns)
     except (OSError, ValueError, KeyError) as exc:
         raise ServiceUnavailable("the web app is not built (run `make web`)", {"service": "web"}) from exc
+
+
+@cache
+def _files(dist: Path, _mtime_ns: int) -> frozenset[str]:
+    files = json.loads((dist / MANIFEST).read_text())["files"]
     return frozenset(str(f) for f in files if isinstance(f, str))
 
 

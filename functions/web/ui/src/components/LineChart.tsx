@@ -16,7 +16,7 @@ export function LineChart(props: { x: number[]; ys: (number | null)[][]; names: 
         width, height: props.height ?? 260,
         scales: { x: { time: props.time ?? false } },
         series: [{}, ...props.names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: props.points ?? false } }))],
-        axes: [{}, {}],
+        axes: [props.time ? {} : { incrs: [1, 2, 5, 10, 20, 50, 100] }, {}],
       },
       [props.x, ...props.ys] as uPlot.AlignedData,
       node,

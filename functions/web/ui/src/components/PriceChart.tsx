@@ -8,7 +8,7 @@ import {
 } from "lightweight-charts";
 import type { Bar, Candle } from "../shape";
 
-export interface Overlay { name: string; data: Bar[]; color: string; scale?: "right" | "left"; levels?: { value: number; title: string }[] }
+export interface Overlay { name: string; data: Bar[]; color: string; width?: 1 | 2 | 3; scale?: "right" | "left"; levels?: { value: number; title: string }[] }
 export interface Marker { time: number; position: "aboveBar" | "belowBar"; color: string; shape: "arrowUp" | "arrowDown" | "circle"; text?: string }
 
 const COLORS = ["#2962ff", "#ff6d00", "#ab47bc", "#00897b", "#c2185b", "#5d4037"];
@@ -72,7 +72,7 @@ export function PriceChart(props: {
     let left = false;
     for (const o of props.overlays ?? []) {
       left ||= o.scale === "left";
-      const l = c.addSeries(LineSeries, { color: o.color, lineWidth: 2, priceScaleId: o.scale ?? "right", title: o.name, priceLineVisible: false });
+      const l = c.addSeries(LineSeries, { color: o.color, lineWidth: o.width ?? 2, priceScaleId: o.scale ?? "right", title: o.name, priceLineVisible: false });
       l.setData(o.data.map((b) => ({ ...b, time: t(b.time) })));
       for (const lv of o.levels ?? []) l.createPriceLine({ price: lv.value, color: "#9e9e9e", lineStyle: 2, lineWidth: 1, axisLabelVisible: true, title: lv.title });
       extra.current.push(l);

@@ -55,7 +55,7 @@ export function Datasets() {
                     <td><Link to={`/datasets/${d.dataset_slug}`}>{d.dataset_slug}</Link></td>
                     <td>{d.symbol}</td><td>{d.granularity}</td>
                     <td className="num">{d.ohlcv_rows.toLocaleString()}</td>
-                    <td className="small">{d.ohlcv_first_ts ? `${fmtTime(d.ohlcv_first_ts)} → ${fmtTime(d.ohlcv_last_ts)}` : "—"}</td>
+                    <td className="small nowrap">{d.ohlcv_first_ts ? `${fmtTime(d.ohlcv_first_ts)} → ${fmtTime(d.ohlcv_last_ts)}` : "—"}</td>
                     <td className="num">{d.indicator_rows.toLocaleString()}</td>
                     <td className="num">{d.related_runs}</td><td className="num">{d.related_simulations}</td>
                     <td><span className={`badge ${h.cls}`} title={h.title}>{h.label}</span></td>

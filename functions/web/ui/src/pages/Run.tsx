@@ -37,7 +37,7 @@ export default function Run() {
     const levels = thresholdLevels(r.folds).filter((l) => l.value > 0 && l.value < 1).map((l) => ({ value: l.value, title: `${l.key} ${l.value}` }));
     return [
       { name: "prediction", data: toLine(preds.data, "prediction"), color: "#2962ff", scale: "left", levels },
-      { name: r.target_column || "target", data: toLine(preds.data, "target"), color: "#ff6d00", scale: "left" },
+      { name: r.target_column || "target", data: toLine(preds.data, "target"), color: "rgba(255,109,0,0.55)", scale: "left", width: 1 },
     ];
   }, [preds.data, r]);
   async function csv() {

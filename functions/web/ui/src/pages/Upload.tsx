@@ -119,7 +119,7 @@ export default function Upload() {
               <p>Import job <code>{j.job_id}</code> <Status value={j.status} /> · {j.progress.toLocaleString()} rows{j.total ? ` of ${j.total.toLocaleString()}` : ""}</p>
               <progress aria-label="rows imported" max={j.total ?? Math.max(1, j.progress)} value={j.progress} />
               {j.error && <div className="error" role="alert" data-testid="job-error"><strong>{j.error}</strong>{j.result ? <pre>{JSON.stringify(j.result, null, 2)}</pre> : null}</div>}
-              {j.status === "COMPLETED" && <p data-testid="import-done">Imported. <Link to={`/datasets/${id}`}>See the candles</Link>. {j.result ? <span className="muted small">{fmt(j.result)}</span> : null}</p>}
+              {j.status === "COMPLETED" && <p data-testid="import-done">Imported. <Link to={`/datasets/${id}`}>See the candles</Link>. {j.result ? <span className="muted small">{fmt((j.result as Record<string, unknown>).rows_written)} rows written in {fmt((j.result as Record<string, unknown>).seconds)} s</span> : null}</p>}
             </>
           )}
         </Section>
