@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from litestar import Litestar, Response, get
+from litestar.params import PathParameter
 
 from stage1.core.errors import NotFound, ServiceUnavailable
 from stage1.core.settings import get_settings
@@ -93,9 +94,10 @@ def index() -> Response[bytes]:
     return serve("")
 
 
-@get("/{path:path}", include_in_schema=False, sync_to_thread=False)
-def anything(path: str) -> Response[bytes]:
-    return serve(path)
+@get("/{proxy:path}", include_in_schema=False, sync_to_thread=False)
+def anything(proxy: Annotated[str, PathParameter()]) -> Response[bytes]:
+    """The template's greedy `/{proxy+}`: every other path (the API's routes match first)."""
+    return serve(proxy)
 
 
 def _app(route_handlers: list[Any]) -> Litestar:
