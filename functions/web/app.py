@@ -53,9 +53,10 @@ def security_headers() -> dict[str, str]:
     return {"Content-Security-Policy": csp, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
-def manifest(dist: Path = DIST) -> frozenset[str]:
+def manifest(dist: Path | None = None) -> frozenset[str]:
     """The build's file list (relative posix paths), re-read when the build changes (a local `make web`
     under a running gateway; on Lambda the package never changes). Missing: the app is not built."""
+    dist = dist or DIST
     try:
         return _files(dist, (dist / MANIFEST).stat().st_mtime_ns)
     except (OSError, ValueError, KeyError) as exc:
