@@ -48,8 +48,9 @@ CACHE = Path(os.environ.get("STAGE1_CACHE_DIR") or Path.home() / ".cache" / "sta
 PLATFORM = ["--platform", "manylinux_2_34_x86_64", "--platform", "manylinux_2_28_x86_64",
             "--platform", "manylinux2014_x86_64", "--python-version", "3.12", "--implementation", "cp",
             "--only-binary=:all:"]
-# What SAM's python builder leaves out when it copies a CodeUri folder.
-_SKIP = {"__pycache__", ".aws-sam", ".git", ".pytest_cache", ".ruff_cache", ".DS_Store"}
+# What SAM's python builder leaves out when it copies a CodeUri folder; and node_modules, which the web
+# function's makefile build (functions/web/Makefile: app.py + dist/ only) never ships.
+_SKIP = {"__pycache__", ".aws-sam", ".git", ".pytest_cache", ".ruff_cache", ".DS_Store", "node_modules"}
 
 
 @dataclass
