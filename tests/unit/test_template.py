@@ -92,3 +92,19 @@ def test_each_secret_reaches_only_its_functions(secret):
     allowed = set(seen) if SECRET_ALLOWLIST[secret] == "every function" else SECRET_ALLOWLIST[secret]
     assert holders == allowed, f"{secret}: to {sorted(holders - allowed)}, missing from {sorted(allowed - holders)}"
 
+
+def test_snapstart_is_opt_in_on_every_api_function():
+    """EnableSnapStart (default false) turns SnapStart on for every API function; SnapStart applies only to
+    published versions, so each one publishes the `live` alias its routes invoke (SAM cannot make
+    AutoPublishAlias conditional)."""
+    from stage1_local.template import load_template
+
+    template = load_template()
+    assert template["Parameters"]["EnableSnapStart"]["Default"] == "false"
+    assert template["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+    api = [fn for fn in functions().values() if fn.routes and fn.package_type != "Image"]
+    assert api
+    for fn in api:
+        props = template["Resources"][fn.name]["Properties"]
+        assert props["AutoPublishAlias"] == "live", fn.name
+        assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}, fn.name
