@@ -18,15 +18,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode
 
-import httpx
 import msgspec
 
 from stage1.core.errors import BadRequest, HttpError, ServiceUnavailable
 from stage1.core.questdb import QuestDBError
 from stage1.core.settings import get_settings
+
+if TYPE_CHECKING:
+    import httpx
 
 Format = Literal["csv", "parquet"]
 CHUNK = 1 << 20
@@ -61,6 +63,8 @@ def exp_params(sql: str, fmt: Format) -> dict[str, str]:
 
 
 def _client_kwargs(timeout: float) -> dict[str, object]:
+    import httpx  # here, not at module level: the functions that import this area pay it only when they export
+
     settings = get_settings()
     auth = (settings.questdb.qdb_user, settings.questdb.qdb_password) if settings.questdb.qdb_user else None
     return {
@@ -118,6 +122,8 @@ def open_sync(sql: str, fmt: Format, timeout: float) -> Iterator[Iterator[bytes]
     `timeout` bounds the whole export, not each read: a watchdog closes the response when it
     elapses (a read that trickles bytes would otherwise reset httpx's per-read timeout forever), and
     whatever that makes the reader see is reported as the timeout, never as a complete file."""
+    import httpx
+
     deadline = Deadline.start(timeout)
     expired = threading.Event()
     # httpx's per-read timeout bounds the wait for the headers; the watchdog bounds the rest.
