@@ -180,6 +180,7 @@ class DownsampledPredictions(Predictions, kw_only=True):
     bucket_seconds: int | None = None
     max_points: int
 
+
 # ---- incremental runs (POST /api/runs with status RUNNING, then folds, then complete)
 class FoldsIn(Model, kw_only=True):
     """`POST /api/runs/{run_id}/folds`: one or more completed folds of a RUNNING run and their

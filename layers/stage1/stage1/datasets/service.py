@@ -309,12 +309,6 @@ def read_rows(ref: str, which: Literal["ohlcv", "indicator"], *, from_s: int | N
         raise BadRequest("unknown columns", {"unknown_columns": unknown, "measurement": table})
     query = reads.RowQuery(table=table, ts_column=ts.name, ts_type=ts.type, columns=cols,
                            from_s=from_s, to_s=to_s, unit=unit)
-    if fmt == "csv":
-        return CsvBody(f"{table}.csv", reads.open_csv(query, limit, offset))
-    size = page_limit(limit or 1000, len(cols) + 1)
-    data, total = reads.read_page(query, size, offset)
-    return Rows(measurement=table, columns=query.output_columns, rows=data, total=total, limit=size,
-                offset=offset, next_offset=next_offset(offset, len(data), total))
     if max_points is not None:  # chart resolution: SAMPLE BY buckets (stage1.timeseries.downsample)
         chosen = [c for c in available if c.name in cols]
         points = downsample.read(query, downsample.aggregates(chosen, ohlcv=which == "ohlcv"), max_points,
@@ -326,3 +320,9 @@ def read_rows(ref: str, which: Literal["ohlcv", "indicator"], *, from_s: int | N
                                total=points.total, limit=points.limit, offset=offset,
                                next_offset=next_offset(offset, len(points.rows), points.total),
                                bucket_seconds=points.bucket_seconds, max_points=max_points)
+    if fmt == "csv":
+        return CsvBody(f"{table}.csv", reads.open_csv(query, limit, offset))
+    size = page_limit(limit or 1000, len(cols) + 1)
+    data, total = reads.read_page(query, size, offset)
+    return Rows(measurement=table, columns=query.output_columns, rows=data, total=total, limit=size,
+                offset=offset, next_offset=next_offset(offset, len(data), total))

@@ -63,9 +63,6 @@ select r.run_id, r.dataset_id, d.dataset_slug, r.prediction_measurement, r.statu
 _DETAIL_EXTRA = ", r.feature_columns, r.threshold_columns, r.walk_config, r.hyperparameters, r.summary_metrics" + \
     versions.NOW_COLUMNS.format(record="r")
 _FROM = " from walkforward_runs r join stage1_datasets d on d.dataset_id = r.dataset_id"
-
-
-# ----------------------------------------------------------------------------------------- reads
 # What `filter=` and `sort=` can name (stage1.core.filters; docs/resources.md, "Search and rank").
 FIELDS = Fields(
     columns={
@@ -83,6 +80,9 @@ FIELDS = Fields(
     folds="(select {agg}({value}) from walkforward_folds f where f.run_id = r.run_id)",
     id_column="r.run_id",
 )
+
+
+# ----------------------------------------------------------------------------------------- reads
 def _summary(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": row["run_id"], "dataset_id": row["dataset_id"], "dataset_slug": row["dataset_slug"],
@@ -191,9 +191,6 @@ def read_predictions(run_ref: str, *, fmt: Literal["json", "csv"], fold: int | N
         from_s=from_s, to_s=to_s, filters={"fold_number": fold} if fold is not None else {},
         order=[] if "fold_number" in missing else ["fold_number"], unit=unit, missing=missing,
     )
-    if fmt == "csv":
-        return CsvBody(filename, reads.open_csv(query, limit, offset))
-    size = page_limit(limit or 1000, len(header))
     if max_points is not None:  # chart resolution: every column its bucket's last value (timeseries.downsample)
         points = downsample.read(query, {}, max_points, fmt=fmt, limit=limit, offset=offset, filename=filename)
         if isinstance(points, CsvBody):
@@ -202,6 +199,9 @@ def read_predictions(run_ref: str, *, fmt: Literal["json", "csv"], fold: int | N
             run_id=run_id, prediction_measurement=table, columns=header, predictions=points.rows, total=points.total,
             limit=points.limit, offset=offset, next_offset=next_offset(offset, len(points.rows), points.total),
             bucket_seconds=points.bucket_seconds, max_points=max_points)
+    if fmt == "csv":
+        return CsvBody(filename, reads.open_csv(query, limit, offset))
+    size = page_limit(limit or 1000, len(header))
     data, total = reads.read_page(query, size, offset)
     return Predictions(run_id=run_id, prediction_measurement=table, columns=header, predictions=data, total=total,
                        limit=size, offset=offset, next_offset=next_offset(offset, len(data), total))
