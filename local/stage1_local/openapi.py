@@ -89,6 +89,9 @@ def _operation(op: dict[str, Any], *, public: bool, has_body: bool) -> dict[str,
     responses.setdefault("429", _error_response("Rate limited", retry_after=True))
     responses.setdefault("4XX", _error_response("Any other client error"))
     responses.setdefault("5XX", _error_response("A backing service is down (named in `details.service`)"))
+    for response in responses.values():  # Litestar's header order varies between runs: keep the file stable
+        if isinstance(response, dict) and isinstance(response.get("headers"), dict):
+            response["headers"] = dict(sorted(response["headers"].items()))
     return op
 
 
@@ -111,10 +114,12 @@ def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
         sub = _sub_spec(fn)
         renames: dict[str, str] = {}
         for name, schema in (sub.get("components") or {}).get("schemas", {}).items():
-            if name in schemas and schemas[name] != schema:
+            # The error envelope is one schema for every function, however Litestar spells its Struct.
+            if name != ERROR_SCHEMA and name in schemas and schemas[name] != schema:
                 renames[name] = f"{fn.name}{name}"  # same name, different shape: keep both
         for name, schema in (sub.get("components") or {}).get("schemas", {}).items():
-            schemas[renames.get(name, name)] = _rewrite_refs(schema, renames)
+            if name != ERROR_SCHEMA:
+                schemas[renames.get(name, name)] = _rewrite_refs(schema, renames)
         for tag in sub.get("tags") or []:
             tags.setdefault(tag["name"], tag)
         for route in fn.routes:

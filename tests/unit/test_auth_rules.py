@@ -15,7 +15,9 @@ from stage1.auth.tokens import hash_token, new_token, well_formed
 from stage1.core.settings import Settings
 from stage1_local.template import functions, load_handler, load_template, routes
 
-PUBLIC = {("GET", "/api/health"), ("GET", "/api/healthz"), ("POST", "/api/auth/token")}
+PUBLIC = {("GET", "/api/health"), ("GET", "/api/healthz"), ("POST", "/api/auth/token"),
+          # The web app's pages (functions/web): public, its API calls carry the token.
+          ("GET", "/"), ("GET", "/{proxy+}")}
 
 
 @pytest.mark.parametrize("method, path, scope", [

@@ -185,7 +185,7 @@ export interface paths {
         };
         /**
          * The dataset's content versions, newest first (paged)
-         * @description A version is recorded when an import (or POST /api/datasets with record_questdb=true) changes the content fingerprint of the dataset's OHLCV or indicator table; re-importing the same data records nothing. See docs/resources.md, 'Dataset versions and fingerprints'.
+         * @description A version is recorded when an import (or POST /api/datasets with record_questdb=true) changes the content fingerprint of the dataset's OHLCV or indicator table; re-importing the same data records nothing; an unknown dataset is 404. See docs/resources.md, 'Dataset versions and fingerprints'.
          */
         get: operations["ApiDatasetsDatasetIdVersionsDatasetVersions"];
         put?: never;
@@ -527,7 +527,7 @@ export interface paths {
         put?: never;
         /**
          * Complete a RUNNING run (final summary_metrics)
-         * @description RUNNING → COMPLETED; the predictions become readable. Completing again with the same summary answers the run; with another, 409.
+         * @description RUNNING → COMPLETED; the predictions become readable. Completing again with the same summary answers the run; with another, 409. Errors: 404 no such run; 409 the run is not an incremental RUNNING run, a fold was stored with other data, or (complete) the table holds rows of folds never recorded; 503 QuestDB did not answer within the request's budget (nothing became visible).
          */
         post: operations["ApiRunsRunIdCompleteCompleteRun"];
         delete?: never;
@@ -547,7 +547,7 @@ export interface paths {
         put?: never;
         /**
          * Add completed folds (and their predictions) to a RUNNING run
-         * @description Each fold becomes visible in GET /api/runs/{run_id} only once its predictions are applied in QuestDB. Re-sending a stored fold with the same data is a no-op (200, `unchanged`); with other data 409.
+         * @description Each fold becomes visible in GET /api/runs/{run_id} only once its predictions are applied in QuestDB. Re-sending a stored fold with the same data is a no-op (200, `unchanged`); with other data 409. Errors: 404 no such run; 409 the run is not an incremental RUNNING run, a fold was stored with other data, or (complete) the table holds rows of folds never recorded; 503 QuestDB did not answer within the request's budget (nothing became visible).
          */
         post: operations["ApiRunsRunIdFoldsAddFolds"];
         delete?: never;
@@ -588,7 +588,7 @@ export interface paths {
         put?: never;
         /**
          * Store a simulation and its trades; the server aggregates the buckets (201; 202 RUNNING while the trades of a trades_upload_id are imported and loaded)
-         * @description Trades inline (`trades`, bounded by the 10 MB body) or from an upload of kind `trades` (`trades_upload_id`): the simulation is then RUNNING, its trades, equity and buckets answer 409 with the import job's poll_url until it is COMPLETED (or FAILED with the job's error). docs/resources.md.
+         * @description Trades inline (`trades`, bounded by the 10 MB body) or from an upload of kind `trades` (`trades_upload_id`): the simulation is then RUNNING, its trades, equity and buckets answer 409 with the import job's poll_url until it is COMPLETED (or FAILED with the job's error). 409: an unknown run, dataset or trades_upload_id, or the upload's import FAILED or was CANCELLED; 400: its trades lack required columns (`details.missing_columns`). docs/resources.md.
          */
         post: operations["ApiSimulationsCreateSimulation"];
         delete?: never;
@@ -919,13 +919,6 @@ export interface components {
             limit: number;
             offset: number;
             next_offset: number | null;
-        };
-        /** ErrorBody */
-        DatasetsFunctionErrorBody: {
-            error: string;
-            details?: {
-                [key: string]: unknown;
-            } | null;
         };
         /** DownsampledPredictions */
         DownsampledPredictions: {
@@ -1356,13 +1349,6 @@ export interface components {
             job_id?: string | null;
             upload_id?: string | null;
         };
-        /** ErrorBody */
-        RunsFunctionErrorBody: {
-            error: string;
-            details?: {
-                [key: string]: unknown;
-            } | null;
-        };
         /** SeenVersion */
         SeenVersion: {
             version: number;
@@ -1467,13 +1453,6 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
-        };
-        /** ErrorBody */
-        SimulationsFunctionErrorBody: {
-            error: string;
-            details?: {
-                [key: string]: unknown;
-            } | null;
         };
         /** TableState */
         TableState: {
@@ -2756,15 +2735,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such dataset */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["DatasetsFunctionErrorBody"];
-                };
-            };
             /** @description Rate limited */
             429: {
                 headers: {
@@ -3066,7 +3036,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["DatasetsFunctionErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Rate limited */
@@ -4270,7 +4240,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description The table is larger than the response cap */
@@ -4279,7 +4249,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Rate limited */
@@ -4538,24 +4508,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such run */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
-                };
-            };
-            /** @description The run is not an incremental RUNNING run, a fold was already stored with other data, or (complete) the predictions table holds rows of unrecorded folds */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
-                };
-            };
             /** @description Request body too large */
             413: {
                 headers: {
@@ -4574,15 +4526,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description QuestDB did not answer within the request's budget; nothing is visible */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
                 };
             };
             /** @description Any other client error */
@@ -4657,24 +4600,6 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No such run */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
-                };
-            };
-            /** @description The run is not an incremental RUNNING run, a fold was already stored with other data, or (complete) the predictions table holds rows of unrecorded folds */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
-                };
-            };
             /** @description Request body too large */
             413: {
                 headers: {
@@ -4693,15 +4618,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description QuestDB did not answer within the request's budget; nothing is visible */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
                 };
             };
             /** @description Any other client error */
@@ -4980,15 +4896,6 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Unknown run, dataset or trades_upload_id, or the upload's import FAILED or was CANCELLED */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SimulationsFunctionErrorBody"];
                 };
             };
             /** @description Request body too large */
@@ -5544,7 +5451,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SimulationsFunctionErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Rate limited */
@@ -5891,7 +5798,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RunsFunctionErrorBody"];
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description Rate limited */
