@@ -124,7 +124,9 @@ def test_every_protected_route_refuses_a_request_without_a_valid_token(gateway_u
 
 def test_public_routes_need_no_token(gateway_url):
     public = {(r.method, r.path) for r in routes() if not r.authorizer}
-    assert public == {("GET", "/api/health"), ("GET", "/api/healthz"), ("POST", "/api/auth/token")}
+    # The web app's pages (functions/web) are public too; its API calls carry the token.
+    assert public == {("GET", "/api/health"), ("GET", "/api/healthz"), ("POST", "/api/auth/token"),
+                      ("GET", "/"), ("GET", "/{proxy+}")}
     assert httpx.get(f"{gateway_url}/api/health").status_code == 200
 
 

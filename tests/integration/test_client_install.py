@@ -68,7 +68,7 @@ def test_the_installed_command_lists_datasets_from_the_gateway(client_venv, gate
                             env=env, cwd=tmp_path, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert '"datasets"' in listed.stdout and '"total"' in listed.stdout
-    # And with no token the error is the service's one-line 401, exit code 1 (a real round trip).
+    # And with no token the error is the service's one-line 401, exit code 3 (auth; docs/client.md).
     anonymous = subprocess.run([stage1, "datasets", "list"], capture_output=True, text=True,
                                env={**env, "STAGE1_TOKEN": ""}, cwd=tmp_path, timeout=60)
-    assert anonymous.returncode == 1 and anonymous.stderr.startswith("stage1: error: 401 "), anonymous.stderr
+    assert anonymous.returncode == 3 and anonymous.stderr.startswith("stage1: error: 401 "), anonymous.stderr
