@@ -24,6 +24,9 @@ from stage1.core.settings import get_settings
 from stage1_local.asgi import send_error
 from stage1_local.template import Route, functions, load_app
 
+# The largest request line + headers the local server buffers (see main()).
+REQUEST_HEAD_MAX_BYTES = 1 << 20
+
 log = get_logger("gateway")
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
@@ -72,7 +75,10 @@ class Gateway:
             if route.pattern.match(path):
                 if route.method in (method, "ANY"):
                     return route, app, None
-                allowed.append(route.method)
+                # A greedy `{proxy+}` (the web app's GET catch-all) matches every path: like API Gateway,
+                # another method on a path only it matches is no route (404), not a 405.
+                if "+}" not in route.path:
+                    allowed.append(route.method)
         if allowed:
             # CORS preflights must reach the guards; API Gateway answers them before routing.
             if method == "OPTIONS":
@@ -148,8 +154,11 @@ def main() -> None:
     gateway = build_gateway()
     log.info("gateway on http://%s:%d with %d routes", args.host, args.port, len(gateway.routes))
     # Open event streams (/api/events) never end on their own: give them 2 s on shutdown.
+    # h11 refuses a request line or header block that arrives in pieces past 16 KiB with a bare
+    # text/plain 400 before any app sees it; 1 MiB lets the functions answer long queries with their
+    # own envelope (their parameters carry the real bounds). On AWS, API Gateway parses requests.
     uvicorn.run(gateway, host=args.host, port=args.port, log_level="warning", lifespan="on",
-                timeout_graceful_shutdown=2)
+                timeout_graceful_shutdown=2, h11_max_incomplete_event_size=REQUEST_HEAD_MAX_BYTES)
 
 
 if __name__ == "__main__":

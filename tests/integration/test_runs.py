@@ -135,7 +135,7 @@ def test_prediction_filters(client, big_run):
 def test_run_list_filters(client, ds, big_run):
     _, _, created = big_run
     listed = client.get("/api/runs", params={"dataset_id": ds["dataset_id"]}).json()
-    assert listed["total"] == 1 and set(listed) == {"runs", "total", "limit", "offset"}
+    assert listed["total"] == 1 and set(listed) == {"runs", "total", "limit", "offset", "next_cursor"}
     item = listed["runs"][0]
     assert set(item) >= RUN_LIST_FIELDS and item["run_id"] == created["run_id"] and item["fold_count"] == N_FOLDS
     assert client.get("/api/runs", params={"dataset_id": ds["dataset_slug"]}).json()["total"] == 1

@@ -139,7 +139,7 @@ def test_trades_json_and_csv_ordered_by_time(client, sim):
 def test_list_filters(client, sim, unique):
     ds, created_run, _, created = sim
     by_run = client.get("/api/simulations", params={"run_id": created_run["run_id"]}).json()
-    assert set(by_run) == {"simulations", "total", "limit", "offset"}
+    assert set(by_run) == {"simulations", "total", "limit", "offset", "next_cursor"}
     assert [s["simulation_id"] for s in by_run["simulations"]] == [created["simulation_id"]]
     assert "buckets" not in by_run["simulations"][0]
     by_dataset = client.get("/api/simulations", params={"dataset_id": ds["dataset_slug"]}).json()
