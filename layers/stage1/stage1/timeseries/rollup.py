@@ -58,7 +58,7 @@ def fresh_view(table: str, ts_column: str, columns: list[str]) -> str | None:
         sql = ("select view_status, refresh_base_table_txn, base_table_txn from materialized_views() "  # noqa: S608
                f"where view_name = '{name}'")  # name passed ident()
         rows = qdb.exec(sql, timeout=STATE_TIMEOUT).rows()
-        if rows and rows[0]["view_status"] != "valid":  # its table was dropped or replaced: build it again
+        if rows and rows[0]["view_status"] == "invalid":  # its table was dropped or replaced: build it again
             drop_view(table, STATE_TIMEOUT)
             rows = []
         if not rows:
@@ -67,7 +67,9 @@ def fresh_view(table: str, ts_column: str, columns: list[str]) -> str | None:
                 _create(table, ts_column)
             return None
         row = rows[0]
-        if row["refresh_base_table_txn"] != row["base_table_txn"]:  # still catching up: the table answers
+        # 'refreshing' (the first build, or catching up under load) or behind the table: the table answers.
+        # Only 'invalid' is dropped above: dropping a refreshing view would throw its build away each read.
+        if row["view_status"] != "valid" or row["refresh_base_table_txn"] != row["base_table_txn"]:
             return None
         held = {c.name for c in reads.table_columns(name, timeout=STATE_TIMEOUT)}
         return name if set(columns) <= held else None
