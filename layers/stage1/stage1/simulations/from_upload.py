@@ -38,10 +38,10 @@ from stage1.core.errors import BadRequest, Conflict, NotFound, ServiceUnavailabl
 from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import get_questdb, quote
 from stage1.core.settings import get_settings
+from stage1.simulations import store
 from stage1.simulations.schemas import SimulationIn
 from stage1.timeseries import cleanup, reads
 from stage1.timeseries import ownership as own
-from stage1.timeseries.client_times import client_time
 
 log = get_logger("simulations.upload")
 
@@ -88,18 +88,8 @@ def create(body: SimulationIn, owner: Any) -> uuid.UUID:
     with db.connection() as conn, conn.transaction():
         run_id, dataset_id = owner(conn, body)
         upload = _upload(conn, body.trades_upload_id)
-        try:
-            with conn.transaction():
-                conn.execute(
-                    "insert into simulation_runs (simulation_id, run_id, dataset_id, name, status, config, "
-                    "summary_metrics, trade_count, started_at, completed_at, trades_upload_id, job_id) "
-                    "values (%s, %s, %s, %s, 'RUNNING', %s, %s, 0, coalesce(%s, now()), %s, %s, %s)",
-                    (simulation_id, run_id, dataset_id, body.name, jsonb(body.config), jsonb(body.summary_metrics),
-                     client_time(body.started_at, "started_at"), client_time(body.completed_at, "completed_at"),
-                     upload["upload_id"], upload["job_id"]),
-                )
-        except psycopg.errors.UniqueViolation:
-            raise Conflict("simulation_id already exists", {"simulation_id": str(simulation_id)}) from None
+        store.insert_record(conn, simulation_id, run_id, dataset_id, body, status="RUNNING", trade_count=0,
+                            completed_now=False, trades_upload_id=upload["upload_id"], job_id=upload["job_id"])
     settle(simulation_id)
     return simulation_id
 

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Literal
 
-import psycopg
 from psycopg import Connection, sql
 
 from stage1.core import db
@@ -28,7 +27,7 @@ from stage1.core.where import Where
 from stage1.datasets import versions
 from stage1.datasets.lookup import filter_by, find
 from stage1.datasets.service import find_row as find_dataset
-from stage1.simulations import from_upload
+from stage1.simulations import from_upload, store
 from stage1.simulations.schemas import (
     Bucket,
     SimulationDeleted,
@@ -41,7 +40,6 @@ from stage1.simulations.schemas import (
     Trade,
     TradeList,
 )
-from stage1.timeseries.client_times import client_time
 from stage1.timeseries.timestamps import to_micros
 
 SORTS = sort_orders("s.", ("created_at", "started_at", "completed_at", "name", "trade_count"),
@@ -198,19 +196,9 @@ def create_simulation(body: SimulationIn) -> SimulationDetail:
     trades = _trade_rows(simulation_id, body)
     with db.connection() as conn, conn.transaction():
         run_id, dataset_id = _owner(conn, body)
-        try:
-            with conn.transaction():
-                conn.execute(
-                    "insert into simulation_runs (simulation_id, run_id, dataset_id, name, status, config, "
-                    "summary_metrics, trade_count, started_at, completed_at, dataset_version) values (%s, %s, %s, %s, "
-                    "'COMPLETED', %s, %s, %s, coalesce(%s, now()), coalesce(%s, now()), %s)",
-                    (simulation_id, run_id, dataset_id, body.name, jsonb(body.config), jsonb(body.summary_metrics),
-                     len(trades), client_time(body.started_at, "started_at"),
-                     client_time(body.completed_at, "completed_at"),
-                     jsonb(versions.seen(conn, dataset_id))),  # which data it saw: the stored version now
-                )
-        except psycopg.errors.UniqueViolation:
-            raise Conflict("simulation_id already exists", {"simulation_id": str(simulation_id)}) from None
+        store.insert_record(conn, simulation_id, run_id, dataset_id, body, status="COMPLETED",
+                            trade_count=len(trades), completed_now=True,
+                            dataset_version=jsonb(versions.seen(conn, dataset_id)))  # which data it saw: now
         with conn.cursor() as cur, cur.copy(
             "copy simulation_trades (simulation_id, trade_index, bar_timestamp, side, entry_price, exit_price, "
             "quantity, pnl, return_pct, extra) from stdin"
