@@ -184,3 +184,25 @@ def test_conflicts_and_not_found(client, run, unique):
     assert_envelope(client.get(f"/api/simulations/{missing}/trades"), 404)
     assert_envelope(client.get(f"/api/simulations/{missing}/trades", params={"format": "csv"}), 404)
     assert_envelope(client.delete(f"/api/simulations/{missing}"), 404)
+
+
+def test_trade_pages_are_bounded_by_bytes(client, run):
+    """A trade's `extra` is the client's JSON: 60 trades of ~100 KB each is a 6 MB page by rows, so the
+    page stops at the byte cap (queries.page_max_bytes, 4 MiB) and next_offset pages on; every trade
+    comes back exactly once, in order."""
+    _, created_run = run
+    trades = [{"bar_timestamp": START + i * HOUR, "side": "long", "entry_price": 1.0, "exit_price": 1.1,
+               "quantity": 1.0, "pnl": 0.1, "extra": {"note": f"{i:04d}" + "x" * 100_000}} for i in range(60)]
+    r = client.post("/api/simulations", json={"run_id": created_run["run_id"], "trades": trades})
+    assert r.status_code == 201, r.text
+    url = f"/api/simulations/{r.json()['simulation_id']}/trades"
+    seen, offset, pages = [], 0, 0
+    while offset is not None:
+        page = client.get(url, params={"limit": 1000, "offset": offset})
+        assert page.status_code == 200, page.text
+        assert len(page.content) <= 4 * 1024 * 1024 + 64 * 1024  # the cap plus the page's envelope
+        body = page.json()
+        assert body["total"] == 60 and body["trades"]
+        seen += [t["extra"]["note"][:4] for t in body["trades"]]
+        offset, pages = body["next_offset"], pages + 1
+    assert seen == [f"{i:04d}" for i in range(60)] and pages >= 2
