@@ -206,3 +206,28 @@ def test_trade_pages_are_bounded_by_bytes(client, run):
         seen += [t["extra"]["note"][:4] for t in body["trades"]]
         offset, pages = body["next_offset"], pages + 1
     assert seen == [f"{i:04d}" for i in range(60)] and pages >= 2
+
+
+def test_simulation_list_pages_are_bounded_by_bytes(client, run):
+    """A simulation's config is the client's JSON (up to the 10 MB body): six of ~900 KB each do not fit
+    one 4 MiB page, so the list ends early with a cursor, and paging on gives each exactly once."""
+    _, created_run = run
+    made = []
+    for i in range(6):
+        r = client.post("/api/simulations", json={"run_id": created_run["run_id"], "name": f"wide {i}",
+                                                  "config": {"blob": "y" * 900_000}, "trades": []})
+        assert r.status_code == 201, r.text
+        made.append(r.json()["simulation_id"])
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"run_id": created_run["run_id"], "limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/simulations", params=params)
+        assert page.status_code == 200, page.text
+        assert len(page.content) <= 4 * 1024 * 1024 + 1024 * 1024  # the cap plus at most one row
+        body = page.json()
+        assert body["total"] == 6
+        seen += [s["simulation_id"] for s in body["simulations"]]
+        pages += 1
+        if (cursor := body["next_cursor"]) is None:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == 6 and pages >= 2

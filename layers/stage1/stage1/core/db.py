@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from psycopg import Connection
+from psycopg import Connection, sql
 from psycopg.rows import dict_row
+from psycopg.sql import Composable
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -52,3 +53,25 @@ def close_pool() -> None:
 def jsonb(value: Any) -> Jsonb:
     """A value for a `jsonb` column, as a bind parameter."""
     return Jsonb(value)
+
+
+def fetch_within(conn: Connection[Any], query: Composable, params: dict[str, Any], max_bytes: int,
+                 ) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of `query` up to `max_bytes` of their JSON text, and whether rows were left out.
+
+    For pages whose rows hold the client's own JSON (a trade's `extra`, a simulation's `config`):
+    rows alone do not bound such a page. Postgres sizes each row (`row_to_json`, in the order the
+    query gives), and rows come through a server-side cursor a few at a time, so neither the answer
+    nor the page is ever larger than the cap plus one row. The caller pages on after the last row."""
+    sized = sql.SQL("select q.*, octet_length(row_to_json(q)::text) as _row_bytes from ({}) q").format(query)
+    rows: list[dict[str, Any]] = []
+    used = 0
+    with conn.transaction(), conn.cursor(name="stage1_page") as cur:
+        cur.itersize = 50
+        cur.execute(sized, params)
+        for row in cur:
+            used += row.pop("_row_bytes")
+            if used > max_bytes and rows:
+                return rows, True
+            rows.append(row)
+    return rows, False

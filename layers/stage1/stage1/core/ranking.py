@@ -169,9 +169,12 @@ class Search:
     count_clause: str  # the WHERE of the total (the filter, not the cursor)
     page_clause: str  # the WHERE of the page (the filter and the cursor)
 
-    def next_cursor(self, rows: list[dict[str, Any]], limit: int, id_key: str) -> str | None:
+    def next_cursor(self, rows: list[dict[str, Any]], limit: int, id_key: str, *, cut: bool = False) -> str | None:
         """A cursor after the last row of a full page that has more rows behind it (the service
-        fetched `limit + 1`), else None."""
+        fetched `limit + 1`), else None. `cut`: the page ended early at its byte cap (`db.fetch_within`),
+        so more rows follow its last one."""
+        if cut and rows:
+            return encode_cursor(self.rank, self.filter_text, rows[-1], rows[-1][id_key])
         if len(rows) <= limit:
             return None
         last = rows[limit - 1]

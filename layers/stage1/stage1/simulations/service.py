@@ -114,10 +114,12 @@ def list_simulations(*, run: str | None, dataset: str | None, limit: int, offset
         if dataset_must_exist and dataset is not None:
             find_dataset(conn, dataset)
         total = conn.execute(sql.SQL(_COUNT + found.count_clause), params).fetchone()
-        rows = conn.execute(sql.SQL(_COLUMNS + found.rank.select() + _JOIN + found.page_clause  # noqa: S608
-                                    + " order by " + found.rank.order_by + " limit %(limit)s offset %(offset)s"),
-                            params).fetchall()
-    next_cursor = found.next_cursor(rows, limit, "simulation_id")
+        rows, cut = db.fetch_within(conn, sql.SQL(_COLUMNS + found.rank.select() + _JOIN  # noqa: S608
+                                                  + found.page_clause + " order by " + found.rank.order_by
+                                                  + " limit %(limit)s offset %(offset)s"),
+                                    params, get_settings().queries.page_max_bytes)
+    # A page cut by bytes (configs are the client's JSON) ends early; the cursor goes on after its last row.
+    next_cursor = found.next_cursor(rows, limit, "simulation_id", cut=cut)
     summaries = [SimulationSummary(**_summary({k: v for k, v in r.items() if not k.startswith("_k")}))
                  for r in rows[:limit]]
     return SimulationList(simulations=summaries, total=total["n"] if total else 0, limit=limit, offset=offset,
@@ -239,7 +241,8 @@ def read_trades(ref: str, *, fmt: Literal["json", "csv"], side: str | None, from
             count_sql = "select count(*) as n from simulation_trades" + clause  # noqa: S608 - constant parts
             page_sql = _TRADES + clause + order + " limit %(limit)s offset %(offset)s"
             total = conn.execute(sql.SQL(count_sql), params).fetchone()
-            rows = _page_within_bytes(conn, page_sql, {**params, "limit": size, "offset": offset}, offset)
+            rows, _ = db.fetch_within(conn, sql.SQL(page_sql), {**params, "limit": size, "offset": offset},
+                                      get_settings().queries.page_max_bytes)
             n = total["n"] if total else 0
             return TradeList(simulation_id=simulation_id, trades=[Trade(**r) for r in rows], total=n, limit=size,
                              offset=offset, next_offset=next_offset(offset, len(rows), n))
@@ -252,29 +255,6 @@ def read_trades(ref: str, *, fmt: Literal["json", "csv"], side: str | None, from
         params["offset"] = offset
     query = _TRADES + clause + order + page
     return CsvBody(f"simulation_{simulation_id}_trades.csv", neutralise_csv(_copy_csv(query, params)))
-
-
-def _page_within_bytes(conn: Connection[Any], page_sql: str, params: dict[str, Any], offset: int) -> list[Any]:
-    """The page's rows up to `queries.page_max_bytes` of row text (a trade's `extra` is the client's
-    JSON, so rows alone do not bound a page): read through a server-side cursor a few hundred rows at
-    a time, so Postgres' answer is never whole in memory either; the client pages on with next_offset.
-    One row over the cap is a 400 pointing at the CSV read."""
-    max_bytes = get_settings().queries.page_max_bytes
-    sized = sql.SQL("select p.*, octet_length(p.extra::text) + 256 as row_bytes from ({}) p").format(sql.SQL(page_sql))
-    rows: list[Any] = []
-    used = 0
-    with conn.transaction(), conn.cursor(name="trades_page") as cur:
-        cur.itersize = 200
-        cur.execute(sized, params)
-        for row in cur:
-            used += row.pop("row_bytes")
-            if used > max_bytes:
-                if not rows:
-                    raise BadRequest(f"one trade is larger than {max_bytes} bytes as JSON; read the trades as CSV "
-                                     "(format=csv)", {"limit_bytes": max_bytes, "offset": offset})
-                break
-            rows.append(row)
-    return rows
 
 
 def _copy_csv(query: str, params: dict[str, Any]) -> Iterator[bytes]:
