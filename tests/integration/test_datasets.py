@@ -130,6 +130,30 @@ def test_list_filters_and_paging(client, unique):
             client.delete(f"/api/datasets/{slug}")
 
 
+def test_list_pages_are_bounded_by_bytes(client, unique):
+    """Metadata is the client's JSON: six datasets of ~900 KB each do not fit one 4 MiB page, so the
+    page ends early and next_offset goes on after its last row; every dataset comes once, in order."""
+    slugs = [f"t3wide_{unique}_{i}" for i in range(6)]
+    for slug in slugs:
+        r = client.post("/api/datasets", json={"dataset_slug": slug, "metadata": {"blob": "z" * 900_000}})
+        assert r.status_code == 201, r.text
+    try:
+        seen, offset, pages = [], 0, 0
+        while offset is not None:
+            page = client.get("/api/datasets", params={"search": f"t3wide_{unique}", "sort": "dataset_slug",
+                                                       "limit": 100, "offset": offset})
+            assert page.status_code == 200, page.text
+            assert len(page.content) <= 5 * 1024 * 1024  # the 4 MiB cap plus at most one row
+            body = page.json()
+            assert body["total"] == 6
+            seen += [d["dataset_slug"] for d in body["datasets"]]
+            offset, pages = body["next_offset"], pages + 1
+        assert seen == slugs and pages >= 2
+    finally:
+        for slug in slugs:
+            client.delete(f"/api/datasets/{slug}")
+
+
 def _all_json_rows(client, path, **params):
     rows, offset = [], 0
     while True:

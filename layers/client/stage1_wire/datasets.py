@@ -111,6 +111,9 @@ class DatasetList(Model):
     total: int
     limit: int
     offset: int
+    # Where the next page starts (None on the last): a page ends early, with fewer than `limit`
+    # datasets, when their metadata (the client's JSON) reaches the page's byte cap.
+    next_offset: int | None = None
 
 
 class DatasetDeleted(Model):

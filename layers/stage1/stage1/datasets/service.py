@@ -95,14 +95,14 @@ def list_datasets(*, symbol: str | None, granularity: str | None, search: str | 
     order = sql.SQL(SORTS[sort] + ", dataset_id")
     with db.connection() as conn:
         total = conn.execute(sql.SQL("select count(*) as n from stage1_datasets") + clause, where.params).fetchone()
-        rows = conn.execute(
-            sql.SQL(f"select {_CATALOG_COLUMNS} from dataset_catalog") + clause  # noqa: S608 - constant
+        rows, _ = db.fetch_within(
+            conn, sql.SQL(f"select {_CATALOG_COLUMNS} from dataset_catalog") + clause  # noqa: S608 - constant
             + sql.SQL(" order by ") + order + sql.SQL(" limit %(limit)s offset %(offset)s"),
-            {**where.params, "limit": limit, "offset": offset},
-        ).fetchall()
+            {**where.params, "limit": limit, "offset": offset}, get_settings().queries.page_max_bytes)
     states = _states(rows)
-    return DatasetList(datasets=[_dataset(r, states) for r in rows], total=total["n"] if total else 0,
-                       limit=limit, offset=offset)
+    n = total["n"] if total else 0
+    return DatasetList(datasets=[_dataset(r, states) for r in rows], total=n, limit=limit, offset=offset,
+                       next_offset=next_offset(offset, len(rows), n))
 
 
 def _filters(symbol: str | None, granularity: str | None, search: str | None) -> Where:

@@ -13,13 +13,15 @@ export function ErrorBox({ error }: { error: unknown }) {
   );
 }
 
-export function Pager({ offset, limit, total, onChange }: { offset: number; limit: number; total: number; onChange: (o: number) => void }) {
-  const last = Math.min(total, offset + limit);
+// `shown`: the rows this page holds. A page the server cut at its byte cap holds fewer than `limit`,
+// so the next page starts after the rows shown, never at offset + limit (that would skip rows).
+export function Pager({ offset, limit, total, shown, onChange }: { offset: number; limit: number; total: number; shown?: number; onChange: (o: number) => void }) {
+  const last = Math.min(total, offset + (shown ?? limit));
   return (
     <div className="pager">
       <button disabled={offset === 0} onClick={() => onChange(Math.max(0, offset - limit))}>‹ Previous</button>
       <span>{total ? `${offset + 1}–${last} of ${total}` : "none"}</span>
-      <button disabled={last >= total} onClick={() => onChange(offset + limit)}>Next ›</button>
+      <button disabled={last >= total} onClick={() => onChange(last)}>Next ›</button>
     </div>
   );
 }

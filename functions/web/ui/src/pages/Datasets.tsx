@@ -66,7 +66,7 @@ export function Datasets() {
           </table>
         </div>
       )}
-      {q.data && <Pager offset={offset} limit={LIMIT} total={q.data.total} onChange={setOffset} />}
+      {q.data && <Pager offset={offset} limit={LIMIT} total={q.data.total} shown={q.data.datasets.length} onChange={setOffset} />}
     </>
   );
 }

@@ -92,7 +92,7 @@ export default function Simulation() {
         <div className="scroll"><table><thead><tr><th className="num">#</th><th>Bar</th><th>Side</th><th className="num">Entry</th><th className="num">Exit</th><th className="num">Qty</th><th className="num">PnL</th><th className="num">Return %</th></tr></thead>
           <tbody>{trades.data?.trades.map((t) => <tr key={t.trade_index}><td className="num">{t.trade_index}</td><td className="small">{fmtTime(t.bar_timestamp)}</td><td>{t.side}</td><td className="num">{fmt(t.entry_price)}</td><td className="num">{fmt(t.exit_price)}</td><td className="num">{fmt(t.quantity)}</td><td className={`num ${(t.pnl ?? 0) >= 0 ? "pos" : "neg"}`}>{fmt(t.pnl)}</td><td className="num">{fmt(t.return_pct)}</td></tr>)}</tbody>
         </table></div>
-        {trades.data && <Pager offset={offset} limit={PAGE} total={trades.data.total} onChange={setOffset} />}
+        {trades.data && <Pager offset={offset} limit={PAGE} total={trades.data.total} shown={trades.data.trades.length} onChange={setOffset} />}
       </Section>
     </>
   );
