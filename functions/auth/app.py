@@ -2,8 +2,8 @@
 
 `POST /api/auth/token` has no authorizer in template.yaml (it is how the first token is made), so
 this function checks its credentials itself (`stage1.auth.issue`): the `X-Stage1-Admin-Secret`
-header, or else an `X-Stage1-Token` with the `admin` scope. Listing and revocation sit behind the
-authorizer like every other route and need the `admin` scope.
+header, or else an admin-scoped token (`Authorization: Bearer` or `X-Stage1-Token`). Listing and
+revocation sit behind the authorizer like every other route and need the `admin` scope.
 """
 
 from typing import Annotated, Any
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.params import JSONBody, Parameter
 
+from stage1.auth.credentials import AUTHORIZATION_HEADER
 from stage1.auth.issue import issue_token as issue
 from stage1.auth.schemas import TokenCreate, TokenInfo, TokenIssued, TokenList
 from stage1.auth.tokens import list_tokens, revoke
@@ -29,10 +30,10 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 
 
 @post("/api/auth/token", summary="Issue a token (returned once)", tags=["auth"], status_code=201,
-      sync_to_thread=True, security=[{"AdminSecret": []}, {"Stage1Token": []}])
+      sync_to_thread=True, security=[{"AdminSecret": []}, {"Stage1Token": []}, {"bearerAuth": []}])
 def issue_token(request: Request[Any, Any, Any], data: JSONBody[TokenCreate]) -> TokenIssued:
     return issue(data, secret=request.headers.get(ADMIN_SECRET_HEADER), token=request.headers.get(TOKEN_HEADER),
-                 client=client_address(request))
+                 authorization=request.headers.get(AUTHORIZATION_HEADER), client=client_address(request))
 
 
 @get("/api/auth/tokens", summary="List tokens (admin)", tags=["auth"], sync_to_thread=True)

@@ -1,6 +1,7 @@
-"""HttpApi Lambda authorizer: payload format 2.0, simple responses, identity source
-`$request.header.X-Stage1-Token` (template.yaml, `Stage1TokenAuthorizer`). The local gateway runs
-this same handler before routing. The event is decoded once here; one of another shape is denied
+"""HttpApi Lambda authorizer: payload format 2.0, simple responses, no identity source and no cache
+(template.yaml, `Stage1TokenAuthorizer`), so it runs on every request and reads the token from
+`Authorization: Bearer` or `X-Stage1-Token` (stage1.auth.credentials). The local gateway runs this
+same handler before routing. The event is decoded once here; one of another shape is denied
 (logged). See docs/auth.md for what a client sees where."""
 
 from typing import Any

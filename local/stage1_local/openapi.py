@@ -3,8 +3,9 @@
 Each function is its own Litestar app with its own spec; clients need one. This module loads every
 function that has HttpApi routes (stage1_local.template), takes each app's `openapi_schema`, keeps
 the operations the template routes to it, and adds what only the deployment knows: the security
-schemes (X-Stage1-Token; the admin secret for token issue), which routes are public, and the error
-responses every route can give (the `{"error", "details"}` envelope: 4XX/5XX, 401/403/429, 413).
+schemes (the token as X-Stage1-Token or `Authorization: Bearer`; the admin secret for token
+issue), which routes are public, and the error responses every route can give (the
+`{"error", "details"}` envelope: 4XX/5XX, 401/403/429, 413).
 
 `python -m stage1_local.openapi` (`make openapi`) writes docs/openapi.json; a unit test fails when
 that file is stale. The local gateway serves the live document at /api/openapi.json and Swagger UI
@@ -36,14 +37,21 @@ ERROR_BODY_SCHEMA: dict[str, Any] = {
 SECURITY_SCHEMES = {
     "Stage1Token": {"type": "apiKey", "in": "header", "name": "X-Stage1-Token",
                     "description": "An API token (POST /api/auth/token). Scopes: read, write, admin."},
+    # The same token as `Authorization: Bearer <token>` (browsers, curl, generic tools): either scheme
+    # satisfies an operation (stage1.auth.credentials).
+    "bearerAuth": {"type": "http", "scheme": "bearer",
+                   "description": "The same API token, as `Authorization: Bearer <token>`."},
     "AdminSecret": {"type": "apiKey", "in": "header", "name": "X-Stage1-Admin-Secret",
                     "description": "The deployment's shared admin secret; accepted by POST /api/auth/token only."},
 }
+# Either scheme alone satisfies a protected operation (OpenAPI: alternatives in one list).
+DEFAULT_SECURITY = [{"Stage1Token": []}, {"bearerAuth": []}]
 DESCRIPTION = """The Stage1 data service: datasets, walk-forward runs, simulations, uploads and imports.
 
-Every route except `/api/health`, `/api/healthz` and `POST /api/auth/token` needs an
-`X-Stage1-Token` header. GET needs the `read` scope, other methods `write`, token management
-`admin`. Errors are `{"error": "...", "details": {...}}`. See docs/auth.md in the repository."""
+Every route except `/api/health`, `/api/healthz` and `POST /api/auth/token` needs an API token,
+as `Authorization: Bearer <token>` or in the `X-Stage1-Token` header (both: the same token).
+GET needs the `read` scope, other methods `write`, token management `admin`.
+Errors are `{"error": "...", "details": {...}}`. See docs/auth.md in the repository."""
 
 
 def _error_response(description: str, *, retry_after: bool = False) -> dict[str, Any]:
@@ -81,7 +89,7 @@ def _operation(op: dict[str, Any], *, public: bool, has_body: bool) -> dict[str,
     if not public:
         responses.setdefault("401", _error_response("Missing, unknown, expired or revoked token"))
         responses.setdefault("403", _error_response("The token lacks the scope this route needs"))
-        op.pop("security", None)  # the document's default: Stage1Token
+        op.pop("security", None)  # the document's default: Stage1Token or bearerAuth
     elif "security" not in op:
         op["security"] = []
     if has_body:
@@ -139,7 +147,7 @@ def merged_spec(fns: dict[str, Function] | None = None) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Stage1 data service", "version": API_VERSION, "description": DESCRIPTION},
         "servers": [{"url": "/"}],
-        "security": [{"Stage1Token": []}],
+        "security": copy.deepcopy(DEFAULT_SECURITY),
         "paths": {path: dict(sorted(ops.items())) for path, ops in sorted(paths.items())},
         "components": {"schemas": dict(sorted(schemas.items())), "securitySchemes": SECURITY_SCHEMES},
     }

@@ -5,7 +5,10 @@ CORS and throttling, read from template.yaml where the template says it (docs/au
   Gateway refuses payloads above its limit.
 - Authorizer: on every route whose template event does not say `Auth: {Authorizer: NONE}`, the
   HttpApi's DefaultAuthorizer function (the same handler as on AWS) is called with a payload-2.0
-  authorizer event. No token, or a deny: 401. A token without the scope the request needs
+  authorizer event. As on AWS, a request lacking one of the authorizer's identity sources (the
+  template lists none, so that `X-Stage1-Token` and `Authorization: Bearer` both work) is a 401
+  without calling it; the authorizer reads the token from either header
+  (`stage1.auth.credentials`, the one parser). A deny: 401. A token without the scope the request needs
   (stage1.auth.scopes): 403. Its context is passed to the function the way API Gateway passes it,
   in `scope["aws.event"]["requestContext"]["authorizer"]["lambda"]`. `STAGE1_AUTH_ENABLED=false`
   turns this guard off (local experiments only; the Lambda authorizer ignores that setting).
@@ -25,17 +28,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stage1.auth.credentials import MISSING_TOKEN
 from stage1.auth.ratelimit import RateLimiter
 from stage1.auth.scopes import check_scope
 from stage1.core.errors import PayloadTooLarge, Stage1Error, TooManyRequests, Unauthorized, to_stage1_error
 from stage1.core.logging import get_logger
 from stage1.core.settings import Settings, get_settings
 from stage1_local.template import Route, functions, load_handler, load_template
-from stage1_wire.auth import TOKEN_HEADER as WIRE_TOKEN_HEADER
 
 log = get_logger("gateway.security")
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-TOKEN_HEADER = WIRE_TOKEN_HEADER.lower().encode()  # ASGI header names are lower-case bytes
 
 
 def header(scope: dict[str, Any], name: bytes) -> str | None:
@@ -102,18 +104,30 @@ def _condition(name: str, template: dict[str, Any], settings: Settings) -> bool:
 
 
 # ---------------------------------------------------------------- authorizer
-def authorizer_handler(template: dict[str, Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
-    """The handler of the HttpApi's DefaultAuthorizer function, loaded as the Lambda runtime would."""
+def _default_authorizer(template: dict[str, Any]) -> dict[str, Any]:
     auth = http_api(template).get("Auth") or {}
     name = auth.get("DefaultAuthorizer")
-    arn = ((auth.get("Authorizers") or {}).get(name) or {}).get("FunctionArn") if name else None
+    return ((auth.get("Authorizers") or {}).get(name) or {}) if name else {}
+
+
+def authorizer_handler(template: dict[str, Any]) -> Callable[[dict[str, Any], Any], dict[str, Any]] | None:
+    """The handler of the HttpApi's DefaultAuthorizer function, loaded as the Lambda runtime would."""
+    arn = _default_authorizer(template).get("FunctionArn")
     if not isinstance(arn, dict) or "Fn::GetAtt" not in arn:
         return None
     return load_handler(functions()[arn["Fn::GetAtt"][0]])
 
 
-def authorizer_event(scope: dict[str, Any], route: Route, token: str) -> dict[str, Any]:
-    """A payload-2.0 REQUEST authorizer event, as API Gateway sends it."""
+def identity_headers(template: dict[str, Any]) -> tuple[bytes, ...]:
+    """The DefaultAuthorizer's identity-source headers (`Identity.Headers`), as ASGI names. API
+    Gateway refuses a request without every one of them (401, the authorizer is not called)."""
+    identity = _default_authorizer(template).get("Identity") or {}
+    return tuple(str(h).lower().encode() for h in identity.get("Headers") or [])
+
+
+def authorizer_event(scope: dict[str, Any], route: Route, identity: list[str] | None) -> dict[str, Any]:
+    """A payload-2.0 REQUEST authorizer event, as API Gateway sends it (`identitySource`: the values
+    of the identity sources, None when the authorizer lists none)."""
     method, path = scope["method"], scope["path"]
     headers: dict[str, str] = {}
     for key, value in scope.get("headers") or []:
@@ -124,7 +138,7 @@ def authorizer_event(scope: dict[str, Any], route: Route, token: str) -> dict[st
         "version": "2.0",
         "type": "REQUEST",
         "routeArn": f"arn:aws:execute-api:local:000000000000:local/$default/{method}{path}",
-        "identitySource": [token],
+        "identitySource": identity,
         "routeKey": f"{route.method} {route.path}",
         "rawPath": path,
         "rawQueryString": scope.get("query_string", b"").decode("latin-1"),
@@ -144,6 +158,7 @@ class Security:
     template: dict[str, Any]
     limiter: RateLimiter
     authorize: Callable[[dict[str, Any], Any], dict[str, Any]] | None
+    identity: tuple[bytes, ...] = ()
 
     # -- guards (stage1_local.gateway.Guard): an error stops the request, None lets it through
     async def body_size(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
@@ -157,11 +172,12 @@ class Security:
     async def authorizer(self, scope: dict[str, Any], route: Route | None) -> Stage1Error | None:
         if route is None or not route.authorizer or not self.settings.auth.auth_enabled or self.authorize is None:
             return None
-        token = header(scope, TOKEN_HEADER)
-        if not token:
-            return self._failed(scope, "missing token: send it in the X-Stage1-Token header")
+        values = [header(scope, name) for name in self.identity]
+        if not all(values):
+            return self._failed(scope, MISSING_TOKEN)
+        event = authorizer_event(scope, route, [v for v in values if v] if self.identity else None)
         try:
-            answer = await asyncio.to_thread(self.authorize, authorizer_event(scope, route, token), None)
+            answer = await asyncio.to_thread(self.authorize, event, None)
         except Exception as exc:  # the authorizer failed (database down): API Gateway would answer 500
             return to_stage1_error(exc)
         context = answer.get("context") or {}
@@ -281,7 +297,7 @@ def install(gateway: Any, settings: Settings | None = None) -> Security:
     if not settings.auth.auth_enabled:
         log.warning("STAGE1_AUTH_ENABLED=false: the gateway does not check tokens")
     limiter = RateLimiter(settings.auth.rate_limit_rps, settings.auth.rate_limit_burst)
-    security = Security(settings, template, limiter, handler)
+    security = Security(settings, template, limiter, handler, identity_headers(template))
     gateway.guards += [security.body_size, security.authorizer, security.rate_limit]
     gateway.middleware += [join_repeated_headers, security.cors]
     return security

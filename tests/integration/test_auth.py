@@ -271,19 +271,23 @@ def test_on_aws_the_authorizer_allows_and_the_function_checks_the_scope(mint, cl
     authorizer = load_handler(functions()["AuthorizerFunction"])
     auth_fn = load_handler(functions()["AuthFunction"])
     request = event("http_api_v2_authorizer.json")
+    request.pop("identitySource")  # the template lists none: the token is read from the headers
+
+    def presenting(headers: dict[str, str]) -> dict:
+        return request | {"headers": {k: v for k, v in request["headers"].items() if k != "x-stage1-token"} | headers}
 
     reader = mint(["read"], name="aws-path")
-    answer = authorizer(request | {"identitySource": [reader["token"]]}, None)
+    answer = authorizer(presenting({"x-stage1-token": reader["token"]}), None)
     assert answer == {"isAuthorized": True,
                       "context": {"token_id": reader["token_id"], "token_name": "aws-path", "scopes": "read"}}
     response = auth_fn(_function_event(event, "/api/auth/tokens", answer["context"]), None)
     assert response["statusCode"] == 403 and json.loads(response["body"])["details"]["required"] == "admin"
 
     admin = mint(["read", "admin"])
-    answer = authorizer(request | {"identitySource": [admin["token"]]}, None)
+    answer = authorizer(presenting({"authorization": f"Bearer {admin['token']}"}), None)
     response = auth_fn(_function_event(event, "/api/auth/tokens", answer["context"]), None)
     assert response["statusCode"] == 200, response["body"]
 
     client.delete(f"/api/auth/tokens/{reader['token_id']}")
-    assert authorizer(request | {"identitySource": [reader["token"]]}, None) == {
+    assert authorizer(presenting({"authorization": f"bearer {reader['token']}"}), None) == {
         "isAuthorized": False, "context": {"reason": "token revoked"}}

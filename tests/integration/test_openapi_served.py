@@ -13,6 +13,9 @@ def test_the_gateway_serves_the_merged_spec_without_a_token(gateway_url):
     spec = r.json()
     assert spec["paths"].keys() == merged_spec()["paths"].keys()
     assert spec["components"]["securitySchemes"]["Stage1Token"]["name"] == "X-Stage1-Token"
+    bearer = spec["components"]["securitySchemes"]["bearerAuth"]
+    assert (bearer["type"], bearer["scheme"]) == ("http", "bearer")
+    assert spec["security"] == [{"Stage1Token": []}, {"bearerAuth": []}]
 
 
 def test_the_docs_page_loads_only_local_assets(gateway_url):

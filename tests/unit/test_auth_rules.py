@@ -10,6 +10,7 @@ import pytest
 from stage1.auth import ratelimit
 from stage1.auth.admin import secret_matches
 from stage1.auth.authorizer import authorize, token_of
+from stage1.auth.credentials import CONFLICTING_TOKENS, MALFORMED_AUTHORIZATION, MAX_AUTHORIZATION_CHARS, MISSING_TOKEN
 from stage1.auth.scopes import required_scope
 from stage1.auth.tokens import hash_token, new_token, well_formed
 from stage1.core.settings import Settings
@@ -69,7 +70,7 @@ def test_limiter_forgets_the_least_recent_keys():
 
 
 @pytest.mark.parametrize("event, reason", [
-    ({"identitySource": [], "headers": {}}, "missing token: send it in the X-Stage1-Token header"),
+    ({"identitySource": [], "headers": {}}, MISSING_TOKEN),
     ({"identitySource": ["garbage"]}, "invalid token"),
     ({"headers": {"x-stage1-token": "s1_short"}}, "invalid token"),
 ])
@@ -88,8 +89,7 @@ def test_the_authorizer_denies_missing_and_malformed_tokens_without_the_database
 def test_the_authorizer_denies_hostile_identity_sources_without_raising(event):
     """Non-ASCII, non-string, joined or huge: a deny, never a TypeError (API Gateway would answer 500)."""
     answer = authorize({"version": "2.0", "type": "REQUEST", "routeKey": "GET /api/x", **event})
-    assert answer["isAuthorized"] is False and answer["context"]["reason"] in ("invalid token", "missing token: "
-                                                                                "send it in the X-Stage1-Token header")
+    assert answer["isAuthorized"] is False and answer["context"]["reason"] in ("invalid token", MISSING_TOKEN)
 
 
 def test_the_admin_secret_compare_takes_any_header_text():
@@ -97,9 +97,71 @@ def test_the_admin_secret_compare_takes_any_header_text():
     assert secret_matches("caf\u00e9" * 8, "caf\u00e9" * 8)
 
 
-def test_the_authorizer_reads_the_identity_source_before_the_header():
-    assert token_of({"identitySource": ["a"], "headers": {"x-stage1-token": "b"}}) == "a"
+def test_the_authorizer_reads_the_headers_and_the_identity_source_only_without_them():
+    """The template lists no identity source (so either header works); an event that still carries one
+    and no credential header is read from it."""
+    assert token_of({"identitySource": ["a"], "headers": {"x-stage1-token": "b"}}) == "b"
+    assert token_of({"identitySource": ["a"], "headers": {}}) == "a"
     assert token_of({"headers": {"x-stage1-token": "b"}}) == "b"
+    assert token_of({"headers": {"authorization": "Bearer b"}}) == "b"
+
+
+TOKEN = "s1_" + "A" * 43
+
+
+def _bearer_event(event, headers: dict[str, str]) -> dict:
+    """The recorded authorizer event as API Gateway sends it with no identity source configured: no
+    `identitySource`, the credential only in the (lower-cased) headers."""
+    ev = event("http_api_v2_authorizer.json")
+    ev.pop("identitySource")
+    ev["headers"].pop("x-stage1-token")
+    ev["headers"].update(headers)
+    return ev
+
+
+@pytest.mark.parametrize("authorization", [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}",
+                                           f"Bearer  {TOKEN}", f"Bearer {TOKEN} "])
+def test_a_bearer_token_is_read_from_the_authorization_header(event, authorization):
+    assert token_of(_bearer_event(event, {"authorization": authorization})) == TOKEN
+
+
+def test_both_headers_with_the_same_token_are_one_token(event):
+    assert token_of(_bearer_event(event, {"authorization": f"Bearer {TOKEN}", "x-stage1-token": TOKEN})) == TOKEN
+
+
+@pytest.mark.parametrize("headers, reason", [
+    ({"authorization": f"Basic {TOKEN}"}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Basic dXNlcjpwYXNz"}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Bearer"}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Bearer "}, MALFORMED_AUTHORIZATION),
+    ({"authorization": TOKEN}, MALFORMED_AUTHORIZATION),
+    ({"authorization": f"Bearer {TOKEN} {TOKEN}"}, MALFORMED_AUTHORIZATION),
+    ({"authorization": f"Bearer {TOKEN},Bearer {TOKEN}"}, MALFORMED_AUTHORIZATION),  # a repeated header, joined
+    ({"authorization": f"Bearer\t{TOKEN}"}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Bearer " + "A" * (MAX_AUTHORIZATION_CHARS - 6)}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Bearer s1_" + "A" * 10**6}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Bearer caf\u00e9"}, MALFORMED_AUTHORIZATION),
+    ({"authorization": "Bearer s1_short"}, "invalid token"),
+    ({"authorization": f"Bearer {TOKEN}", "x-stage1-token": "s1_" + "B" * 43}, CONFLICTING_TOKENS),
+    ({"authorization": f"Bearer {TOKEN}", "x-stage1-token": "garbage"}, CONFLICTING_TOKENS),
+    ({"authorization": "Basic x", "x-stage1-token": TOKEN}, MALFORMED_AUTHORIZATION),
+    ({"authorization": ""}, MISSING_TOKEN),
+])
+def test_the_authorizer_handler_denies_bad_authorization_headers_without_the_database(event, headers, reason):
+    """Through the Lambda handler API Gateway calls, with its v2 event: every bad Authorization header is
+    a deny naming why (the reason never holds the token), before any database work (none is running)."""
+    handler = load_handler(functions()["AuthorizerFunction"])
+    answer = handler(_bearer_event(event, headers), None)
+    assert answer == {"isAuthorized": False, "context": {"reason": reason}}
+    assert TOKEN not in json.dumps(answer)
+
+
+def test_the_authorizer_never_logs_the_token(event, caplog):
+    handler = load_handler(functions()["AuthorizerFunction"])
+    with caplog.at_level("DEBUG"):
+        handler(_bearer_event(event, {"authorization": f"Bearer {TOKEN}", "x-stage1-token": TOKEN[:-1] + "B"}), None)
+        handler(_bearer_event(event, {"authorization": f"Basic {TOKEN}"}), None)
+    assert caplog.records and not any(TOKEN[3:20] in r.getMessage() + str(r.__dict__) for r in caplog.records)
 
 
 def test_the_lambda_authorizer_handler_is_the_shared_code(event):
@@ -142,8 +204,12 @@ def test_the_authorizer_is_the_http_apis_default():
     config = auth["Authorizers"][auth["DefaultAuthorizer"]]
     assert config["FunctionArn"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
     assert config["AuthorizerPayloadFormatVersion"] == "2.0" and config["EnableSimpleResponses"] is True
-    assert config["Identity"]["Headers"] == ["X-Stage1-Token"]
+    # No identity source (API Gateway would demand every listed one in every request, so listing
+    # X-Stage1-Token refuses Bearer-only requests), hence no cache (caching needs one): docs/auth.md.
+    assert not config["Identity"].get("Headers") and not config["Identity"].get("QueryStrings")
     assert config["Identity"]["ReauthorizeEvery"] == {"Ref": "AuthorizerCacheTtl"}
+    ttl = load_template()["Parameters"]["AuthorizerCacheTtl"]
+    assert ttl["Default"] == ttl["MinValue"] == ttl["MaxValue"] == 0
 
 
 def test_cors_and_throttling_come_from_parameters_with_the_local_defaults():
@@ -153,7 +219,7 @@ def test_cors_and_throttling_come_from_parameters_with_the_local_defaults():
     condition, cors, otherwise = api["CorsConfiguration"]["Fn::If"]
     assert condition == "HasCorsOrigins" and otherwise == {"Ref": "AWS::NoValue"}
     assert cors["AllowOrigins"] == {"Fn::Split": [",", {"Ref": "CorsAllowOrigins"}]}
-    assert {"X-Stage1-Token", "X-Stage1-Admin-Secret", "Content-Type"} <= set(cors["AllowHeaders"])
+    assert {"Authorization", "X-Stage1-Token", "X-Stage1-Admin-Secret", "Content-Type"} <= set(cors["AllowHeaders"])
     assert set(api["DefaultRouteSettings"]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
     # Token issue's own throttle counts all clients together: it must not be a lockout anyone can trigger
     # (per-source limits are the function's, stage1.auth.admin).

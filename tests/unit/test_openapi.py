@@ -35,7 +35,10 @@ def test_every_route_of_the_template_is_documented_once(spec):
 
 
 def test_security_follows_the_template(spec):
-    assert spec["security"] == [{"Stage1Token": []}]
+    # Either header satisfies a protected operation: X-Stage1-Token or Authorization: Bearer.
+    assert spec["security"] == [{"Stage1Token": []}, {"bearerAuth": []}]
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["type"] == "http"
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["components"]["securitySchemes"]["Stage1Token"] == {
         "type": "apiKey", "in": "header", "name": "X-Stage1-Token",
         "description": spec["components"]["securitySchemes"]["Stage1Token"]["description"]}
@@ -44,7 +47,7 @@ def test_security_follows_the_template(spec):
         if route.authorizer:
             assert "security" not in op and {"401", "403"} <= set(op["responses"]), route
         else:
-            assert op["security"] in ([], [{"AdminSecret": []}, {"Stage1Token": []}]), route
+            assert op["security"] in ([], [{"AdminSecret": []}, {"Stage1Token": []}, {"bearerAuth": []}]), route
 
 
 def test_errors_are_documented_as_the_envelope(spec):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from stage1.auth.credentials import AUTHORIZATION_HEADER, presented_token
 from stage1.auth.events import AuthorizerEvent, decode_authorizer_event
 from stage1.auth.tokens import authenticate
 from stage1.core.errors import Unauthorized
@@ -24,16 +25,21 @@ log = get_logger("authorizer")
 
 
 def token_of(event: AuthorizerEvent | dict[str, Any] | None) -> str | None:
-    """The token: the identity source (API Gateway fills it from `$request.header.X-Stage1-Token`),
-    else the header itself (payload 2.0 lowercases header names). An event of another shape (a
-    non-string token, say) has no token: a deny, never an exception. Two headers arrive
+    """The token the request presents, read from its headers (payload 2.0 lowercases their names)
+    by `stage1.auth.credentials.presented_token`: `Authorization: Bearer <token>` or
+    `X-Stage1-Token`. The identity source is only a fallback for an event without those headers
+    (template.yaml lists none, so that both headers work: docs/auth.md). Raises `Unauthorized` for a
+    malformed Authorization header or two different tokens. An event of another shape (a
+    non-string token, say) has no token: a deny, never an exception. Repeated headers arrive
     comma-joined and fail the token's shape check."""
     ev = decode_authorizer_event(event)
     if ev is None:
         return None
-    if ev.identitySource and ev.identitySource[0]:
+    headers = ev.headers or {}
+    token = presented_token(headers.get(TOKEN_HEADER.lower()), headers.get(AUTHORIZATION_HEADER.lower()))
+    if token is None and ev.identitySource and ev.identitySource[0]:
         return ev.identitySource[0]
-    return (ev.headers or {}).get(TOKEN_HEADER.lower())
+    return token
 
 
 def authorize(event: AuthorizerEvent | dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +47,7 @@ def authorize(event: AuthorizerEvent | dict[str, Any]) -> dict[str, Any]:
     propagate (API Gateway answers 500, the local gateway 503): a database outage is not a deny."""
     ev = decode_authorizer_event(event)
     try:
-        identity = authenticate(token_of(ev))
+        identity = authenticate(token_of(ev))  # the reason logged below never holds the token
     except Unauthorized as exc:
         log_fields(log, logging.INFO, "denied", route=ev.routeKey if ev else None, reason=exc.message)
         return {"isAuthorized": False, "context": {"reason": exc.message}}

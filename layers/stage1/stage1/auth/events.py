@@ -15,9 +15,10 @@ class AuthorizerEvent(msgspec.Struct, frozen=True):
     version: str = "2.0"
     type: str = "REQUEST"
     routeKey: str | None = None  # noqa: N815 - API Gateway's field names
-    # API Gateway fills it from the identity source ($request.header.X-Stage1-Token).
+    # API Gateway fills it from the template's identity sources (none today: docs/auth.md).
     identitySource: list[str] | None = None  # noqa: N815
-    # Payload 2.0 lowercases header names; repeated headers arrive comma-joined.
+    # Payload 2.0 lowercases header names; repeated headers arrive comma-joined. The token is read
+    # from here (x-stage1-token or authorization).
     headers: dict[str, str] | None = None
 
 

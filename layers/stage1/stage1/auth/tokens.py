@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from stage1.auth.credentials import INVALID_TOKEN, MISSING_TOKEN
 from stage1.auth.schemas import SCOPES, TokenInfo, TokenIssued, TokenList
 from stage1.core import db
 from stage1.core.errors import BadRequest, NotFound, Unauthorized
@@ -112,9 +113,9 @@ def authenticate(token: str | None) -> Identity:
     """The token's identity, or `Unauthorized` saying why (missing, malformed, unknown, expired,
     revoked). Records `last_used_at` at most every `token_touch_seconds`."""
     if not token:
-        raise Unauthorized("missing token: send it in the X-Stage1-Token header")
+        raise Unauthorized(MISSING_TOKEN)
     if not well_formed(token):
-        raise Unauthorized("invalid token")
+        raise Unauthorized(INVALID_TOKEN)
     with db.connection() as conn:
         row = conn.execute(
             "select token_id, name, scopes, expires_at, revoked_at, last_used_at, now() as now "
@@ -122,7 +123,7 @@ def authenticate(token: str | None) -> Identity:
             (hash_token(token),),
         ).fetchone()
         if row is None:
-            raise Unauthorized("invalid token")
+            raise Unauthorized(INVALID_TOKEN)
         if row["revoked_at"] is not None:
             raise Unauthorized("token revoked")
         if row["expires_at"] is not None and row["expires_at"] <= row["now"]:
