@@ -36,6 +36,19 @@ def test_samconfig_environment_is_complete_and_holds_no_secret(env):
     assert CONFIG[env]["global"]["parameters"]["region"]
 
 
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_samconfig_values_meet_the_template_constraints(env):
+    """CloudFormation refuses a value outside MinValue/MaxValue/AllowedValues at deploy time; check it here
+    (AuthorizerCacheTtl is held at 0 so both token headers work: an old `=300` override must go)."""
+    for name, value in overrides(env).items():
+        spec = PARAMS[name]
+        if spec.get("Type") == "Number":
+            number = float(value)
+            assert spec.get("MinValue", number) <= number <= spec.get("MaxValue", number), (env, name, value)
+        if "AllowedValues" in spec:
+            assert value in [str(v) for v in spec["AllowedValues"]], (env, name, value)
+
+
 def test_deploy_command_appends_secrets_from_the_environment():
     environ = {sam.secret_env_name(n): f"value of {n}=x&y" for n in SECRETS}
     cmd = sam.deploy_command("prod", environ, ["--no-confirm-changeset"])
