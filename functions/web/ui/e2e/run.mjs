@@ -67,6 +67,13 @@ const page = ctx.pages()[0] ?? (await ctx.newPage());
 page.setDefaultTimeout(15000);
 page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text()))) consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
+// Every API call the page makes with a token carries it as Authorization: Bearer, never X-Stage1-Token.
+const apiCalls = [];
+page.on("request", (r) => {
+  if (!r.url().startsWith(BASE + "/api/")) return;
+  const h = r.headers();
+  apiCalls.push({ url: r.url(), bearer: (h.authorization ?? "").startsWith("Bearer "), xToken: "x-stage1-token" in h });
+});
 const shot = async (name) => { if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`) }); };
 async function signIn(token) {
   await page.goto(BASE + "/");
@@ -102,6 +109,12 @@ try {
     await page.fill("input[placeholder^='slug']", "");
     await page.waitForTimeout(400);
     await shot("datasets");
+  });
+  await check("the page sends the token as Authorization: Bearer", async () => {
+    const signedIn = apiCalls.filter((c) => c.bearer);
+    if (!signedIn.length) throw new Error(`no API call carried a Bearer token (${apiCalls.length} calls)`);
+    const stray = apiCalls.filter((c) => c.xToken);
+    if (stray.length) throw new Error(`X-Stage1-Token sent by the page: ${stray[0].url}`);
   });
   await check("upload a file through the page and see its candles", async () => {
     await page.goto(`${BASE}/datasets/${ds.dataset_slug}/upload`);

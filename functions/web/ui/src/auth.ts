@@ -1,6 +1,7 @@
-// The token lives in sessionStorage (gone with the tab); it is sent as X-Stage1-Token (docs/web.md:
-// why not Authorization: Bearer). Never the admin secret: the sign-in page refuses nothing but an
-// API token shape cannot be checked client-side, so the server's 401 decides.
+// The token lives in sessionStorage (gone with the tab); it is sent as `Authorization: Bearer <token>`,
+// which the API takes beside X-Stage1-Token (docs/web.md, Sign-in; docs/auth.md). Never the admin
+// secret: the sign-in page refuses nothing but an API token shape cannot be checked client-side, so
+// the server's 401 decides.
 const KEY = "stage1.token";
 type Listener = () => void;
 const listeners = new Set<Listener>();
@@ -16,4 +17,9 @@ export function setToken(token: string | null): void {
 export function onTokenChange(l: Listener): () => void {
   listeners.add(l);
   return () => listeners.delete(l);
+}
+
+/** The request headers that carry a token: the one place the web client names the scheme. */
+export function authHeaders(token: string | null): Record<string, string> {
+  return token ? { Authorization: `Bearer ${token}` } : {};
 }

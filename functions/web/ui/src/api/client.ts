@@ -1,7 +1,7 @@
 // The typed API client: openapi-fetch over the generated schema (src/api/schema.d.ts, `make openapi`).
 import createClient, { type Middleware } from "openapi-fetch";
 import type { paths } from "./schema";
-import { getToken } from "../auth";
+import { authHeaders, getToken } from "../auth";
 
 export type { paths, components } from "./schema";
 export type Schemas = import("./schema").components["schemas"];
@@ -26,8 +26,7 @@ export function onDenied(l: DeniedListener): () => void {
 
 const auth: Middleware = {
   onRequest({ request }) {
-    const token = getToken();
-    if (token) request.headers.set("X-Stage1-Token", token);
+    for (const [name, value] of Object.entries(authHeaders(getToken()))) request.headers.set(name, value);
     return request;
   },
 };
@@ -36,8 +35,7 @@ export const api = createClient<paths>({ baseUrl: window.location.origin });
 api.use(auth);
 
 export function headers(): Record<string, string> {
-  const token = getToken();
-  return token ? { "X-Stage1-Token": token } : {};
+  return authHeaders(getToken());
 }
 
 /** Unwrap an openapi-fetch answer: the data, or an ApiError with the envelope's message. */

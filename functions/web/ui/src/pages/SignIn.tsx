@@ -20,7 +20,7 @@ export function SignIn() {
         <button type="submit">Sign in</button>
         <p className="muted">
           A token from <code>stage1 token create</code> or <code>POST /api/auth/token</code>. It is kept in this tab only
-          (sessionStorage) and sent as <code>X-Stage1-Token</code>. Never paste the admin secret here.
+          (sessionStorage) and sent as <code>Authorization: Bearer</code>. Never paste the admin secret here.
         </p>
       </form>
     </main>
