@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import Request, post
+from litestar import Request, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from stage1.core.errors import BadRequest
@@ -22,9 +22,11 @@ from stage1.uploads.schemas import (
     UploadCompleted,
     UploadCreated,
     UploadRequest,
+    UploadStatus,
 )
 from stage1.web.app import create_app, make_handler
 from stage1.web.bodies import decode_strict, refuse_large
+from stage1.web.guards import request_caller
 from stage1.web.params import DatasetRef
 
 Kind = Annotated[Literal["ohlcv", "indicators", "predictions", "trades", "raw"] | None, QueryParameter()]
@@ -59,6 +61,18 @@ async def complete_upload(upload_id: UploadId, request: Request) -> UploadComple
     return await in_thread(service.complete_upload, upload_id, body)
 
 
+@get("/api/uploads/{upload_id:str}", summary="An upload: its job, and each chunk's state and the missing chunks",
+     tags=["uploads"], sync_to_thread=True)
+def get_upload(upload_id: UploadId, request: Request) -> UploadStatus:
+    return service.upload_status(upload_id, request_caller(request))
+
+
+@post("/api/uploads/{upload_id:str}/resume", summary="Resume a chunked upload: PUT URLs for the missing chunks",
+      tags=["uploads"], status_code=200, sync_to_thread=True)
+def resume_upload(upload_id: UploadId, request: Request) -> UploadStatus:
+    return service.resume_upload(upload_id, request_caller(request))
+
+
 def _inline(content_type: str, data: bytes, measurement: str | None, kind: str | None, format: str | None,
             granularity: str | None) -> dict:
     if content_type.split(";")[0].strip().lower() == "application/json":
@@ -91,6 +105,7 @@ async def import_async(request: Request, measurement: Measurement = None, kind: 
     return await in_thread(service.import_async, **args)
 
 
-app = create_app([create_upload, create_dataset_upload, complete_upload, import_blocking, import_async],
+app = create_app([create_upload, create_dataset_upload, complete_upload, get_upload, resume_upload, import_blocking,
+                  import_async],
                  title="Stage1 uploads and imports")
 handler = make_handler(app)

@@ -59,11 +59,13 @@ class LocalContext:
 
 class Runner:
     """Runs function handlers on threads, as Lambda would run invocations: background invocations on
-    one pool (two at a time, the machine's cores), waited-for ones on another so that a blocking
-    import never queues behind a long upload."""
+    one pool (`importer_concurrency` at a time, 2 by default: the machine's cores; the chunks of an
+    upload fan out over it as over the importer's reserved concurrency on AWS), waited-for ones on
+    another so that a blocking import never queues behind a long upload."""
 
     def __init__(self) -> None:
-        self.background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="invoke")
+        self.background = ThreadPoolExecutor(max_workers=get_settings().jobs.importer_concurrency,
+                                             thread_name_prefix="invoke")
         self.waited = ThreadPoolExecutor(max_workers=4, thread_name_prefix="invoke-sync")
 
     def __call__(self, function: str, event: dict[str, Any], wait: bool) -> Any:

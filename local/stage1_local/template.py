@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -110,6 +111,14 @@ def load_handler(fn: Function) -> Any:
     module_path, _, attr = fn.handler.rpartition(".")
     file = fn.code_uri / (module_path.replace(".", "/") + ".py")
     name = f"stage1_fn_{fn.name}"
+    with _LOADING:  # concurrent first invocations (a chunked upload's events) must not see a half-run module
+        return _load(fn, file, name, attr)
+
+
+_LOADING = threading.RLock()
+
+
+def _load(fn: Function, file: Path, name: str, attr: str) -> Any:
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(name, file)
         if spec is None or spec.loader is None:

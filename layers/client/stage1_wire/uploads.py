@@ -13,6 +13,10 @@ DatasetKind = Literal["ohlcv", "indicators"]
 # Partitioning of a table an upload creates ("1m", "1h", "1d"); it reaches QuestDB's DDL and a JSON payload.
 GRANULARITY_PATTERN = r"^[A-Za-z0-9]{0,16}$"
 Granularity = Annotated[str, msgspec.Meta(pattern=GRANULARITY_PATTERN, max_length=16)]
+# A chunked upload declares the byte size of each chunk, in order (each chunk a valid file on its own,
+# cut at row boundaries by the client); their sum is `size`. The server's setting may allow fewer.
+MAX_CHUNKS = 10_000
+ChunkSizes = Annotated[list[Annotated[int, msgspec.Meta(gt=0)]], msgspec.Meta(max_length=MAX_CHUNKS)]
 
 
 class UploadRequest(Model, kw_only=True):
@@ -24,6 +28,8 @@ class UploadRequest(Model, kw_only=True):
     dataset_id: str | None = None
     # Partitioning of a table this upload creates (e.g. "1m", "1h"); a dataset's own granularity wins.
     granularity: Granularity | None = None
+    # A chunked upload: each chunk's size in bytes (docs/imports.md, "Chunked uploads").
+    chunks: ChunkSizes | None = None
 
 
 class DatasetUploadRequest(Model, kw_only=True):
@@ -33,6 +39,7 @@ class DatasetUploadRequest(Model, kw_only=True):
     content_type: Annotated[str, msgspec.Meta(max_length=127)] = ""
     # Defaults to the dataset's ohlcv_measurement / indicator_measurement.
     measurement: Annotated[str, msgspec.Meta(min_length=1, max_length=63)] | None = None
+    chunks: ChunkSizes | None = None
 
 
 class UploadPart(Model):
@@ -40,6 +47,15 @@ class UploadPart(Model):
     url: str
     # The exact bytes this part's URL accepts (its Content-Length is signed): part_size, the last one less.
     size: int | None = None
+
+
+class UploadChunk(Model, kw_only=True):
+    """One chunk's presigned PUT: exactly `size` bytes (the Content-Length is signed) to `object_key`."""
+
+    index: int
+    url: str
+    size: int
+    object_key: str
 
 
 class UploadCreated(Model, kw_only=True):
@@ -58,6 +74,12 @@ class UploadCreated(Model, kw_only=True):
     parts: list[UploadPart] | None = None
     complete_url: str
     poll_url: str
+    # Chunked uploads: the PUT URLs of the first chunks (at most 1,000 per answer; the rest from
+    # POST /api/uploads/{id}/resume), and where to ask which chunks the server has.
+    chunked: bool = False
+    chunks: list[UploadChunk] | None = None
+    chunk_count: int | None = None
+    status_url: str | None = None
 
 
 class CompletedPart(Model, kw_only=True):
@@ -79,6 +101,38 @@ class UploadCompleted(Model, kw_only=True):
     size: int | None = None
     poll_url: str
     message: str
+
+
+class ChunkState(Model, kw_only=True):
+    index: int
+    size: int
+    # PENDING (not imported: `arrived` says whether its object is in the bucket), IMPORTING, IMPORTED, FAILED
+    state: str
+    arrived: bool
+    rows: int
+    attempts: int
+    error: str | None = None
+
+
+class UploadStatus(Model, kw_only=True):
+    """GET /api/uploads/{id}, POST /api/uploads/{id}/resume: what the server has of an upload."""
+
+    upload_id: str
+    job_id: str
+    job_status: str
+    status: str  # the upload's: CREATED, UPLOADED, REJECTED
+    size: int
+    chunked: bool
+    expires_at: str | None = None
+    rows: int = 0
+    chunk_count: int = 0
+    chunks_imported: int = 0
+    # Chunks the server does not have (no object in the bucket and not imported), in order.
+    missing: list[int] = msgspec.field(default_factory=list)
+    chunks: list[ChunkState] | None = None
+    # resume only: fresh PUT URLs for (at most 1,000 of) the missing chunks, in order.
+    urls: list[UploadChunk] | None = None
+    poll_url: str
 
 
 class InlineImportRequest(Model, kw_only=True):

@@ -107,6 +107,9 @@ class Jobs(msgspec.Struct, frozen=True, kw_only=True):
         ge=1)] = 6 * 3600.0
     simulation_load_batch_rows: Annotated[int, _s(
         "Trades of a simulation's upload copied into Postgres per COPY transaction.", ge=100, le=1_000_000)] = 20_000
+    importer_concurrency: Annotated[int, _s(
+        "Importer invocations at once: the local gateway's background invocations; on AWS the template's "
+        "ImporterConcurrency parameter (ReservedConcurrentExecutions) bounds them.", ge=1, le=1000)] = 2
 
 
 class Uploads(msgspec.Struct, frozen=True, kw_only=True):
@@ -115,6 +118,15 @@ class Uploads(msgspec.Struct, frozen=True, kw_only=True):
     multipart_threshold_bytes: Annotated[int, _s("Uploads above this are multipart.", ge=5 * 1024**2)] = 64 * 1024**2
     upload_url_expires_seconds: Annotated[int, _s("Presigned upload URLs' lifetime (held within 60 s .. 7 days).",
                                                   ge=1)] = 3600
+    upload_max_chunks: Annotated[int, _s("Most chunks of one chunked upload.", ge=1, le=10_000)] = 10_000
+    upload_chunk_max_bytes: Annotated[int, _s(
+        "Largest chunk of a chunked upload (one presigned PUT; S3: 5 GiB).", ge=1, le=5 * 1024**3)] = 1024**3
+    upload_chunked_ttl_seconds: Annotated[int, _s(
+        "A chunked upload not complete this long after it was created is expired by the sweeper "
+        "(objects deleted, staging dropped, job FAILED).", ge=60)] = 24 * 3600
+    upload_chunk_max_attempts: Annotated[int, _s(
+        "Imports of one chunk (retries after an outage or a lost invocation) before its job FAILS.",
+        ge=1, le=100)] = 5
 
 
 class Imports(msgspec.Struct, frozen=True, kw_only=True):

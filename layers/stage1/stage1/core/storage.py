@@ -71,3 +71,11 @@ def presigned_part(bucket: str, key: str, multipart_id: str, number: int, length
                 "ContentLength": length},
         ExpiresIn=url_seconds(expires),
     )
+
+
+def presigned_put(bucket: str, key: str, length: int, expires: int) -> str:
+    """A PUT URL for one whole object of exactly `length` bytes (a chunk of a chunked upload): the
+    signed Content-Length makes a PUT of any other length fail the signature check (403)."""
+    return get_s3().generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key, "ContentLength": length}, ExpiresIn=url_seconds(expires),
+    )

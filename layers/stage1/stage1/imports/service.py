@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -30,18 +31,19 @@ from stage1.core.logging import get_logger, log_fields
 from stage1.core.questdb import get_questdb, ident
 from stage1.core.settings import get_settings
 from stage1.datasets import versions
-from stage1.imports.core import copy_into, import_file, staging_name, table_stats, wait_applied
+from stage1.imports.core import ImportStats, copy_into, import_file, staging_name, table_stats, wait_applied
 from stage1.imports.errors import ImportFailed
 from stage1.imports.events import S3Event
 from stage1.imports.formats import Source
 from stage1.imports.limits import Limits
 from stage1.imports.result import ImportFailure, ImportResult
 from stage1.jobs import worker
-from stage1.jobs.service import FAILED, PENDING, Job, JobAborted
+from stage1.jobs.service import FAILED, PENDING, Job, JobAborted, find_job
 from stage1.jobs.worker import JobFailed, Lease, Outcome, answer
 from stage1.timeseries import ownership as own
 from stage1.timeseries.kinds import Kind, drop_table, ensure_table
 from stage1.timeseries.timestamps import micros_to_unix
+from stage1.uploads.chunks import parse_chunk_key
 
 log = get_logger("imports.service")
 JOB_TYPE = "import"
@@ -97,6 +99,12 @@ def handle_records(event: S3Event, owner: str | None = None) -> list[dict[str, A
         if not record.created:
             continue
         bucket, key = record.s3.bucket.name or get_settings().store.bucket, record.s3.object.key
+        if parse_chunk_key(key) is not None:
+            # A chunk of a chunked upload: imported on its own, into the job's staging table.
+            from stage1.imports.chunks import import_chunk  # (it builds on this module)
+
+            out.append(import_chunk(bucket, key, owner or f"importer-{uuid.uuid4().hex[:12]}"))
+            continue
         job_id = mark_uploaded(key)
         if job_id is None:
             log_fields(log, 20, "object without an upload: ignored", bucket=bucket, key=key)
@@ -122,6 +130,11 @@ def run_job(job_id: str, owner: str | None = None, *, arrived: bool = False) -> 
     """Run one import job in the job worker (claim, lease, outcome: `stage1.jobs.worker`); its
     `Outcome` as JSON. Idempotent: a job that is not PENDING is left alone, so duplicate events and
     nudges are harmless. `arrived`: an event says the object is there (the job is marked ready)."""
+    job = find_job(job_id)
+    if job is not None and job.payload.get("chunked"):
+        from stage1.imports.chunks import run_chunked_job  # (it builds on this module)
+
+        return run_chunked_job(job.job_id, owner)
     return answer(worker.run_job(job_id, ImportWork(), owner, note={"ready": True} if arrived else None))
 
 
@@ -232,7 +245,6 @@ class ImportWork:
         assert source is not None  # before_claim found it
         payload = job.payload
         kind, target = Kind(payload["kind"]), ident(payload["measurement"])
-        settings = get_settings()
         staging, job_owner = _staging(job)
         granularity = payload.get("granularity")
         started = time.monotonic()
@@ -244,39 +256,70 @@ class ImportWork:
                    bytes=source.size, attempt=job.attempts)
         _claim_tables(target, _target_owner(job), kind, staging, job_owner)
         drop_table(staging)  # an earlier attempt's rows: a retry starts from an empty staging table
-        tuning = settings.imports
-        stats = import_file(source, kind, staging, prepare=prepare, progress=lease.progress,
-                            senders=tuning.import_senders, block_size=tuning.import_block_bytes,
-                            batch_rows=tuning.import_batch_rows, frame_bytes=tuning.import_frame_bytes,
-                            limits=Limits.from_settings(settings))
-        wait_applied(staging, heartbeat=lease.beat)
-        lease.beat()
-        ensure_table(kind, target, granularity)  # IF NOT EXISTS: concurrent first imports are safe
-        lease.begin_commit()  # a cancel from here on is refused: the copy cannot be undone
-        copy_started = time.monotonic()
-        copy_into(staging, target, timeout=max(60.0, stats.rows / 50_000))
-        # The rows are in the target now; the dataset row is brought up to date.
-        applied = wait_applied(target, heartbeat=_quiet(lease.beat))
-        copy_seconds = time.monotonic() - copy_started
-        if payload.get("dataset_id"):
-            dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
-            # A new dataset version if the content changed (fingerprint first, then a short transaction)
-            dataset.update(versions.after_import(payload["dataset_id"], kind.value, target,
-                                                 upload_id=payload.get("upload_id"), job_id=job.job_id))
-        else:
-            dataset, table_now = None, table_stats(target)
-        seconds = round(time.monotonic() - started, 3)
-        result = ImportResult(
-            measurement=target, kind=kind.value, format=stats.format, rows=stats.rows, rows_written=stats.rows,
-            table_rows=table_now.rows, bytes=source.size, first_ts=micros_to_unix(stats.first_ts),
-            last_ts=micros_to_unix(stats.last_ts), columns=stats.columns, seconds=seconds, wal_applied=applied,
-            staging_copy_seconds=round(copy_seconds, 3), upload_id=payload.get("upload_id"), dataset=dataset,
-        )
-        _drop_staging(staging, job_owner)
-        lease.count(stats.rows)
-        log_fields(log, 20, "import completed", rows=stats.rows, seconds=seconds,
-                   rows_per_s=int(stats.rows / max(seconds, 1e-9)))
-        return result
+        stats = load(source, kind, staging, lease.progress, prepare=prepare)
+        return commit_staging(job, lease, Loaded(stats.format, stats.rows, stats.first_ts, stats.last_ts,
+                                                 stats.columns, source.size), started)
+
+
+def load(source: Source, kind: Kind, table: str, progress: Callable[[int, int | None], None], *,
+         prepare: Callable[[Any], None] | None = None) -> ImportStats:
+    """`import_file` with the settings' tuning and limits (one object, or one chunk)."""
+    settings = get_settings()
+    tuning = settings.imports
+    return import_file(source, kind, table, prepare=prepare, progress=progress,
+                       senders=tuning.import_senders, block_size=tuning.import_block_bytes,
+                       batch_rows=tuning.import_batch_rows, frame_bytes=tuning.import_frame_bytes,
+                       limits=Limits.from_settings(settings))
+
+
+class Loaded(msgspec.Struct, frozen=True):
+    """What the staging table holds once every row of the import is in it."""
+
+    format: str
+    rows: int
+    first_ts: int | None  # microseconds
+    last_ts: int | None
+    columns: list[str] | None
+    bytes: int
+
+
+def commit_staging(job: Job, lease: Lease, loaded: Loaded, started: float) -> ImportResult:
+    """The commit phase of an import (one object, or every chunk of a chunked upload): the job's
+    staging table into its target in one statement, the dataset row and version brought up to date,
+    the staging table dropped. Runs under the job's lease; `begin_commit` is the point of no return."""
+    payload = job.payload
+    kind, target = Kind(payload["kind"]), ident(payload["measurement"])
+    staging, job_owner = _staging(job)
+    granularity = payload.get("granularity")
+    wait_applied(staging, heartbeat=lease.beat)
+    lease.beat()
+    lease.begin_commit()  # a cancel from here on is refused: the copy cannot be undone
+    copy_started = time.monotonic()
+    # A target that does not exist yet becomes the staging table (a rename); else one INSERT ... SELECT.
+    copy_into(staging, target, timeout=max(60.0, loaded.rows / 50_000),
+              create=lambda: ensure_table(kind, target, granularity))  # IF NOT EXISTS: concurrent imports safe
+    # The rows are in the target now; the dataset row is brought up to date.
+    applied = wait_applied(target, heartbeat=_quiet(lease.beat))
+    copy_seconds = time.monotonic() - copy_started
+    if payload.get("dataset_id"):
+        dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
+        # A new dataset version if the content changed (fingerprint first, then a short transaction)
+        dataset.update(versions.after_import(payload["dataset_id"], kind.value, target,
+                                             upload_id=payload.get("upload_id"), job_id=job.job_id))
+    else:
+        dataset, table_now = None, table_stats(target)
+    seconds = round(time.monotonic() - started, 3)
+    result = ImportResult(
+        measurement=target, kind=kind.value, format=loaded.format, rows=loaded.rows, rows_written=loaded.rows,
+        table_rows=table_now.rows, bytes=loaded.bytes, first_ts=micros_to_unix(loaded.first_ts),
+        last_ts=micros_to_unix(loaded.last_ts), columns=loaded.columns, seconds=seconds, wal_applied=applied,
+        staging_copy_seconds=round(copy_seconds, 3), upload_id=payload.get("upload_id"), dataset=dataset,
+    )
+    _drop_staging(staging, job_owner)
+    lease.count(loaded.rows)
+    log_fields(log, 20, "import completed", rows=loaded.rows, seconds=seconds,
+               rows_per_s=int(loaded.rows / max(seconds, 1e-9)))
+    return result
 
 
 def _update_dataset(dataset_id: str, kind: Kind, target: str) -> tuple[dict[str, Any], Any]:

@@ -209,6 +209,38 @@ def claim(job_id: str, owner: str, lease_seconds: int | None = None) -> Job | No
         )
 
 
+def claim_for_commit(conn: Connection[Any], job_id: str, owner: str, lease_seconds: int | None = None) -> Job | None:
+    """A chunked upload's job, for the invocation that commits it (in the caller's transaction, under
+    the upload's lock): PENDING, or RUNNING without a lease owner (chunks importing) → RUNNING with a
+    lease for `owner`, as `claim` does. None if someone else holds it or it finished."""
+    return _one(
+        conn,
+        f"update stage1_jobs {_CLAIM_SET} where job_id = %s and (status = 'PENDING' or "
+        f"(status = 'RUNNING' and lease_owner is null)) returning {_COLUMNS}",
+        (owner, _lease(lease_seconds), job_id),
+    )
+
+
+def start_chunks(conn: Connection[Any], job_id: str) -> None:
+    """A chunked upload's first chunk import began: PENDING → RUNNING without a lease (each chunk
+    holds its own; `sweep` leaves a lease-less job alone)."""
+    conn.execute("update stage1_jobs set status = 'RUNNING', started_at = coalesce(started_at, now()), "
+                 "updated_at = now(), error = null, retry_at = null, lease_owner = null, lease_expires_at = null "
+                 "where job_id = %s and status = 'PENDING'", (job_id,))
+
+
+def chunks_progress(conn: Connection[Any], job_id: str, progress: int, total: int | None) -> str | None:
+    """Progress of a chunked upload's job while its chunks import (RUNNING, no lease owner). Returns
+    None while it is so, else the job's status (cancelled, failed, committing: the chunk stops)."""
+    row = conn.execute(
+        "update stage1_jobs set progress = %s, total = coalesce(%s, total), updated_at = now() "
+        "where job_id = %s and status = 'RUNNING' and lease_owner is null returning job_id",
+        (int(progress), total, job_id)).fetchone()
+    if row is not None:
+        return None
+    return _status(conn, job_id) or "GONE"
+
+
 def claim_next(job_type: str, owner: str, lease_seconds: int | None = None) -> Job | None:
     """The oldest PENDING job of a type, claimed atomically (for polling workers)."""
     with db.connection() as conn:

@@ -49,6 +49,14 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
     from stage1.runs.service import sweep_abandoned  # runs a killed POST /api/runs left PENDING (hole 6)
 
     sweep_abandoned()  # logs what it did
+    from stage1.uploads.chunks import sweep as sweep_chunked  # chunks: lost events, dead invocations, expiry
+
+    try:
+        chunked = sweep_chunked()
+    except Exception as exc:  # the sweep goes on
+        log_fields(log, 40, "chunked upload sweep failed", error=str(exc)[:300])
+        chunked = {}
+    drop_orphan_staging()
     from stage1.simulations.from_upload import settle_waiting  # simulations whose trades import ended
 
     try:
@@ -56,7 +64,7 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
     except Exception as exc:  # the sweep goes on
         log_fields(log, 40, "simulation settle failed", error=str(exc)[:300])
     out = {"requeued": len(swept.requeued), "failed": len(swept.failed), "redispatched": redispatched,
-           "stale_dispatched": stale_dispatched, "waiting": len(waiting)}
+           "stale_dispatched": stale_dispatched, "waiting": len(waiting), **chunked}
     if any(out.values()):
         # Uploads still waiting for their object are routine: only a pass that acted is INFO.
         acted = any(v for k, v in out.items() if k != "waiting")
@@ -76,17 +84,19 @@ def _dispatch(job: Job) -> int:
 
 _ORPHAN_STAGING = (
     "select t.table_name, t.owner_id from stage1_questdb_tables t left join stage1_jobs j on j.job_id = t.owner_id "
-    "where t.role = 'staging' and t.owner_kind = 'job' and t.created_at < now() - interval '1 minute' "
-    "and (j.job_id is null or j.status in ('COMPLETED', 'FAILED', 'CANCELLED')) order by t.created_at limit %s"
+    "where t.role = 'staging' and t.owner_kind = 'job' and (j.job_id is null or j.status in "
+    "('COMPLETED', 'FAILED', 'CANCELLED')) and (t.owner_id = %(job)s or (%(job)s::uuid is null "
+    "and t.created_at < now() - interval '1 minute')) order by t.created_at limit %(limit)s"
 )
 
 
-def drop_orphan_staging(limit: int = 20) -> int:
+def drop_orphan_staging(limit: int = 20, *, job_id: str | None = None) -> int:
     """Drop the staging tables of finished import jobs (each registered to its job, owned), then
-    their registrations. A table QuestDB cannot drop now stays registered for the next pass."""
+    their registrations; with `job_id`, that finished job's only (at once: an expired upload). A
+    table QuestDB cannot drop now stays registered for the next pass."""
     try:
         with db.connection() as conn:
-            rows = conn.execute(_ORPHAN_STAGING, (limit,)).fetchall()
+            rows = conn.execute(_ORPHAN_STAGING, {"job": job_id, "limit": limit}).fetchall()
     except Exception as exc:  # the rest of the sweep must not depend on this pass
         log_fields(log, 30, "staging cleanup skipped", error=str(exc)[:300])
         return 0

@@ -159,6 +159,16 @@ def run_job(job_id: str, work: Work, owner: str | None = None, *, note: dict[str
         job_id_var.reset(token)
 
 
+def run_claimed(job: Job, work: Work, owner: str) -> Outcome:
+    """Run a job this owner has claimed already (a chunked upload's commit, claimed under the
+    upload's lock by the invocation that imported its last chunk): steps 3 and 4 above."""
+    token = job_id_var.set(job.job_id)
+    try:
+        return _run(job, owner, work)
+    finally:
+        job_id_var.reset(token)
+
+
 def _run(job: Job, owner: str, work: Work) -> Outcome:
     lease = Lease(job, owner)
     thread = None

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from stage1.auth.scopes import Caller
 from stage1.core import db, storage
 from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
 from stage1.core.logging import get_logger, log_fields
@@ -34,6 +35,7 @@ from stage1.jobs import dispatch
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobAccepted
 from stage1.jobs.worker import Outcome, decode_outcome
+from stage1.uploads import chunks as chunked
 from stage1.uploads import tables
 from stage1.uploads.formats import (
     EXTENSIONS,
@@ -51,6 +53,7 @@ from stage1.uploads.schemas import (
     UploadCreated,
     UploadPart,
     UploadRequest,
+    UploadStatus,
 )
 
 log = get_logger("uploads")
@@ -113,21 +116,25 @@ def _validate(filename: str, content_type: str, size: int, measurement: str | No
 
 def create_upload(req: UploadRequest) -> UploadCreated:
     _validate(req.filename, req.content_type, req.size, req.measurement)
+    if req.chunks is not None:
+        chunked.validate(req.chunks, req.size, req.kind)
     if req.dataset_id is not None and req.kind not in ("ohlcv", "indicators"):
         raise BadRequest("a dataset upload is of kind ohlcv or indicators", {"field": "kind"})
     dataset = _dataset(req.dataset_id) if req.dataset_id is not None else None
     granularity = (dataset or {}).get("granularity") or req.granularity
     return _create(req.filename, req.content_type, req.size, req.kind, req.measurement,
-                   dataset["dataset_id"] if dataset else None, granularity)
+                   dataset["dataset_id"] if dataset else None, granularity, req.chunks)
 
 
 def create_dataset_upload(ref: str, req: DatasetUploadRequest) -> UploadCreated:
     _validate(req.filename, req.content_type, req.size, req.measurement)
+    if req.chunks is not None:
+        chunked.validate(req.chunks, req.size, req.kind)
     dataset = _dataset(ref)
     measurement = req.measurement or (
         dataset["ohlcv_measurement"] if req.kind == "ohlcv" else dataset["indicator_measurement"])
     return _create(req.filename, req.content_type, req.size, req.kind, measurement, dataset["dataset_id"],
-                   dataset.get("granularity"))
+                   dataset.get("granularity"), req.chunks)
 
 
 _DATASET_COLUMNS = "dataset_id, dataset_slug, granularity, ohlcv_measurement, indicator_measurement"
@@ -143,15 +150,15 @@ def _dataset(ref: str) -> dict[str, Any]:
 
 
 def _create(filename: str, content_type: str, size: int, kind: str, measurement: str,
-            dataset_id: str | None, granularity: str | None) -> UploadCreated:
+            dataset_id: str | None, granularity: str | None, chunks: list[int] | None = None) -> UploadCreated:
     fmt = _validate(filename, content_type, size, measurement)
     exists = tables.check_table(kind, measurement, dataset_id)
     settings = get_settings()
     s3 = storage.get_s3()
     upload_id = str(uuid.uuid4())
-    key = f"{PREFIX}{upload_id}/data.{EXTENSIONS[fmt]}"
+    key = chunked.upload_key(upload_id) if chunks else f"{PREFIX}{upload_id}/data.{EXTENSIONS[fmt]}"
     stored_type = STORED_CONTENT_TYPE[fmt]
-    multipart = size > settings.uploads.multipart_threshold_bytes
+    multipart = not chunks and size > settings.uploads.multipart_threshold_bytes
     seconds = storage.url_seconds(settings.uploads.upload_url_expires_seconds)
     expires = datetime.now(UTC) + timedelta(seconds=seconds)
     mp_id = None
@@ -162,6 +169,8 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
     payload = {"bucket": settings.store.bucket, "key": key, "upload_id": upload_id, "kind": kind,
                "measurement": measurement, "format": fmt, "dataset_id": dataset_id, "granularity": granularity,
                "size": size, "ready": False, "expires_at": iso(expires)}
+    if chunks:
+        payload["chunked"] = True
     with db.connection() as conn:
         job = jobs.create_job(conn, JOB_TYPE, payload, idempotency_key=f"s3://{settings.store.bucket}/{key}")
         conn.execute(
@@ -172,9 +181,15 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
              size, content_type[:127]),
         )
         tables.claim_table(conn, upload_id, kind, measurement, dataset_id, exists)
+        if chunks:
+            chunked.record(conn, upload_id, chunks)
     common = {"upload_id": upload_id, "job_id": job.job_id, "expires_at": iso(expires), "object_key": key,
               "measurement": measurement, "kind": kind, "format": fmt,
               "complete_url": f"/api/uploads/{upload_id}/complete", "poll_url": job_poll_url(job.job_id)}
+    if chunks:
+        urls = chunked.urls(upload_id, fmt, list(enumerate(chunks, start=1)))
+        return UploadCreated(url=urls[0].url, method="PUT", chunked=True, chunks=urls, chunk_count=len(chunks),
+                             status_url=f"/api/uploads/{upload_id}", **common)
     if not multipart:
         post = storage.presigned_post(settings.store.bucket, key, stored_type, size, seconds)
         return UploadCreated(url=post["url"], fields=post["fields"], method="POST", **common)
@@ -211,6 +226,8 @@ def complete_upload(upload_id: str, req: CompleteRequest) -> UploadCompleted:
     in every case nudge the import: idempotent, safe to call again or alongside the event. The
     object must be exactly the declared size (else it is deleted and the job FAILED: a 400)."""
     up = _upload(upload_id)
+    if up["chunks"] is not None:
+        return _complete_chunked(up, req)
     lengths = part_lengths(up["size"], up["part_size"]) if up["part_size"] else []
     _check_parts_list(req.parts, len(lengths))
     if up["status"] == REJECTED:
@@ -236,6 +253,51 @@ def complete_upload(upload_id: str, req: CompleteRequest) -> UploadCompleted:
         message = f"import is {job.status}"
     return UploadCompleted(upload_id=up["upload_id"], job_id=job.job_id, status=job.status, uploaded=True,
                            size=size, poll_url=job_poll_url(job.job_id), message=message)
+
+
+def _complete_chunked(up: dict[str, Any], req: CompleteRequest) -> UploadCompleted:
+    """For a chunked upload complete is only the nudge: chunk objects whose event was lost are
+    found by listing the bucket and imported; the job commits once every chunk is in."""
+    if req.parts:
+        raise BadRequest("a chunked upload has no parts: complete it without them", {"field": "parts"})
+    if up["status"] == REJECTED:
+        raise _rejected(up, jobs.get_job(up["job_id"]).error or "the upload was rejected")
+    now = chunked.status(up)
+    done = not now.missing
+    message = (f"import is {now.job_status}" if done else
+               f"{len(now.missing)} of {now.chunk_count} chunks not uploaded yet")
+    return UploadCompleted(upload_id=up["upload_id"], job_id=now.job_id, status=now.job_status, uploaded=done,
+                           size=up["size"] if done else None, poll_url=now.poll_url, message=message)
+
+
+def _visible(upload_id: str, caller: Caller | None) -> dict[str, Any]:
+    """The upload, if the caller may see its job (a job is its creator's and the admins'); else 404."""
+    up = _upload(upload_id)
+    if jobs.find_job(up["job_id"], caller) is None:
+        raise NotFound("no such upload", {"upload_id": up["upload_id"]})
+    return up
+
+
+def upload_status(upload_id: str, caller: Caller | None = None) -> UploadStatus:
+    """GET /api/uploads/{id}: the upload, its job's status and (chunked) each chunk's state and the
+    chunks the server does not have; chunk objects whose event was lost are imported on the way."""
+    up = _visible(upload_id, caller)
+    if up["chunks"] is not None:
+        return chunked.status(up)
+    job = jobs.get_job(up["job_id"])
+    return UploadStatus(upload_id=up["upload_id"], job_id=job.job_id, job_status=job.status, status=up["status"],
+                        size=int(up["size"]), chunked=False, rows=job.progress, poll_url=job_poll_url(job.job_id))
+
+
+def resume_upload(upload_id: str, caller: Caller | None = None) -> UploadStatus:
+    """POST /api/uploads/{id}/resume: fresh presigned PUTs for the chunks the server does not have."""
+    up = _visible(upload_id, caller)
+    if up["chunks"] is None:
+        raise BadRequest("only a chunked upload can be resumed (declare `chunks`); a multipart upload is "
+                         "resumed by re-sending its parts", {"upload_id": up["upload_id"], "chunked": False})
+    if up["status"] == REJECTED:
+        raise _rejected(up, jobs.get_job(up["job_id"]).error or "the upload was rejected")
+    return chunked.resume(up)
 
 
 def _check_parts_list(parts: list[CompletedPart] | None, count: int) -> None:
@@ -413,6 +475,8 @@ def ready_for_import(job: jobs.Job) -> bool | None:
     (a lost event: the upload is marked so), None if it is still awaited, False if it never came
     (the URL expired an hour ago: the job is failed)."""
     payload = job.payload
+    if payload.get("chunked"):
+        return None  # its chunks are looked after by `chunks.sweep` (lost events, dead invocations, expiry)
     if payload.get("ready"):
         return True
     size = _head(payload["bucket"], payload["key"])
