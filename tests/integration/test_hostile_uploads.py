@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "hostile"))
 from corpus import Case, load  # noqa: E402  (tests/hostile is data plus its loader, not a package)
 
 CASES = load("uploads.txt")
-KEY = re.compile(r"^uploads/[0-9a-f-]{36}/data\.(csv|csv\.gz|parquet|arrow)$")
+KEY = re.compile(r"^uploads/[0-9a-f-]{36}/(data\.(csv|csv\.gz|parquet|arrow)|chunks/)$")
 BASE = {"filename": "bars.csv", "size": 1000, "kind": "ohlcv", "content_type": "text/csv"}
 
 
@@ -30,6 +30,7 @@ def expand(text: str, parts: int, max_bytes: int) -> str:
         return int(m.group(1)) + int(m.group(2) or 0)
 
     text = re.sub(r"\$REPEAT\((.*?),(\d+)\)", lambda m: m.group(1) * int(m.group(2)), text)
+    text = re.sub(r"\$ONES\((\d+)\)", lambda m: ",".join("1" * int(m.group(1))), text)
     text = re.sub(r"\$PARTS\(([^,]+),([^)]+)\)", lambda m: json.dumps(
         [{"part_number": n, "etag": '"e"'} for n in range(bound(m.group(1)), bound(m.group(2)) + 1)]), text)
     return text.replace("$MAX+1", str(max_bytes + 1)).replace("$N", str(parts))
@@ -50,9 +51,11 @@ def targets(gateway_url, api_headers, settings):
         assert c.post("/api/datasets", json={"dataset_slug": slug}).status_code in (200, 201)
         multipart = declare(c, settings.uploads.multipart_threshold_bytes + 1024**2)
         single = declare(c, 1000)
-        yield {"slug": slug, "multipart": multipart, "single": single}
+        chunked = declare(c, 1000, chunks=[600, 400])
+        yield {"slug": slug, "multipart": multipart, "single": single, "chunked": chunked}
         discard(c, multipart)
         discard(c, single)
+        discard(c, chunked)
         c.delete(f"/api/datasets/{slug}?cascade=true")
 
 
@@ -70,9 +73,15 @@ def send(client, case: Case, targets: dict[str, Any], max_bytes: int):
         return client.post(f"/api/datasets/{targets['slug']}/uploads", content=body, headers=headers)
     if route == "dataset-ref":
         return client.post(f"/api/datasets/{text}/uploads", json={"filename": "bars.csv", "size": 1000})
-    if route in ("complete", "complete-single"):
-        up = targets["multipart" if route == "complete" else "single"]
+    if route in ("complete", "complete-single", "complete-chunked"):
+        up = targets[{"complete": "multipart", "complete-single": "single", "complete-chunked": "chunked"}[route]]
         return client.post(up["complete_url"], content=text.encode("utf-8", "surrogatepass"), headers=headers)
+    if route == "resume-single":
+        return client.post(f"/api/uploads/{targets['single']['upload_id']}/resume")
+    if route == "resume-ref":
+        return client.post(f"/api/uploads/{text}/resume")
+    if route == "status-ref":
+        return client.get(f"/api/uploads/{text}")
     raise AssertionError(f"uploads.txt:{case.line}: unknown route {route!r}")
 
 

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--measurement", help="target table (default: the dataset's table for ohlcv/indicators)")
     x.add_argument("--no-wait", action="store_true", help="return after the transfer, print the job id")
     x.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="give up after this long (exit 3)")
+    x.add_argument("--chunk-mb", type=float, default=None, metavar="MB",
+                   help="CSV chunk size (default 32; files above 128 MiB are chunked; 0: never chunk)")
+    x.add_argument("--no-resume", action="store_true", help="start a chunked upload again instead of resuming it")
 
     x = sub.add_parser("predictions", help="download a run's predictions (CSV or Parquet)")
     x.add_argument("run_id")
@@ -405,9 +408,12 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: Console, err: Cons
         task = progress.add_task(f"upload {path.name}", total=size)
         started = time.monotonic()
         try:
+            chunking = {} if args.chunk_mb is None else {"chunk_bytes": int(args.chunk_mb * 1024**2),
+                                                            "chunk_threshold": int(args.chunk_mb * 1024**2)}
             upload = client.uploads.upload(
                 path, kind=args.kind, dataset=args.dataset, measurement=args.measurement,
-                on_bytes=lambda done, total: progress.update(task, completed=done, total=total))
+                on_bytes=lambda done, total: progress.update(task, completed=done, total=total),
+                resume=not args.no_resume, **chunking)
         except ApiError as exc:
             if exc.status == 404 and "dataset" in exc.message:
                 exc.message += f" (create it first: stage1 datasets create {args.dataset})"
@@ -415,6 +421,9 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: Console, err: Cons
         progress.update(task, completed=upload.size)
     seconds = max(time.monotonic() - started, 1e-6)
     how = f"multipart, {upload.parts} parts" if upload.multipart else "single request"
+    if upload.chunks:
+        how = (f"{upload.chunks} chunks, {upload.sent_chunks} sent now"
+               + (", resumed" if upload.resumed else ""))
     err.print(f"uploaded {path.name}: {upload.size:,} bytes in {seconds:.1f} s ({how}); "
               f"upload {upload.upload_id}, import job {upload.job_id}", highlight=False)
     if args.no_wait:

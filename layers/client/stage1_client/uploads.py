@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+import stage1_client.upload_chunks as chunks_mod
 from stage1_client.core import BytesCallback, Core, segment
 from stage1_client.errors import ApiError
 from stage1_client.jobs import Jobs
@@ -34,10 +35,12 @@ from stage1_wire.uploads import (
     CompletedPart,
     CompleteRequest,
     DatasetUploadRequest,
+    UploadChunk,
     UploadCompleted,
     UploadCreated,
     UploadPart,
     UploadRequest,
+    UploadStatus,
 )
 
 KINDS = ("ohlcv", "indicators", "predictions", "trades", "raw")
@@ -67,6 +70,11 @@ class Upload:
     multipart: bool
     parts: int
     created: UploadCreated | None = field(repr=False, default=None)
+    # Chunked uploads: the chunk count, how many this call sent, and whether it resumed an earlier run.
+    chunks: int = 0
+    sent_chunks: int = 0
+    resumed: bool = False
+    state_file: Path | None = field(repr=False, default=None)
 
 
 def content_type_for(path: Path) -> str:
@@ -136,21 +144,21 @@ class Uploads:
         self.client, self.jobs, self.datasets = client, jobs, datasets
 
     def create(self, *, filename: str, size: int, kind: str, measurement: str | None = None,
-               dataset: str | None = None, content_type: str = "") -> UploadCreated:
+               dataset: str | None = None, content_type: str = "", chunks: list[int] | None = None) -> UploadCreated:
         """The presigned URL(s) for one file: `POST /api/datasets/{dataset}/uploads` for a
         dataset's ohlcv/indicators (the measurement defaults to the dataset's table), else
         `POST /api/uploads` (a measurement is required)."""
 
         if dataset is not None and kind in ("ohlcv", "indicators"):
             body: Any = DatasetUploadRequest(filename=filename, size=size, kind=kind,
-                                             content_type=content_type, measurement=measurement)
+                                             content_type=content_type, measurement=measurement, chunks=chunks)
             path = f"/api/datasets/{segment(dataset)}/uploads"
         else:
             if not measurement:
                 raise ApiError(0, f"a {kind} upload needs --measurement (only ohlcv and indicators default to "
                                   "the dataset's tables)", {"kind": kind})
             body = UploadRequest(filename=filename, size=size, kind=kind,
-                                 measurement=measurement, content_type=content_type)
+                                 measurement=measurement, content_type=content_type, chunks=chunks)
             path = "/api/uploads"
         return self.client.request("POST", path, UploadCreated, body=body)
 
@@ -162,11 +170,26 @@ class Uploads:
                                       for p in parts] if parts else None)
         return self.client.request("POST", f"/api/uploads/{_uid(upload_id)}/complete", UploadCompleted, body=body)
 
+    def status(self, upload_id: str) -> UploadStatus:
+        """What the server has of an upload (chunked: each chunk's state and the missing ones)."""
+        return self.client.request("GET", f"/api/uploads/{_uid(upload_id)}", UploadStatus)
+
+    def resume(self, upload_id: str) -> UploadStatus:
+        """A chunked upload's missing chunks, with fresh PUT URLs (at most 1,000 per call)."""
+        return self.client.request("POST", f"/api/uploads/{_uid(upload_id)}/resume", UploadStatus, safe=True)
+
     def upload(self, path: str | Path, *, kind: str, dataset: str | None = None, measurement: str | None = None,
                content_type: str | None = None, on_bytes: BytesCallback | None = None,
-               concurrency: int = 4) -> Upload:
+               concurrency: int = 4, chunk_bytes: int = chunks_mod.CHUNK_BYTES,
+               chunk_threshold: int = chunks_mod.CHUNK_THRESHOLD, resume: bool = True,
+               state_dir: Path | None = None) -> Upload:
         """Send one file (CSV, CSV.gz, Parquet, Arrow IPC). With `dataset` (slug or UUID) and no
-        `measurement`, an ohlcv/indicators file goes to that dataset's table of its kind."""
+        `measurement`, an ohlcv/indicators file goes to that dataset's table of its kind.
+
+        A CSV above `chunk_threshold` (128 MiB; 0 chunk_bytes: never) of kind ohlcv, indicators or
+        predictions goes up in chunks of about `chunk_bytes` (stage1_client.upload_chunks), imported
+        as they land; with `resume`, a second call for the same unchanged file sends only the chunks
+        the server does not have."""
         path = Path(path)
         if kind not in KINDS:
             raise ApiError(0, f"kind must be one of {', '.join(KINDS)}", {"kind": kind})
@@ -178,6 +201,12 @@ class Uploads:
             raise ApiError(0, f"{path} is empty")
         if dataset is not None and kind not in ("ohlcv", "indicators"):
             self.datasets.get(dataset)  # a clear 404 for a mistyped slug
+        if chunk_bytes > 0 and chunks_mod.chunkable(path, kind, size, chunk_threshold):
+            done = self._chunked(path, size, kind=kind, dataset=dataset, measurement=measurement,
+                                 content_type=content_type or content_type_for(path), on_bytes=on_bytes,
+                                 concurrency=concurrency, chunk_bytes=chunk_bytes, resume=resume, state_dir=state_dir)
+            if done is not None:
+                return done
         created = self.create(filename=path.name, size=size, kind=kind, measurement=measurement,
                               dataset=dataset, content_type=content_type or content_type_for(path))
         progress = _Progress(size, on_bytes)
@@ -189,6 +218,57 @@ class Uploads:
             self._single(path, size, created, progress)
         return Upload(created.upload_id, created.job_id, size, bool(parts), max(1, len(parts)), created)
 
+    def _chunked(self, path: Path, size: int, *, kind: str, dataset: str | None, measurement: str | None,
+                 content_type: str, on_bytes: BytesCallback | None, concurrency: int, chunk_bytes: int,
+                 resume: bool, state_dir: Path | None) -> Upload | None:
+        """A chunked upload (or the resume of one); None if the server does not do chunks (an older
+        server ignores the field and answers a plain upload: that one is abandoned, the caller
+        uploads the usual way)."""
+        p = chunks_mod.plan(path, chunk_bytes)
+        target = f"{dataset}|{kind}|{measurement}"
+        state = chunks_mod.StateFile(chunks_mod.state_key(path, server=self.client.url, target=target,
+                                                          chunk_bytes=chunk_bytes), state_dir)
+        size = sum(p.sizes())  # what goes up: each chunk repeats the header
+        progress = _Progress(size, on_bytes)
+        saved = state.load() if resume else None
+        if saved is not None:
+            try:
+                now = self.resume(saved["upload_id"])
+            except ApiError as exc:
+                if exc.status not in (400, 404, 409):  # 409: its job ended; 404: gone. Start again.
+                    raise
+                state.remove()
+            else:
+                have = size - sum(s for i, s in enumerate(p.sizes(), start=1) if i in set(now.missing))
+                progress.add(have)
+                sent = self._send_missing(path, p, now.urls or [], now.upload_id, progress, concurrency,
+                                          len(now.missing))
+                return Upload(now.upload_id, now.job_id, size, False, len(p.ranges), None, chunks=len(p.ranges),
+                              sent_chunks=sent, resumed=True, state_file=state.path)
+        created = self.create(filename=path.name, size=size, kind=kind, measurement=measurement, dataset=dataset,
+                              content_type=content_type, chunks=p.sizes())
+        if not created.chunked:
+            self.client.request("POST", f"/api/jobs/{created.job_id}/cancel", dict)
+            return None
+        state.save({"upload_id": created.upload_id, "job_id": created.job_id, "file": str(path), "size": size})
+        sent = self._send_missing(path, p, created.chunks or [], created.upload_id, progress, concurrency,
+                                  len(p.ranges))
+        return Upload(created.upload_id, created.job_id, size, False, len(p.ranges), created, chunks=len(p.ranges),
+                      sent_chunks=sent, state_file=state.path)
+
+    def _send_missing(self, path: Path, p: chunks_mod.Plan, urls: list[UploadChunk], upload_id: str,
+                      progress: _Progress, concurrency: int, missing: int) -> int:
+        """Send the handed-out chunks; while more are missing than were handed out (1,000 URLs per
+        answer), ask for the next ones."""
+        sent = 0
+        while urls:
+            sent += chunks_mod.send_chunks(self.client.store, path, p, urls, progress, concurrency, _store_error)
+            if len(urls) >= missing:
+                break
+            now = self.resume(upload_id)
+            urls, missing = now.urls or [], len(now.missing)
+        return sent
+
     def wait(self, upload: Upload, *, on_update: Callable[[JobOut], None] | None = None,
              timeout: float | None = None, use_events: bool = True) -> JobOut:
         """Follow the upload's import job to COMPLETED/FAILED/CANCELLED. While it sits in PENDING
@@ -197,7 +277,9 @@ class Uploads:
 
         def nudge(job: JobOut, idle: float) -> None:
             now = time.monotonic()
-            if job.status == "PENDING" and idle >= NUDGE_AFTER_SECONDS and now - last[0] >= NUDGE_AFTER_SECONDS:
+            # A chunked upload's job is RUNNING while chunks import: a lost chunk event stalls it there.
+            waiting = job.status == "PENDING" or (upload.chunks and job.status == "RUNNING")
+            if waiting and idle >= NUDGE_AFTER_SECONDS and now - last[0] >= NUDGE_AFTER_SECONDS:
                 last[0] = now
                 try:
                     self.complete(upload.upload_id)
@@ -206,8 +288,11 @@ class Uploads:
                         raise
                     # anything else: the watch goes on and reports what the job does
 
-        return self.jobs.watch(upload.job_id, on_update=on_update, timeout=timeout, use_events=use_events,
-                                      on_idle=nudge)
+        job = self.jobs.watch(upload.job_id, on_update=on_update, timeout=timeout, use_events=use_events,
+                              on_idle=nudge)
+        if upload.state_file is not None and job.status in ("COMPLETED", "FAILED", "CANCELLED"):
+            upload.state_file.unlink(missing_ok=True)  # nothing left to resume
+        return job
 
     # -- transfers
     def _single(self, path: Path, size: int, created: UploadCreated, progress: _Progress) -> None:
