@@ -340,3 +340,45 @@ def test_limits_key_ipv6_sources_by_their_64(a, b, same):
     from stage1.auth.admin import source_key
 
     assert (source_key(a) == source_key(b)) is same
+
+
+# ---------------------------------------------------------------- the local gateway's identity sources
+def _guard(identity: tuple[bytes, ...], headers: list[tuple[bytes, bytes]]):
+    """Run the gateway's authorizer guard on one request; the authorizer records the event it gets."""
+    import asyncio
+
+    from stage1.auth.ratelimit import RateLimiter
+    from stage1_local.security import Security
+    from stage1_local.template import Route
+
+    seen: list[dict] = []
+
+    def authorizer(ev, _context):
+        seen.append(ev)
+        return {"isAuthorized": True, "context": {"token_id": "t", "token_name": "n", "scopes": "read"}}
+
+    security = Security(Settings(), load_template(), RateLimiter(100, 100), authorizer, identity)
+    scope = {"type": "http", "method": "GET", "path": "/api/datasets", "headers": headers, "client": ("127.0.0.1", 1)}
+    error = asyncio.run(security.authorizer(scope, Route("GET", "/api/datasets", "DatasetsFunction")))
+    return error, seen
+
+
+def test_the_gateway_reads_the_templates_identity_sources():
+    from stage1_local.security import identity_headers
+
+    assert identity_headers(load_template()) == ()  # none: both token headers reach the authorizer
+
+
+def test_without_identity_sources_the_gateway_always_calls_the_authorizer():
+    error, seen = _guard((), [(b"authorization", b"Bearer " + TOKEN.encode())])
+    assert error is None and len(seen) == 1
+    assert seen[0]["identitySource"] is None and seen[0]["headers"]["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_listed_identity_source_is_required_as_api_gateway_requires_it():
+    """Were X-Stage1-Token listed again (to cache), a Bearer-only request would be a 401 without the
+    authorizer: the local gateway must show that, as API Gateway would."""
+    error, seen = _guard((b"x-stage1-token",), [(b"authorization", b"Bearer " + TOKEN.encode())])
+    assert error is not None and error.status_code == 401 and seen == []
+    error, seen = _guard((b"x-stage1-token",), [(b"x-stage1-token", TOKEN.encode())])
+    assert error is None and seen[0]["identitySource"] == [TOKEN]
