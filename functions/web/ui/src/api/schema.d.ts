@@ -706,6 +706,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** An upload: its job, and each chunk's state and the missing chunks */
+        get: operations["ApiUploadsUploadIdGetUpload"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/uploads/{upload_id}/complete": {
         parameters: {
             query?: never;
@@ -717,6 +734,23 @@ export interface paths {
         put?: never;
         /** Complete a multipart upload; nudge the import */
         post: operations["ApiUploadsUploadIdCompleteCompleteUpload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/uploads/{upload_id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Resume a chunked upload: PUT URLs for the missing chunks */
+        post: operations["ApiUploadsUploadIdResumeResumeUpload"];
         delete?: never;
         options?: never;
         head?: never;
@@ -778,6 +812,16 @@ export interface components {
             total_pnl: number;
             mean_pnl: number;
             mean_return_pct: number | null;
+        };
+        /** ChunkState */
+        ChunkState: {
+            index: number;
+            size: number;
+            state: string;
+            arrived: boolean;
+            rows: number;
+            attempts: number;
+            error?: string | null;
         };
         /** ComparedRun */
         ComparedRun: {
@@ -882,6 +926,7 @@ export interface components {
             total: number;
             limit: number;
             offset: number;
+            next_offset?: number | null;
         };
         /** DatasetUploadRequest */
         DatasetUploadRequest: {
@@ -895,6 +940,7 @@ export interface components {
             /** @default  */
             content_type: string;
             measurement?: string | null;
+            chunks?: number[] | null;
         };
         /** DatasetVersion */
         DatasetVersion: {
@@ -1551,6 +1597,13 @@ export interface components {
             offset: number;
             next_offset: number | null;
         };
+        /** UploadChunk */
+        UploadChunk: {
+            index: number;
+            url: string;
+            size: number;
+            object_key: string;
+        };
         /** UploadCompleted */
         UploadCompleted: {
             upload_id: string;
@@ -1581,6 +1634,11 @@ export interface components {
             parts?: components["schemas"]["UploadPart"][] | null;
             complete_url: string;
             poll_url: string;
+            /** @default false */
+            chunked: boolean;
+            chunks?: components["schemas"]["UploadChunk"][] | null;
+            chunk_count?: number | null;
+            status_url?: string | null;
         };
         /** UploadPart */
         UploadPart: {
@@ -1599,6 +1657,27 @@ export interface components {
             content_type: string;
             dataset_id?: string | null;
             granularity?: string | null;
+            chunks?: number[] | null;
+        };
+        /** UploadStatus */
+        UploadStatus: {
+            upload_id: string;
+            job_id: string;
+            job_status: string;
+            status: string;
+            size: number;
+            chunked: boolean;
+            expires_at?: string | null;
+            /** @default 0 */
+            rows: number;
+            /** @default 0 */
+            chunk_count: number;
+            /** @default 0 */
+            chunks_imported: number;
+            missing?: number[];
+            chunks?: components["schemas"]["ChunkState"][] | null;
+            urls?: components["schemas"]["UploadChunk"][] | null;
+            poll_url: string;
         };
         /** WalState */
         WalState: {
@@ -5574,6 +5653,85 @@ export interface operations {
             };
         };
     };
+    ApiUploadsUploadIdGetUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description upload UUID */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadStatus"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Any other client error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service is down (named in `details.service`) */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ApiUploadsUploadIdCompleteCompleteUpload: {
         parameters: {
             query?: never;
@@ -5593,6 +5751,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UploadCompleted"];
+                };
+            };
+            /** @description Bad request syntax or unsupported method */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The token lacks the scope this route needs */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Rate limited */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Any other client error */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service is down (named in `details.service`) */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ApiUploadsUploadIdResumeResumeUpload: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description upload UUID */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadStatus"];
                 };
             };
             /** @description Bad request syntax or unsupported method */
