@@ -98,23 +98,25 @@ def _next_line(f: Any, pos: int, size: int) -> int:
     return size
 
 
-def chunk_body(path: Path, header: int, offset: int, length: int, progress: Any, sent: list[int]) -> Iterator[bytes]:
-    """One chunk's bytes, streamed from disk: the header, then its rows."""
+def file_range(path: Path, offset: int, length: int, progress: Any, sent: list[int]) -> Iterator[bytes]:
+    """`length` bytes of the file from `offset`, streamed in 1 MiB pieces, counted into `progress`."""
     with open(path, "rb") as f:
-        head = f.read(header)
-        sent[0] += len(head)
-        progress.add(len(head))
-        yield head
         f.seek(offset)
         left = length
         while left > 0:
-            data = f.read(min(READ, left))
-            if not data:
+            chunk = f.read(min(READ, left))
+            if not chunk:
                 raise ApiError(0, f"{path} shrank while uploading", {"offset": offset + length - left})
-            left -= len(data)
-            sent[0] += len(data)
-            progress.add(len(data))
-            yield data
+            left -= len(chunk)
+            sent[0] += len(chunk)
+            progress.add(len(chunk))
+            yield chunk
+
+
+def chunk_body(path: Path, header: int, offset: int, length: int, progress: Any, sent: list[int]) -> Iterator[bytes]:
+    """One chunk's bytes, streamed from disk: the header, then its rows."""
+    yield from file_range(path, 0, header, progress, sent)
+    yield from file_range(path, offset, length, progress, sent)
 
 
 # ---------------------------------------------------------------- the state file (resume)

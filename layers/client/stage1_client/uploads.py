@@ -17,7 +17,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +53,6 @@ CONTENT_TYPES = {
     ".feather": "application/vnd.apache.arrow.file",
     ".ipc": "application/vnd.apache.arrow.file",
 }
-CHUNK = 1024 * 1024
 PART_ATTEMPTS = 3
 # A single upload's import still PENDING this long after the bytes arrived: nudge it (the object
 # store's event may be lost), then again at this interval.
@@ -121,20 +120,6 @@ class _CountingFile:
 
     def fileno(self) -> int:
         return self.f.fileno()
-
-
-def _file_range(path: Path, offset: int, length: int, progress: _Progress, sent: list[int]) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        left = length
-        while left > 0:
-            chunk = f.read(min(CHUNK, left))
-            if not chunk:
-                raise ApiError(0, f"{path} shrank while uploading", {"offset": offset + length - left})
-            left -= len(chunk)
-            sent[0] += len(chunk)
-            progress.add(len(chunk))
-            yield chunk
 
 
 class Uploads:
@@ -307,7 +292,7 @@ class Uploads:
                                                                             content_type)})
                 else:
                     sent = [0]
-                    response = store.request(method, url, content=_file_range(path, 0, size, progress, sent),
+                    response = store.request(method, url, content=chunks_mod.file_range(path, 0, size, progress, sent),
                                              headers={"Content-Length": str(size)})
         except httpx.TransportError as exc:
             raise ApiError(0, f"upload to the object store failed: {type(exc).__name__}: {exc}") from exc
@@ -326,8 +311,8 @@ class Uploads:
             for _ in range(PART_ATTEMPTS):
                 sent = [0]
                 try:
-                    response = self.client.store.put(part.url, content=_file_range(path, offset, length, progress,
-                                                                                       sent),
+                    body = chunks_mod.file_range(path, offset, length, progress, sent)
+                    response = self.client.store.put(part.url, content=body,
                                                      headers={"Content-Length": str(length)})
                 except httpx.TransportError as exc:
                     error = ApiError(0, f"part {number} failed: {type(exc).__name__}: {exc}")
