@@ -26,7 +26,7 @@ def bars(rows: int, start: int = 0, bad_row: int | None = None) -> bytes:
     out = []
     for i in range(start, start + rows):
         o = 100 + (i * 7919 % 1000) / 100
-        open_ = "abc" if i == bad_row else f"{o:.4f}"
+        open_ = "x" * len(f"{o:.4f}") if i == bad_row else f"{o:.4f}"  # same length: a good copy can replace it
         out.append(f"{1_500_000_000 + 60 * i},{open_},{o + 1.5:.4f},{o - 1.25:.4f},{o + 0.5:.4f},{i % 977 * 1.5:.3f}\n")
     return "".join(out).encode()
 
@@ -241,6 +241,15 @@ def test_a_bad_chunk_fails_the_job_naming_it_and_the_target_is_untouched(client,
     assert states[2] == "FAILED" and states[3] != "IMPORTED", status
     assert rows_of(target) == before
     assert not get_questdb().table_exists(f"{target}__s{up['job_id'].replace('-', '')[:8]}")
+
+    # The chunk put right (same size) and the job retried: every chunk is imported again, once.
+    good = cut(bars(9_000), 3)[1]
+    assert len(good) == len(chunks[1])
+    storage.get_s3().put_object(Bucket=get_settings().store.bucket, Key=keys[1], Body=good)
+    assert client.post(f"/api/jobs/{up['job_id']}/retry").status_code == 200
+    job = wait_job(client, up["job_id"])
+    assert job["status"] == "COMPLETED" and job["result"]["rows"] == 9_000, job
+    assert len(rows_of(target)) == 9_100
 
 
 def test_stale_upload_expires_objects_staging_and_job(client, table):

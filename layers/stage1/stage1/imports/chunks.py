@@ -219,7 +219,7 @@ def _import(job: Job, up: dict[str, Any], index: int, chunk: dict[str, Any], sou
                last=commit is not None)
     out: dict[str, Any] = {"key": key, "status": "IMPORTED", "chunk": index, "rows": stats.rows}
     if commit is not None:
-        out["job"] = worker.answer(worker.run_claimed(commit, CommitWork(), owner))
+        out["job"] = worker.answer(worker.run_claimed(commit, CommitWork(owner), owner))
     return out
 
 
@@ -276,6 +276,9 @@ class CommitWork:
     prefix = "importer"
     heartbeat_seconds = None
 
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+
     def before_claim(self, job: Job) -> worker.Outcome | None:
         up = chunked.upload_of_job(job.job_id)
         if up is None:
@@ -287,8 +290,9 @@ class CommitWork:
         if not chunked.all_imported(up["upload_id"]):
             # Not every chunk is in: start the ones that are (one invocation each); the last commits.
             waiting = chunked.notice_arrivals(up)
-            chunked.dispatch_chunks(up, waiting)
-            return worker.Outcome(job_id=job.job_id, status=job.status, reason=f"{len(waiting)} chunk(s) dispatched")
+            how = start_chunks(up, waiting, self.owner)
+            now = jobs.find_job(job.job_id) or job
+            return worker.Outcome(job_id=job.job_id, status=now.status, reason=f"{len(waiting)} chunk(s) {how}")
         return None
 
     def stopped(self, job: Job, why: str) -> None:
@@ -336,6 +340,20 @@ def _retry_failed(up: dict[str, Any]) -> None:
                      "updated_at = now() where upload_id = %s and state = 'FAILED'", (up["upload_id"],))
 
 
+def start_chunks(up: dict[str, Any], indices: list[int], owner: str) -> str:
+    """Import chunks that are in the bucket: one importer invocation each (fan-out), or — where this
+    process cannot invoke the importer (the importer itself on AWS: its own name is not in its
+    environment, a template !Ref to itself would be a cycle) — here, one after the other."""
+    try:
+        chunked.dispatch_chunks(up, indices)
+        return "dispatched"
+    except ServiceUnavailable:
+        bucket = get_settings().store.bucket
+        for index in indices:
+            import_chunk(bucket, chunked.chunk_key(up["upload_id"], index, up["format"]), owner)
+        return "imported here"
+
+
 def run_chunked_job(job_id: str, owner: str | None) -> dict[str, Any]:
     """A dispatched job event ({"job_id"}) for a chunked upload (the sweeper, the nudge, a retry).
     A PENDING job goes through the job worker (`CommitWork.before_claim` starts the chunks that are
@@ -344,16 +362,17 @@ def run_chunked_job(job_id: str, owner: str | None) -> dict[str, Any]:
     owner = owner or f"importer-{uuid.uuid4().hex[:12]}"
     job = jobs.find_job(job_id)
     if job is None or not (job.status == jobs.RUNNING and job.lease_owner is None):
-        return worker.answer(worker.run_job(job_id, CommitWork(), owner))
+        return worker.answer(worker.run_job(job_id, CommitWork(owner), owner))
     up = chunked.upload_of_job(job.job_id)
     if up is None:
         return {"job_id": job.job_id, "status": job.status, "skipped": True}
     if not chunked.all_imported(up["upload_id"]):
         waiting = chunked.notice_arrivals(up)
-        return {"job_id": job.job_id, "status": job.status, "dispatched": chunked.dispatch_chunks(up, waiting)}
+        return {"job_id": job.job_id, "status": job.status, "chunks": len(waiting),
+                "how": start_chunks(up, waiting, owner)}
     with db.connection() as conn:
         conn.execute("select 1 from stage1_uploads where upload_id = %s for update", (up["upload_id"],))
         claimed = jobs.claim_for_commit(conn, job.job_id, owner)
     if claimed is None:
         return {"job_id": job.job_id, "status": job.status, "skipped": True}
-    return worker.answer(worker.run_claimed(claimed, CommitWork(), owner))
+    return worker.answer(worker.run_claimed(claimed, CommitWork(owner), owner))
