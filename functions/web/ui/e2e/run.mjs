@@ -2,7 +2,7 @@
 // download) against a running gateway. Usage:
 //   STAGE1_GATEWAY_URL=http://127.0.0.1:3116 STAGE1_E2E_TOKEN=<read+write token> node e2e/run.mjs [--shots DIR]
 // Prints one line per check and a summary line `e2e: N passed, M failed` (exit 1 on any failure).
-import { mkdtempSync, rmSync, existsSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -35,6 +35,19 @@ function ohlcvCsv() {
   }
   return out;
 }
+// A bigger CSV for the chunked uploads: `rows` hourly bars from `start` (~70 bytes a row).
+function bigCsv(rows, start = START) {
+  const out = ["timestamp,open,high,low,close,volume"];
+  for (let i = 0; i < rows; i++) {
+    const o = 100 + Math.sin(i / 50) * 10, c = o * (1 + ((i % 9) - 4) / 1000);
+    out.push(`${new Date((start + i * HOUR) * 1000).toISOString()},${o.toFixed(4)},${(Math.max(o, c) * 1.002).toFixed(4)},${(Math.min(o, c) * 0.998).toFixed(4)},${c.toFixed(4)},${100 + (i % 23)}`);
+  }
+  return out.join("\n") + "\n";
+}
+// The dataset's row count once the import's rows are visible (the job ends after its WAL is applied).
+async function rowCount(id) {
+  return (await call("GET", `/api/datasets/${id}`)).ohlcv_row_count;
+}
 function runBody(datasetId, depth) {
   const folds = [0, 1, 2].map((k) => ({
     fold_number: k, train_start: START, train_end: START + (200 + k * 100) * HOUR,
@@ -51,6 +64,7 @@ const results = [];
 const consoleErrors = [];
 let expectDenied = false;
 let expectBadSql = false; // the SQL step sends bad SQL on purpose: its 400 is logged by the browser
+let expectPutFail = false; // the resume step makes chunk PUTs fail on purpose
 async function check(name, fn) {
   const t0 = Date.now();
   try { await fn(); results.push([name, true]); console.log(`ok   ${name} (${Date.now() - t0} ms)`); }
@@ -65,7 +79,7 @@ const ctx = await chromium.launchPersistentContext(profile, {
 });
 const page = ctx.pages()[0] ?? (await ctx.newPage());
 page.setDefaultTimeout(15000);
-page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text()))) consoleErrors.push(m.text()); });
+page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text())) && !(expectPutFail && /ERR_FAILED|Failed to load resource/.test(m.text()))) consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 // Every API call the page makes with a token carries it as Authorization: Bearer, never X-Stage1-Token.
 const apiCalls = [];
@@ -74,6 +88,17 @@ page.on("request", (r) => {
   const h = r.headers();
   apiCalls.push({ url: r.url(), bearer: (h.authorization ?? "").startsWith("Bearer "), xToken: "x-stage1-token" in h });
 });
+// The chunk PUTs to the bucket (presigned URLs, another origin): index -> statuses seen.
+const chunkPuts = [];
+page.on("requestfinished", async (r) => {
+  const m = r.method() === "PUT" && /chunk-(\d+)\./.exec(r.url());
+  if (m) chunkPuts.push({ index: Number(m[1]), status: (await r.response())?.status() ?? 0 });
+});
+page.on("requestfailed", (r) => {
+  const m = r.method() === "PUT" && /chunk-(\d+)\./.exec(r.url());
+  if (m) chunkPuts.push({ index: Number(m[1]), status: 0 });
+});
+const tmp = mkdtempSync(join(tmpdir(), "stage1-e2e-files-"));
 const shot = async (name) => { if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`) }); };
 async function signIn(token) {
   await page.goto(BASE + "/");
@@ -84,6 +109,7 @@ async function signIn(token) {
 }
 
 let ds, runs = [], sim;
+const extra = []; // datasets of the chunked uploads
 try {
   await check("the page is served with its CSP", async () => {
     const r = await fetch(BASE + "/datasets/anything");
@@ -126,6 +152,64 @@ try {
     await page.locator("[data-testid=price-chart][data-candles]:not([data-candles='0'])").waitFor({ timeout: 20000 });
     await page.waitForTimeout(300);
     await shot("dataset");
+  });
+  await check("a CSV of a few MB goes up in chunks through the page; the dataset has every row", async () => {
+    const rows = 45000, body = bigCsv(rows);
+    const d = await call("POST", "/api/datasets", { dataset_slug: `e2e_chunks_${uid}`, symbol: "E2EC", granularity: "1h" });
+    extra.push(d);
+    const path = join(tmp, "chunked.csv");
+    writeFileSync(path, body);
+    chunkPuts.length = 0;
+    await page.goto(`${BASE}/datasets/${d.dataset_slug}/upload?chunk_threshold=1000000&chunk_bytes=400000`);
+    await page.getByTestId("file").setInputFiles(path);
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByTestId("chunk-progress").waitFor();
+    await page.getByTestId("import-done").waitFor({ timeout: 60000 });
+    const expected = Math.ceil((body.length - 37) / 400000); // ~ the cut count (each cut moves to the next newline)
+    const ok200 = chunkPuts.filter((c) => c.status === 200).map((c) => c.index).sort((a, b) => a - b);
+    if (ok200.length < expected - 1 || new Set(ok200).size !== ok200.length || ok200[0] !== 1) throw new Error(`chunk PUTs ${JSON.stringify(chunkPuts)}`);
+    await page.locator(`[data-testid=chunks-imported]`, { hasText: String(ok200.length) }).waitFor();
+    await shot("upload-chunked");
+    const n = await rowCount(d.dataset_id);
+    if (n !== rows) throw new Error(`the dataset has ${n} rows, the file ${rows}`);
+  });
+  await check("resume: a chunked upload cut off after 3 chunks, picked again after a reload, sends only the missing chunks", async () => {
+    const rows = 30000, body = bigCsv(rows, START + 7 * HOUR);
+    const d = await call("POST", "/api/datasets", { dataset_slug: `e2e_resume_${uid}`, symbol: "E2ER", granularity: "1h" });
+    extra.push(d);
+    const path = join(tmp, "resume.csv");
+    writeFileSync(path, body);
+    const url = `${BASE}/datasets/${d.dataset_slug}/upload?chunk_threshold=1000000&chunk_bytes=300000`;
+    // The network dies for every chunk after the third (each PUT is retried, then the page gives up).
+    const cut = (route) => (Number(/chunk-(\d+)\./.exec(route.request().url())?.[1]) > 3 ? route.abort("failed") : route.continue());
+    await page.route(/chunk-\d+\.csv/, cut);
+    expectPutFail = true;
+    chunkPuts.length = 0;
+    await page.goto(url);
+    await page.getByTestId("file").setInputFiles(path);
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByTestId("resume-hint").waitFor({ timeout: 30000 });
+    const first = chunkPuts.filter((c) => c.status === 200).map((c) => c.index).sort((a, b) => a - b);
+    if (JSON.stringify(first) !== "[1,2,3]") throw new Error(`first run sent ${JSON.stringify(chunkPuts)}`);
+    await page.unroute(/chunk-\d+\.csv/, cut);
+    expectPutFail = false;
+    await shot("upload-cut-off");
+    await page.reload();
+    chunkPuts.length = 0;
+    await page.getByTestId("file").setInputFiles(path);
+    await page.getByRole("button", { name: "Upload" }).click();
+    const note = await page.getByTestId("upload-note").innerText();
+    const m = /resuming: (\d+) of (\d+) chunks already on the server/.exec(note);
+    if (!m || m[1] !== "3") throw new Error(`note: ${note}`);
+    await page.getByTestId("import-done").waitFor({ timeout: 60000 });
+    const second = chunkPuts.map((c) => c.index).sort((a, b) => a - b);
+    const want = Array.from({ length: Number(m[2]) - 3 }, (_, i) => i + 4);
+    if (JSON.stringify(second) !== JSON.stringify(want) || chunkPuts.some((c) => c.status !== 200)) throw new Error(`the resume sent ${JSON.stringify(chunkPuts)}, not chunks 4..${m[2]}`);
+    await shot("upload-resumed");
+    const n = await rowCount(d.dataset_id);
+    if (n !== rows) throw new Error(`the dataset has ${n} rows, the file ${rows}`);
+    const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("stage1.upload:")).length);
+    if (left) throw new Error(`${left} upload(s) still kept for resume after the job ended`);
   });
   await check("open a run and see its folds and predictions", async () => {
     runs = [await call("POST", "/api/runs", runBody(ds.dataset_id, 3)), await call("POST", "/api/runs", runBody(ds.dataset_id, 6))];
@@ -205,6 +289,8 @@ try {
   if (sim) await call("DELETE", `/api/simulations/${sim.simulation_id}`).catch(() => {});
   for (const r of runs) await call("DELETE", `/api/runs/${r.run_id}`).catch(() => {});
   if (ds) await call("DELETE", `/api/datasets/${ds.dataset_id}?cascade=true&drop_questdb=true`).catch(() => {});
+  for (const d of extra) await call("DELETE", `/api/datasets/${d.dataset_id}?cascade=true&drop_questdb=true`).catch(() => {});
+  rmSync(tmp, { recursive: true, force: true });
 }
 const failed = results.filter(([, ok]) => !ok).length;
 console.log(`e2e: ${results.length - failed} passed, ${failed} failed`);

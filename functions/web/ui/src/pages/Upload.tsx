@@ -1,11 +1,14 @@
 // Upload straight to the bucket: a presigned POST (one request) or presigned part PUTs (multipart,
 // each part exactly its signed size), with a byte progress bar; then the import job's row progress.
+// A CSV above the chunk threshold goes up in chunks imported as they land, resumable (chunkedUpload.ts).
 import { useState, type DragEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link, useParams } from "react-router-dom";
+import { Link, useLocation, useParams } from "react-router-dom";
 import { api, ok, type Schemas } from "../api/client";
 import { ErrorBox, Section, Status } from "../components/ui";
 import { fmt, fmtBytes, partSlices } from "../shape";
+import { chunkable, chunkSettings } from "../chunks";
+import { chunkedUpload, forget, type Started } from "../chunkedUpload";
 
 type Created = Schemas["UploadCreated"];
 // CompleteRequest: the spec documents this body as raw JSON, so it is typed here.
@@ -49,29 +52,50 @@ async function toBucket(file: File, up: Created, onProgress: (sent: number) => v
 export default function Upload() {
   const id = useParams().id!;
   const qc = useQueryClient();
+  const settings = chunkSettings(useLocation().search);
   const [file, setFile] = useState<File | null>(null);
   const [kind, setKind] = useState<"ohlcv" | "indicators">("ohlcv");
   const [sent, setSent] = useState(0);
+  const [total, setTotal] = useState(0);
   const [phase, setPhase] = useState<"idle" | "uploading" | "importing" | "done">("idle");
   const [jobId, setJobId] = useState<string | null>(null);
+  const [chunked, setChunked] = useState<Started | null>(null);
+  const [chunksSent, setChunksSent] = useState(0);
   const [error, setError] = useState<unknown>(null);
   const [over, setOver] = useState(false);
 
+  const terminal = (s?: string) => !!s && ["COMPLETED", "FAILED", "CANCELLED"].includes(s);
   const job = useQuery({
     queryKey: ["job", jobId], enabled: !!jobId,
     queryFn: () => ok(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId! } } })),
-    refetchInterval: (q) => (q.state.data && ["COMPLETED", "FAILED", "CANCELLED"].includes(q.state.data.status) ? false : 700),
+    refetchInterval: (q) => (terminal(q.state.data?.status) ? false : 700),
   });
-  if (job.data && phase === "importing" && ["COMPLETED", "FAILED", "CANCELLED"].includes(job.data.status)) {
+  // A chunked upload: which chunks the server has imported (asking also nudges a chunk whose event was lost).
+  const upStatus = useQuery({
+    queryKey: ["upload", chunked?.uploadId], enabled: !!chunked,
+    queryFn: () => ok(api.GET("/api/uploads/{upload_id}", { params: { path: { upload_id: chunked!.uploadId } } })),
+    refetchInterval: (q) => (terminal(q.state.data?.job_status) ? false : 1500),
+  });
+  if (job.data && phase === "importing" && terminal(job.data.status)) {
     setPhase("done");
+    if (chunked) { forget(chunked.key); qc.invalidateQueries({ queryKey: ["upload", chunked.uploadId] }); }
     qc.invalidateQueries({ queryKey: ["dataset", id] });
     qc.invalidateQueries({ queryKey: ["ohlcv", id] });
   }
 
   async function start() {
     if (!file) return;
-    setError(null); setSent(0); setJobId(null); setPhase("uploading");
+    setError(null); setSent(0); setTotal(file.size); setJobId(null); setChunked(null); setChunksSent(0); setPhase("uploading");
     try {
+      if (await chunkable(file, kind, settings.threshold)) {
+        const done = await chunkedUpload(file, id, kind, settings.chunkBytes, {
+          onStarted: (s) => { setChunked(s); setTotal(s.total); setSent(s.have); setJobId(s.jobId); },
+          onBytes: setSent,
+          onChunkSent: () => setChunksSent((n) => n + 1),
+        });
+        if (done) { setPhase("importing"); return; }
+        setChunked(null); setSent(0); setTotal(file.size); // an older server: one object after all
+      }
       const up = await ok(api.POST("/api/datasets/{dataset_id}/uploads", {
         params: { path: { dataset_id: id } },
         body: { filename: file.name, size: file.size, kind, content_type: file.type || "" },
@@ -88,38 +112,50 @@ export default function Upload() {
       setPhase("idle");
     }
   }
+  function pick(f: File | null) {
+    setFile(f); setPhase("idle"); setJobId(null); setChunked(null); setError(null); setSent(0);
+  }
   function drop(e: DragEvent) {
     e.preventDefault(); setOver(false);
     const f = e.dataTransfer.files[0];
-    if (f) setFile(f);
+    if (f) pick(f);
   }
-  const pct = file ? Math.round((100 * sent) / Math.max(1, file.size)) : 0;
+  const pct = Math.round((100 * sent) / Math.max(1, total));
   const j = job.data;
+  const u = upStatus.data;
   return (
     <>
       <h1>Upload to <Link to={`/datasets/${id}`}>{id}</Link></h1>
       <Section title="File">
         <div className={`drop ${over ? "over" : ""}`} onDragOver={(e) => { e.preventDefault(); setOver(true); }} onDragLeave={() => setOver(false)} onDrop={drop}>
           <p>Drop a CSV, CSV.gz, Parquet or Arrow file here, or</p>
-          <label className="button">Choose a file<input type="file" className="hidden-input" data-testid="file" accept=".csv,.gz,.parquet,.arrow,.feather,.ipc" onChange={(e) => setFile(e.target.files?.[0] ?? null)} /></label>
-          {file && <p><strong>{file.name}</strong> · {fmtBytes(file.size)}</p>}
+          <label className="button">Choose a file<input type="file" className="hidden-input" data-testid="file" accept=".csv,.gz,.parquet,.arrow,.feather,.ipc" onChange={(e) => pick(e.target.files?.[0] ?? null)} /></label>
+          {file && <p><strong>{file.name}</strong> · {fmtBytes(file.size)}{file.size > settings.threshold && /\.(csv|txt)$/i.test(file.name) ? <span className="muted small"> · goes up in chunks of about {fmtBytes(settings.chunkBytes)}, resumable</span> : null}</p>}
         </div>
         <div className="filters">
           <label>Kind <select value={kind} onChange={(e) => setKind(e.target.value as typeof kind)}><option>ohlcv</option><option>indicators</option></select></label>
           <button onClick={start} disabled={!file || phase === "uploading" || phase === "importing"}>Upload</button>
         </div>
         <ErrorBox error={error} />
+        {error && chunked ? <p className="muted" data-testid="resume-hint">The chunks sent so far stay on the server: upload the same file again (here, or after a reload) and only the missing chunks are sent.</p> : null}
       </Section>
       {phase !== "idle" || jobId ? (
         <Section title="Progress">
-          <label htmlFor="bytes">Bytes to the bucket: {fmtBytes(sent)} of {fmtBytes(file?.size ?? 0)} ({pct}%)</label>
-          <progress id="bytes" max={file?.size ?? 1} value={sent} />
+          {chunked?.note && <p data-testid="upload-note">{chunked.note}</p>}
+          <label htmlFor="bytes">Bytes to the bucket: {fmtBytes(sent)} of {fmtBytes(total)} ({pct}%)</label>
+          <progress id="bytes" max={Math.max(1, total)} value={sent} />
+          {chunked && (
+            <p data-testid="chunk-progress">
+              {chunked.chunkCount.toLocaleString()} chunks · {chunksSent.toLocaleString()} sent from this page
+              {u ? <> · <span data-testid="chunks-imported">{u.chunks_imported}</span> imported ({u.rows.toLocaleString()} rows){u.missing?.length ? ` · ${u.missing.length} not on the server yet` : ""}</> : null}
+            </p>
+          )}
           {j && (
             <>
               <p>Import job <code>{j.job_id}</code> <Status value={j.status} /> · {j.progress.toLocaleString()} rows{j.total ? ` of ${j.total.toLocaleString()}` : ""}</p>
               <progress aria-label="rows imported" max={j.total ?? Math.max(1, j.progress)} value={j.progress} />
               {j.error && <div className="error" role="alert" data-testid="job-error"><strong>{j.error}</strong>{j.result ? <pre>{JSON.stringify(j.result, null, 2)}</pre> : null}</div>}
-              {j.status === "COMPLETED" && <p data-testid="import-done">Imported. <Link to={`/datasets/${id}`}>See the candles</Link>. {j.result ? <span className="muted small">{fmt((j.result as Record<string, unknown>).rows_written)} rows written in {fmt((j.result as Record<string, unknown>).seconds)} s</span> : null}</p>}
+              {j.status === "COMPLETED" && <p data-testid="import-done">Imported. <Link to={`/datasets/${id}`}>See the candles</Link>. {j.result ? <span className="muted small">{fmt((j.result as Record<string, unknown>).rows_written ?? (j.result as Record<string, unknown>).rows)} rows written in {fmt((j.result as Record<string, unknown>).seconds)} s</span> : null}</p>}
             </>
           )}
         </Section>

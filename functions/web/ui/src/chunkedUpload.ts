@@ -1,0 +1,150 @@
+// A chunked upload from the browser (docs/imports.md "Chunked uploads", docs/web.md): the CSV is cut
+// at row boundaries (chunks.ts), the chunk sizes declared up front, each chunk PUT to its presigned
+// URL (its length is signed), CONCURRENCY at once, each retried on network errors and 5xx. The server
+// imports each chunk as it lands. The upload id is kept in localStorage so that picking the same file
+// again (same name, size, lastModified) after a crash or a closed tab sends only the missing chunks.
+import { api, ApiError, ok, type Schemas } from "./api/client";
+import { chunkBlob, chunkSizeFor, loadSaved, plan, sameLayout, savedKey, type Plan, type Saved } from "./chunks";
+
+type Chunk = Schemas["UploadChunk"];
+export const CONCURRENCY = 4;
+const ATTEMPTS = 3;
+
+export type Started = {
+  uploadId: string;
+  jobId: string;
+  /** Bytes that go up in all (each chunk repeats the header), and those already on the server. */
+  total: number;
+  have: number;
+  chunkCount: number;
+  /** "resuming: N of M chunks already on the server", or why an earlier upload was not resumed. */
+  note: string | null;
+  key: string;
+};
+
+export type Events = {
+  onStarted: (s: Started) => void;
+  onBytes: (sent: number) => void;
+  onChunkSent: (index: number) => void;
+};
+
+/** PUT one chunk; resolves on 2xx. Rejects with `retry` set for network errors and 5xx. */
+function put(url: string, body: Blob, onBytes: (n: number) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", url);
+    xhr.upload.onprogress = (e) => onBytes(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) return resolve();
+      reject(Object.assign(new Error(`the bucket answered ${xhr.status}: ${xhr.responseText.slice(0, 300)}`), { retry: xhr.status >= 500 }));
+    };
+    xhr.onerror = () => reject(Object.assign(new Error("the upload to the bucket failed (network or CORS)"), { retry: true }));
+    xhr.send(body);
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Send the handed-out chunks, CONCURRENCY at once; the first chunk that fails ATTEMPTS times stops
+ * the others taking new chunks and is thrown (the chunks sent stay on the server for a resume). */
+export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: number, ev: Events): Promise<void> {
+  for (const u of urls) {
+    if (u.index < 1 || u.index > p.sizes.length || u.size !== p.sizes[u.index - 1])
+      throw new Error(`the server's chunk ${u.index} (${u.size} bytes) is not this file's cut`);
+  }
+  const queue = [...urls];
+  const inflight = new Map<number, number>();
+  let done = base;
+  let failed: unknown = null;
+  const report = () => ev.onBytes(done + [...inflight.values()].reduce((a, b) => a + b, 0));
+  async function worker() {
+    for (let u = queue.shift(); u && !failed; u = queue.shift()) {
+      const chunk = u;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await put(chunk.url, chunkBlob(file, p, chunk.index), (n) => { inflight.set(chunk.index, n); report(); });
+          break;
+        } catch (e) {
+          inflight.delete(chunk.index);
+          report();
+          if (!(e as { retry?: boolean }).retry || attempt >= ATTEMPTS || failed) {
+            failed ??= new Error(`chunk ${chunk.index} of ${p.sizes.length}: ${(e as Error).message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`);
+            return;
+          }
+          await sleep(400 * attempt);
+        }
+      }
+      inflight.delete(chunk.index);
+      done += chunk.size;
+      report();
+      ev.onChunkSent(chunk.index);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, urls.length) }, worker));
+  if (failed) throw failed;
+}
+
+/** Send the handed-out URLs; while more chunks are missing than were handed out (1,000 URLs per
+ * answer), ask the server for the next ones. */
+async function sendMissing(file: Blob, p: Plan, uploadId: string, urls: Chunk[], missing: number, base: number, ev: Events): Promise<void> {
+  let sent = base;
+  while (urls.length) {
+    await sendChunks(file, p, urls, sent, ev);
+    sent += urls.reduce((a, u) => a + u.size, 0);
+    if (urls.length >= missing) break;
+    const now = await ok(api.POST("/api/uploads/{upload_id}/resume", { params: { path: { upload_id: uploadId } } }));
+    urls = now.urls ?? [];
+    missing = now.missing?.length ?? 0;
+  }
+}
+
+function store(): Storage | null {
+  try { return window.localStorage; } catch { return null; } // storage disabled: no resume, uploads still work
+}
+
+export function forget(key: string): void {
+  store()?.removeItem(key);
+}
+
+/** A chunked upload of `file` into the dataset (or the resume of an earlier one). Returns false when
+ * the server did not make it chunked (an older server ignores `chunks`): the caller uploads it as one object. */
+export async function chunkedUpload(file: File, dataset: string, kind: "ohlcv" | "indicators", chunkBytes: number, ev: Events): Promise<boolean> {
+  const p = await plan(file, chunkSizeFor(file.size, chunkBytes));
+  const total = p.sizes.reduce((a, b) => a + b, 0);
+  const key = savedKey(file, dataset, kind);
+  const saved = loadSaved(store() ?? { getItem: () => null }, key);
+  let note: string | null = null;
+  if (saved && !sameLayout(saved, p)) {
+    note = "an earlier upload of this file was cut differently: starting again";
+    forget(key);
+  } else if (saved) {
+    try {
+      const now = await ok(api.POST("/api/uploads/{upload_id}/resume", { params: { path: { upload_id: saved.upload_id } } }));
+      const missing = now.missing ?? [];
+      const have = total - missing.reduce((a, i) => a + p.sizes[i - 1], 0);
+      ev.onStarted({ uploadId: now.upload_id, jobId: now.job_id, total, have, chunkCount: p.sizes.length, key,
+        note: `resuming: ${now.chunk_count - missing.length} of ${now.chunk_count} chunks already on the server` });
+      await sendMissing(file, p, now.upload_id, now.urls ?? [], missing.length, have, ev);
+      return true;
+    } catch (e) {
+      // 404: unknown or expired and cleaned up; 409: its job ended (expired, failed, cancelled, done); 400: not chunked
+      if (!(e instanceof ApiError) || ![400, 404, 409].includes(e.status)) throw e;
+      note = `the earlier upload of this file cannot be resumed (${e.message}): starting again`;
+      forget(key);
+    }
+  }
+  const created = await ok(api.POST("/api/datasets/{dataset_id}/uploads", {
+    params: { path: { dataset_id: dataset } },
+    body: { filename: file.name, size: total, kind, content_type: "text/csv", chunks: p.sizes },
+  }));
+  if (!created.chunked) {
+    await api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: created.job_id } } });
+    return false;
+  }
+  const entry: Saved = { upload_id: created.upload_id, job_id: created.job_id, name: file.name, size: file.size,
+    lastModified: file.lastModified, dataset, kind, sizes: p.sizes };
+  try { store()?.setItem(key, JSON.stringify(entry)); } catch { /* quota: this upload just cannot be resumed */ }
+  ev.onStarted({ uploadId: created.upload_id, jobId: created.job_id, total, have: 0, chunkCount: p.sizes.length, key, note });
+  await sendMissing(file, p, created.upload_id, created.chunks ?? [], p.sizes.length, 0, ev);
+  return true;
+}
