@@ -302,13 +302,16 @@ def sweep(*, now: datetime | None = None, limit: int = 20, stale_after: int = ST
             log_fields(log, 40, "expiry failed", upload_id=up["upload_id"], error=str(exc)[:300])
     for up in _ups(_STALE, (stale_after, limit)):
         try:
-            redispatched += _revive(up)
+            redispatched += revive(up)
         except Exception as exc:
             log_fields(log, 40, "chunk re-dispatch failed", upload_id=up["upload_id"], error=str(exc)[:300])
     return {"chunked_expired": expired, "chunks_redispatched": redispatched}
 
 
-def _revive(up: dict[str, Any]) -> int:
+def revive(up: dict[str, Any]) -> int:
+    """A stale open chunked job: chunks whose import lease expired are freed, the bucket is listed
+    (lost events), every chunk in it but not imported is dispatched; a job whose chunks are all in
+    is dispatched to commit. Returns how many invocations it started."""
     with db.connection() as conn:
         conn.execute("update stage1_upload_chunks set state = 'PENDING', lease_owner = null, lease_expires_at = null, "
                      "error = coalesce(error, 'import lease expired (invocation lost)'), updated_at = now() "

@@ -476,7 +476,12 @@ def ready_for_import(job: jobs.Job) -> bool | None:
     (the URL expired an hour ago: the job is failed)."""
     payload = job.payload
     if payload.get("chunked"):
-        return None  # its chunks are looked after by `chunks.sweep` (lost events, dead invocations, expiry)
+        # Lost chunk events of a job still PENDING (none started): found and dispatched here; the job
+        # itself is only "waiting" (its chunks run in invocations of their own). RUNNING ones and
+        # expiry are `chunks.sweep`'s.
+        if (up := chunked.upload_of_job(job.job_id)) is not None:
+            chunked.revive(up)
+        return None
     if payload.get("ready"):
         return True
     size = _head(payload["bucket"], payload["key"])
