@@ -1,7 +1,7 @@
 // Upload straight to the bucket: a presigned POST (one request) or presigned part PUTs (multipart,
 // each part exactly its signed size), with a byte progress bar; then the import job's row progress.
 // A CSV above the chunk threshold goes up in chunks imported as they land, resumable (chunkedUpload.ts).
-import { useState, type DragEvent } from "react";
+import { useEffect, useState, type DragEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useLocation, useParams } from "react-router-dom";
 import { api, ok, type Schemas } from "../api/client";
@@ -63,6 +63,15 @@ export default function Upload() {
   const [chunksSent, setChunksSent] = useState(0);
   const [error, setError] = useState<unknown>(null);
   const [over, setOver] = useState(false);
+
+  // Will this file go up in chunks? (a CSV of this kind above the threshold, no quote in its first MiB)
+  const [willChunk, setWillChunk] = useState(false);
+  useEffect(() => {
+    let live = true;
+    setWillChunk(false);
+    if (file) chunkable(file, kind, settings.threshold).then((v) => live && setWillChunk(v), () => {});
+    return () => { live = false; };
+  }, [file, kind, settings.threshold]);
 
   const terminal = (s?: string) => !!s && ["COMPLETED", "FAILED", "CANCELLED"].includes(s);
   const job = useQuery({
@@ -130,7 +139,7 @@ export default function Upload() {
         <div className={`drop ${over ? "over" : ""}`} onDragOver={(e) => { e.preventDefault(); setOver(true); }} onDragLeave={() => setOver(false)} onDrop={drop}>
           <p>Drop a CSV, CSV.gz, Parquet or Arrow file here, or</p>
           <label className="button">Choose a file<input type="file" className="hidden-input" data-testid="file" accept=".csv,.gz,.parquet,.arrow,.feather,.ipc" onChange={(e) => pick(e.target.files?.[0] ?? null)} /></label>
-          {file && <p><strong>{file.name}</strong> · {fmtBytes(file.size)}{file.size > settings.threshold && /\.(csv|txt)$/i.test(file.name) ? <span className="muted small"> · goes up in chunks of about {fmtBytes(settings.chunkBytes)}, resumable</span> : null}</p>}
+          {file && <p><strong>{file.name}</strong> · {fmtBytes(file.size)}{willChunk ? <span className="muted small" data-testid="will-chunk"> · goes up in chunks of about {fmtBytes(settings.chunkBytes)}, imported as they land, resumable</span> : null}</p>}
         </div>
         <div className="filters">
           <label>Kind <select value={kind} onChange={(e) => setKind(e.target.value as typeof kind)}><option>ohlcv</option><option>indicators</option></select></label>
