@@ -270,6 +270,14 @@ try {
     await page.getByRole("heading", { name: "Datasets" }).waitFor();
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (overflow > 2) throw new Error(`the page is ${overflow}px wider than the window`);
+    // The datasets table fits too: no scrolling inside its card, its last column (QuestDB) in view.
+    await page.locator("table tbody tr").first().waitFor();
+    const t = await page.evaluate(() => {
+      const box = document.querySelector("table")?.closest(".scroll");
+      const last = [...document.querySelectorAll("table thead th")].filter((th) => th.getClientRects().length).pop();
+      return { inner: box ? box.scrollWidth - box.clientWidth : -1, right: last?.getBoundingClientRect().right ?? 1e9, text: last?.textContent, width: window.innerWidth };
+    });
+    if (t.inner > 2 || t.right > t.width + 1 || t.text !== "QuestDB") throw new Error(`the datasets table does not fit: ${JSON.stringify(t)}`);
     await shot("narrow");
     await page.setViewportSize({ width: 1280, height: 800 });
   });

@@ -46,18 +46,18 @@ export function Datasets() {
       {q.data && q.data.datasets.length > 0 && (
         <div className="scroll">
           <table>
-            <thead><tr><th>Dataset</th><th>Symbol</th><th>Gran.</th><th className="num">OHLCV rows</th><th>Bounds</th><th className="num">Indicator rows</th><th className="num">Runs</th><th className="num">Sims</th><th>QuestDB</th></tr></thead>
+            <thead><tr><th>Dataset</th><th>Symbol</th><th className="wide-only">Gran.</th><th className="num">OHLCV rows</th><th className="wide-only">Bounds</th><th className="num wide-only">Indicator rows</th><th className="num wide-only">Runs</th><th className="num wide-only">Sims</th><th>QuestDB</th></tr></thead>
             <tbody>
               {q.data.datasets.map((d) => {
                 const h = health(d);
                 return (
                   <tr key={d.dataset_id}>
-                    <td><Link to={`/datasets/${d.dataset_slug}`}>{d.dataset_slug}</Link></td>
-                    <td>{d.symbol}</td><td>{d.granularity}</td>
+                    <td className="slug"><Link to={`/datasets/${d.dataset_slug}`}>{d.dataset_slug}</Link></td>
+                    <td>{d.symbol}<span className="narrow-only muted small"> · {d.granularity}</span></td><td className="wide-only">{d.granularity}</td>
                     <td className="num">{d.ohlcv_rows.toLocaleString()}</td>
-                    <td className="small nowrap">{d.ohlcv_first_ts ? `${fmtTime(d.ohlcv_first_ts)} → ${fmtTime(d.ohlcv_last_ts)}` : "—"}</td>
-                    <td className="num">{d.indicator_rows.toLocaleString()}</td>
-                    <td className="num">{d.related_runs}</td><td className="num">{d.related_simulations}</td>
+                    <td className="small nowrap wide-only">{d.ohlcv_first_ts ? `${fmtTime(d.ohlcv_first_ts)} → ${fmtTime(d.ohlcv_last_ts)}` : "—"}</td>
+                    <td className="num wide-only">{d.indicator_rows.toLocaleString()}</td>
+                    <td className="num wide-only">{d.related_runs}</td><td className="num wide-only">{d.related_simulations}</td>
                     <td><span className={`badge ${h.cls}`} title={h.title}>{h.label}</span></td>
                   </tr>
                 );
