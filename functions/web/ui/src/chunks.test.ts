@@ -83,6 +83,26 @@ describe("cutting a CSV at row boundaries", () => {
     const src = `h\n${"x".repeat(200_000)}\nlast\n`;
     expect(await nextLine(new Blob([src]), 3, 300_000)).toBe(src.indexOf("\nlast") + 1);
   });
+  it("reads only a small window at each cut, never the file: a 4 GiB file is planned from ~1.5 MiB of reads", async () => {
+    // A file-like Blob whose bytes are made on demand (header, then 50-byte rows): slice() records what is read.
+    const head = HEADER + "\n", row = "1704067200,100.1,100.2,99.9,100.05,12345678901234\n";
+    expect(row.length).toBe(50);
+    let read = 0;
+    const at = (o: number) => (o < head.length ? head[o] : row[(o - head.length) % row.length]);
+    const fake = (size: number): Blob => ({
+      size,
+      slice(start = 0, end = size) {
+        const a = Math.max(0, start), b = Math.min(size, end);
+        return { size: b - a, async arrayBuffer() { read += b - a; let t = ""; for (let o = a; o < b; o++) t += at(o); return new TextEncoder().encode(t).buffer; } } as unknown as Blob;
+      },
+    }) as unknown as Blob;
+    const size = 4 * 1024 ** 3;
+    const p = await plan(fake(size), CHUNK_BYTES);
+    expect(p.ranges.length).toBe(128);
+    expect(p.ranges[p.ranges.length - 1][1]).toBe(size);
+    for (const [, e] of p.ranges.slice(0, -1)) expect(at(e - 1)).toBe("\n");
+    expect(read).toBeLessThanOrEqual(1024 ** 2 + 127 * 4 * 1024); // the header's window, then 4 KiB per cut
+  });
   it("a huge file gets chunks large enough to stay under the server's chunk count", () => {
     expect(chunkSizeFor(100, CHUNK_BYTES)).toBe(CHUNK_BYTES);
     const size = 2 ** 40;

@@ -13,7 +13,9 @@ export const CHUNK_THRESHOLD = 128 * MiB;
 export const WINDOW = MiB;
 /** The server's limit is 10,000 chunks (upload_max_chunks): a huge file gets bigger chunks. */
 export const MAX_CHUNKS = 9000;
-const STEP = 64 * 1024; // read the window in steps: the newline is usually in the first few bytes
+// The window is read in steps: the newline is usually within the first few bytes (4 KiB first, then 64 KiB).
+const FIRST_STEP = 4 * 1024;
+const STEP = 64 * 1024;
 const NL = 10;
 const QUOTE = 34;
 export const CHUNKED_KINDS = ["ohlcv", "indicators", "predictions"];
@@ -37,8 +39,8 @@ async function bytes(blob: Blob, start: number, end: number): Promise<Uint8Array
  * the end of the file when the last row has no newline; a CutError for a row longer than the window. */
 export async function nextLine(blob: Blob, pos: number, window = WINDOW): Promise<number> {
   const limit = Math.min(blob.size, pos + window);
-  for (let at = pos; at < limit; at += STEP) {
-    const block = await bytes(blob, at, Math.min(limit, at + STEP));
+  for (let at = pos, step = FIRST_STEP; at < limit; at += step, step = STEP) {
+    const block = await bytes(blob, at, Math.min(limit, at + step));
     const i = block.indexOf(NL);
     if (i >= 0) return at + i + 1;
   }
