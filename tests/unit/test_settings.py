@@ -104,8 +104,11 @@ def _flat_uses(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
     bound = {"settings"}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call | ast.BoolOp) \
-                and ("get_settings" in ast.unparse(node.value) or "load_settings" in ast.unparse(node.value)):
+        # `x = get_settings()` or `x = given or get_settings()` binds the whole Settings to x; a group
+        # (`x = get_settings().uploads`) is not the flat struct, so its fields are fine.
+        if isinstance(node, ast.Assign) and any(
+                isinstance(v, ast.Call) and ast.unparse(v.func).split(".")[-1] in ("get_settings", "load_settings")
+                for v in (node.value.values if isinstance(node.value, ast.BoolOp) else [node.value])):
             bound |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     found = []
     for node in ast.walk(tree):

@@ -67,22 +67,22 @@ def parse_chunk_key(key: str) -> tuple[str, int] | None:
 
 def validate(sizes: list[int], size: int, kind: str) -> None:
     """A chunk declaration, before anything is created: 400 naming the field or the limit."""
-    settings = get_settings().uploads
+    limits = get_settings().uploads
     if kind not in CHUNKED_KINDS:
         raise BadRequest(f"a {kind} upload cannot be chunked (its rows are keyed by their ordinal in the file): "
                          "upload it as one object", {"field": "chunks", "kind": kind, "accepted": list(CHUNKED_KINDS)})
     if not sizes:
         raise BadRequest("chunks: at least one chunk", {"field": "chunks", "chunks": 0})
-    if len(sizes) > settings.upload_max_chunks:
-        raise BadRequest(f"too many chunks: at most {settings.upload_max_chunks} (STAGE1_UPLOAD_MAX_CHUNKS)",
+    if len(sizes) > limits.upload_max_chunks:
+        raise BadRequest(f"too many chunks: at most {limits.upload_max_chunks} (STAGE1_UPLOAD_MAX_CHUNKS)",
                          {"field": "chunks", "chunks": len(sizes), "limit": "upload_max_chunks",
-                          "max_chunks": settings.upload_max_chunks})
-    big = [i for i, n in enumerate(sizes, start=1) if n > settings.upload_chunk_max_bytes]
+                          "max_chunks": limits.upload_max_chunks})
+    big = [i for i, n in enumerate(sizes, start=1) if n > limits.upload_chunk_max_bytes]
     if big:
-        raise BadRequest(f"chunk {big[0]} is larger than {settings.upload_chunk_max_bytes} bytes "
+        raise BadRequest(f"chunk {big[0]} is larger than {limits.upload_chunk_max_bytes} bytes "
                          "(STAGE1_UPLOAD_CHUNK_MAX_BYTES)",
                          {"field": "chunks", "chunk": big[0], "limit": "upload_chunk_max_bytes",
-                          "max_bytes": settings.upload_chunk_max_bytes})
+                          "max_bytes": limits.upload_chunk_max_bytes})
     if sum(sizes) != size:
         raise BadRequest(f"the chunks' sizes add up to {sum(sizes)} bytes, not the declared size {size}",
                          {"field": "chunks", "sum": sum(sizes), "size": size})
