@@ -79,7 +79,7 @@ const ctx = await chromium.launchPersistentContext(profile, {
 });
 const page = ctx.pages()[0] ?? (await ctx.newPage());
 page.setDefaultTimeout(15000);
-page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text())) && !(expectPutFail && /ERR_FAILED|Failed to load resource/.test(m.text()))) consoleErrors.push(m.text()); });
+page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text())) && !(expectPutFail && /ERR_FAILED|Failed to load resource|403/.test(m.text()))) consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 // Every API call the page makes with a token carries it as Authorization: Bearer, never X-Stage1-Token.
 const apiCalls = [];
@@ -160,11 +160,22 @@ try {
     const path = join(tmp, "chunked.csv");
     writeFileSync(path, body);
     chunkPuts.length = 0;
+    // Chunk 2's first PUT is refused as an expired URL would be: the page asks for fresh URLs and goes on.
+    let refused = 0;
+    const expire = (route) => (refused++ ? route.continue() : route.fulfill({ status: 403, contentType: "application/xml",
+      headers: { "Access-Control-Allow-Origin": "*" }, body: "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>" }));
+    await page.route(/chunk-000002\.csv/, expire);
+    expectPutFail = true;
     await page.goto(`${BASE}/datasets/${d.dataset_slug}/upload?chunk_threshold=1000000&chunk_bytes=400000`);
     await page.getByTestId("file").setInputFiles(path);
+    await page.getByTestId("will-chunk").waitFor();
     await page.getByRole("button", { name: "Upload" }).click();
     await page.getByTestId("chunk-progress").waitFor();
     await page.getByTestId("import-done").waitFor({ timeout: 60000 });
+    await page.unroute(/chunk-000002\.csv/, expire);
+    expectPutFail = false;
+    if (!chunkPuts.some((c) => c.index === 2 && c.status === 403)) throw new Error(`chunk 2 was not refused once: ${JSON.stringify(chunkPuts)}`);
+    chunkPuts.splice(0, chunkPuts.length, ...chunkPuts.filter((c) => c.status !== 403));
     const expected = Math.ceil((body.length - 37) / 400000); // ~ the cut count (each cut moves to the next newline)
     const ok200 = chunkPuts.filter((c) => c.status === 200).map((c) => c.index).sort((a, b) => a - b);
     if (ok200.length < expected - 1 || new Set(ok200).size !== ok200.length || ok200[0] !== 1) throw new Error(`chunk PUTs ${JSON.stringify(chunkPuts)}`);

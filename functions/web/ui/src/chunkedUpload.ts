@@ -36,7 +36,7 @@ function put(url: string, body: Blob, onBytes: (n: number) => void): Promise<voi
     xhr.upload.onprogress = (e) => onBytes(e.loaded);
     xhr.onload = () => {
       if (xhr.status >= 200 && xhr.status < 300) return resolve();
-      reject(Object.assign(new Error(`the bucket answered ${xhr.status}: ${xhr.responseText.slice(0, 300)}`), { retry: xhr.status >= 500 }));
+      reject(Object.assign(new Error(`the bucket answered ${xhr.status}: ${xhr.responseText.slice(0, 300)}`), { retry: xhr.status >= 500, status: xhr.status }));
     };
     xhr.onerror = () => reject(Object.assign(new Error("the upload to the bucket failed (network or CORS)"), { retry: true }));
     xhr.send(body);
@@ -68,7 +68,8 @@ export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: numbe
           inflight.delete(chunk.index);
           report();
           if (!(e as { retry?: boolean }).retry || attempt >= ATTEMPTS || failed) {
-            failed ??= new Error(`chunk ${chunk.index} of ${p.sizes.length}: ${(e as Error).message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`);
+            failed ??= Object.assign(new Error(`chunk ${chunk.index} of ${p.sizes.length}: ${(e as Error).message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`),
+              { status: (e as { status?: number }).status });
             return;
           }
           await sleep(400 * attempt);
@@ -85,16 +86,28 @@ export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: numbe
 }
 
 /** Send the handed-out URLs; while more chunks are missing than were handed out (1,000 URLs per
- * answer), ask the server for the next ones. */
+ * answer), ask the server for the next ones. A 403 from the bucket is most likely URLs that expired
+ * (STAGE1_UPLOAD_URL_EXPIRES_SECONDS, 1 h, passed during a long upload): fresh ones are asked for,
+ * at most 3 times in a row without a chunk getting through. */
 async function sendMissing(file: Blob, p: Plan, uploadId: string, urls: Chunk[], missing: number, base: number, ev: Events): Promise<void> {
   let sent = base;
+  let refused = 0;
+  let through = 0;
+  const counting: Events = { ...ev, onChunkSent: (i) => { through++; ev.onChunkSent(i); } };
   while (urls.length) {
-    await sendChunks(file, p, urls, sent, ev);
-    sent += urls.reduce((a, u) => a + u.size, 0);
-    if (urls.length >= missing) break;
+    through = 0;
+    try {
+      await sendChunks(file, p, urls, sent, counting);
+      if (urls.length >= missing) break;
+      refused = 0;
+    } catch (e) {
+      refused = through ? 1 : refused + 1;
+      if ((e as { status?: number }).status !== 403 || refused > 3) throw e;
+    }
     const now = await ok(api.POST("/api/uploads/{upload_id}/resume", { params: { path: { upload_id: uploadId } } }));
     urls = now.urls ?? [];
     missing = now.missing?.length ?? 0;
+    sent = p.sizes.reduce((a, b) => a + b, 0) - (now.missing ?? []).reduce((a, i) => a + p.sizes[i - 1], 0);
   }
 }
 
