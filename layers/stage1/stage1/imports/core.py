@@ -318,7 +318,7 @@ def wait_applied(table: str, *, timeout: float = 300.0, heartbeat: Callable[[], 
         if heartbeat is not None:
             heartbeat()
         time.sleep(delay)
-        delay = min(delay * 2, 0.5)
+        delay = min(delay * 2, 0.1)  # one cheap query; a longer step only delays the job's end
 
 
 @dataclass(frozen=True)
@@ -376,12 +376,27 @@ def copy_into(staging: str, target: str, *, timeout: float, create: Callable[[],
             try:
                 get_questdb().exec(f"RENAME TABLE {quote(staging)} TO {quote(target)}", timeout=timeout)
                 return "renamed"
-            except QuestDBError:
-                if not get_questdb().table_exists(target):
-                    raise  # not the race: the staging table itself could not be renamed
+            except QuestDBError as exc:
+                # The race: the name is in use (QuestDB says so while the winner's rename is still
+                # under way, before `tables()` lists it). Anything else: the staging table itself
+                # could not be renamed.
+                if RENAME_TAKEN not in exc.questdb_message and not get_questdb().table_exists(target):
+                    raise
+                _wait_listed(target, timeout=min(timeout, 10.0))
         create()
     _copy(staging, target, timeout=timeout)
     return "copied"
+
+
+RENAME_TAKEN = "new name is already in use"  # QuestDB 9.3.4's refusal of a RENAME onto a taken name
+
+
+def _wait_listed(table: str, *, timeout: float) -> None:
+    """Until `table` is listed (another import's rename finished), at most `timeout` seconds; then
+    the caller's CREATE IF NOT EXISTS settles it either way."""
+    deadline = time.monotonic() + timeout
+    while not get_questdb().table_exists(table) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _copy(staging: str, target: str, *, timeout: float) -> None:
