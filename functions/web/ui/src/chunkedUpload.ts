@@ -4,6 +4,7 @@
 // imports each chunk as it lands. The upload id is kept in localStorage so that picking the same file
 // again (same name, size, lastModified) after a crash or a closed tab sends only the missing chunks.
 import { api, ApiError, ok, type Schemas } from "./api/client";
+import { send, type BucketError } from "./bucket";
 import { chunkBlob, chunkSizeFor, loadSaved, plan, sameLayout, savedKey, type Plan, type Saved } from "./chunks";
 
 type Chunk = Schemas["UploadChunk"];
@@ -28,21 +29,6 @@ export type Events = {
   onChunkSent: (index: number) => void;
 };
 
-/** PUT one chunk; resolves on 2xx. Rejects with `retry` set for network errors and 5xx. */
-function put(url: string, body: Blob, onBytes: (n: number) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("PUT", url);
-    xhr.upload.onprogress = (e) => onBytes(e.loaded);
-    xhr.onload = () => {
-      if (xhr.status >= 200 && xhr.status < 300) return resolve();
-      reject(Object.assign(new Error(`the bucket answered ${xhr.status}: ${xhr.responseText.slice(0, 300)}`), { retry: xhr.status >= 500, status: xhr.status }));
-    };
-    xhr.onerror = () => reject(Object.assign(new Error("the upload to the bucket failed (network or CORS)"), { retry: true }));
-    xhr.send(body);
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Send the handed-out chunks, CONCURRENCY at once; the first chunk that fails ATTEMPTS times stops
@@ -62,14 +48,14 @@ export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: numbe
       const chunk = u;
       for (let attempt = 1; ; attempt++) {
         try {
-          await put(chunk.url, chunkBlob(file, p, chunk.index), (n) => { inflight.set(chunk.index, n); report(); });
+          await send("PUT", chunk.url, chunkBlob(file, p, chunk.index), (n) => { inflight.set(chunk.index, n); report(); });
           break;
         } catch (e) {
           inflight.delete(chunk.index);
           report();
-          if (!(e as { retry?: boolean }).retry || attempt >= ATTEMPTS || failed) {
+          if (!(e as BucketError).retry || attempt >= ATTEMPTS || failed) {
             failed ??= Object.assign(new Error(`chunk ${chunk.index} of ${p.sizes.length}: ${(e as Error).message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`),
-              { status: (e as { status?: number }).status });
+              { status: (e as BucketError).status });
             return;
           }
           await sleep(400 * attempt);

@@ -9,21 +9,11 @@ import { ErrorBox, Section, Status } from "../components/ui";
 import { fmt, fmtBytes, partSlices } from "../shape";
 import { chunkable, chunkSettings } from "../chunks";
 import { chunkedUpload, forget, type Started } from "../chunkedUpload";
+import { send } from "../bucket";
 
 type Created = Schemas["UploadCreated"];
 // CompleteRequest: the spec documents this body as raw JSON, so it is typed here.
 type Part = { part_number: number; etag: string };
-
-function send(method: string, url: string, body: XMLHttpRequestBodyInit, onBytes: (n: number) => void): Promise<XMLHttpRequest> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, url);
-    xhr.upload.onprogress = (e) => onBytes(e.loaded);
-    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve(xhr) : reject(new Error(`the bucket answered ${xhr.status}: ${xhr.responseText.slice(0, 300)}`)));
-    xhr.onerror = () => reject(new Error("the upload to the bucket failed (network or CORS)"));
-    xhr.send(body);
-  });
-}
 
 async function toBucket(file: File, up: Created, onProgress: (sent: number) => void): Promise<Part[] | undefined> {
   if (!up.multipart) {
