@@ -338,3 +338,42 @@ def test_the_object_key_is_the_servers_and_sizes_are_signed(client, table):
     r = client.post(up["complete_url"])
     assert r.status_code == 200 and r.json()["uploaded"] is False
     client.post(f"/api/jobs/{up['job_id']}/cancel")
+
+
+def test_a_dead_chunk_invocation_is_taken_over_by_the_sweeper(client, table):
+    """A chunk whose invocation died mid-import (its lease held, then expired): the chunk's later
+    event is skipped while the lease holds; the sweeper's pass frees it and imports it again, and
+    the job commits exactly the rows of the file."""
+    from datetime import UTC, datetime, timedelta
+
+    from stage1.core import db
+    from stage1.uploads import chunks as chunked
+
+    target = table()
+    chunks = cut(bars(6_000), 2)
+    up = declare(client, chunks, target)
+    with db.connection() as conn:  # an invocation took chunk 1 and died
+        conn.execute("update stage1_upload_chunks set state = 'IMPORTING', lease_owner = 'dead', attempts = 1, "
+                     "lease_expires_at = now() + interval '1 hour' where upload_id = %s and index = 1",
+                     (up["upload_id"],))
+    for i, data in enumerate(chunks, start=1):
+        assert put(up, i, data).status_code == 200
+        event(client, up["chunks"][i - 1]["object_key"])
+    import time
+
+    deadline = time.monotonic() + 30
+    while client.get(f"/api/uploads/{up['upload_id']}").json()["chunks_imported"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert client.get(f"/api/jobs/{up['job_id']}").json()["status"] == "RUNNING"  # waiting for chunk 1
+    with db.connection() as conn:  # its lease ran out; nobody touched the job for a while
+        conn.execute("update stage1_upload_chunks set lease_expires_at = %s where upload_id = %s and index = 1",
+                     (datetime.now(UTC) - timedelta(seconds=1), up["upload_id"]))
+        conn.execute("update stage1_jobs set updated_at = now() - interval '1 minute' where job_id = %s",
+                     (up["job_id"],))
+    assert chunked.sweep()["chunks_redispatched"] >= 1
+    job = wait_job(client, up["job_id"])
+    assert job["status"] == "COMPLETED" and job["result"]["rows"] == 6_000, job
+    assert len(rows_of(target)) == 6_000
+    status = client.get(f"/api/uploads/{up['upload_id']}").json()
+    assert [c["attempts"] for c in status["chunks"]][0] == 2
