@@ -252,6 +252,13 @@ class Uploads:
                 break
             now = self.resume(upload_id)
             urls, missing = now.urls or [], len(now.missing)
+        # The nudge: chunks the store's events have not started yet are started now (an event can
+        # lag seconds behind its PUT — MinIO's queue — or be lost); a chunk imports once either way.
+        try:
+            self.complete(upload_id)
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise
         return sent
 
     def wait(self, upload: Upload, *, on_update: Callable[[JobOut], None] | None = None,
