@@ -65,6 +65,7 @@ const consoleErrors = [];
 let expectDenied = false;
 let expectBadSql = false; // the SQL step sends bad SQL on purpose: its 400 is logged by the browser
 let expectPutFail = false; // the resume step makes chunk PUTs fail on purpose
+let expectConflict = false; // the restart step resumes an upload whose job ended: a 409
 async function check(name, fn) {
   const t0 = Date.now();
   try { await fn(); results.push([name, true]); console.log(`ok   ${name} (${Date.now() - t0} ms)`); }
@@ -79,7 +80,7 @@ const ctx = await chromium.launchPersistentContext(profile, {
 });
 const page = ctx.pages()[0] ?? (await ctx.newPage());
 page.setDefaultTimeout(15000);
-page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text())) && !(expectPutFail && /ERR_FAILED|Failed to load resource|403/.test(m.text()))) consoleErrors.push(m.text()); });
+page.on("console", (m) => { if (m.type() === "error" && !(expectDenied && /401|403/.test(m.text())) && !(expectBadSql && /400/.test(m.text())) && !(expectPutFail && /ERR_FAILED|Failed to load resource|403/.test(m.text())) && !(expectConflict && /409/.test(m.text()))) consoleErrors.push(m.text()); });
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 // Every API call the page makes with a token carries it as Authorization: Bearer, never X-Stage1-Token.
 const apiCalls = [];
@@ -110,6 +111,7 @@ async function signIn(token) {
 
 let ds, runs = [], sim;
 const extra = []; // datasets of the chunked uploads
+let kept = null, resumeDs = null; // the resume record of the cut-off upload, and its dataset
 try {
   await check("the page is served with its CSP", async () => {
     const r = await fetch(BASE + "/datasets/anything");
@@ -205,6 +207,9 @@ try {
     await page.unroute(/chunk-\d+\.csv/, cut);
     expectPutFail = false;
     await shot("upload-cut-off");
+    kept = await page.evaluate(() => Object.entries(localStorage).filter(([k]) => k.startsWith("stage1.upload:")));
+    if (kept.length !== 1) throw new Error(`${kept.length} resume records kept`);
+    resumeDs = d;
     await page.reload();
     chunkPuts.length = 0;
     await page.getByTestId("file").setInputFiles(path);
@@ -221,6 +226,24 @@ try {
     if (n !== rows) throw new Error(`the dataset has ${n} rows, the file ${rows}`);
     const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("stage1.upload:")).length);
     if (left) throw new Error(`${left} upload(s) still kept for resume after the job ended`);
+  });
+  await check("an upload the server no longer resumes (its job ended, as an expired one's has) starts again with a message", async () => {
+    if (!kept || !resumeDs) throw new Error("needs the resume check");
+    // The record of the upload just completed, put back: the server answers 409 to its resume.
+    await page.evaluate(([k, v]) => localStorage.setItem(k, v), kept[0]);
+    expectConflict = true;
+    await page.goto(`${BASE}/datasets/${resumeDs.dataset_slug}/upload?chunk_threshold=1000000&chunk_bytes=300000`);
+    chunkPuts.length = 0;
+    await page.getByTestId("file").setInputFiles(join(tmp, "resume.csv"));
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByTestId("upload-note").filter({ hasText: /cannot be resumed \(the upload.s job is COMPLETED.*\): starting again/ }).waitFor();
+    await page.getByTestId("import-done").waitFor({ timeout: 60000 });
+    expectConflict = false;
+    const sent = chunkPuts.filter((c) => c.status === 200).map((c) => c.index).sort((a, b) => a - b);
+    if (sent[0] !== 1 || sent.length !== 7) throw new Error(`sent ${JSON.stringify(sent)}, not every chunk`);
+    await shot("upload-restarted");
+    const n = await rowCount(resumeDs.dataset_id);
+    if (n !== 30000) throw new Error(`the dataset has ${n} rows after the same file twice`);
   });
   await check("open a run and see its folds and predictions", async () => {
     runs = [await call("POST", "/api/runs", runBody(ds.dataset_id, 3)), await call("POST", "/api/runs", runBody(ds.dataset_id, 6))];
