@@ -245,6 +245,39 @@ try {
     const n = await rowCount(resumeDs.dataset_id);
     if (n !== 30000) throw new Error(`the dataset has ${n} rows after the same file twice`);
   });
+  await check("a bad row in chunk 2 fails the job naming the chunk, and the page stops sending the rest", async () => {
+    const lines = bigCsv(20000).split("\n");
+    lines[1400] = lines[1400].replace(/,[^,]+,/, ",not_a_number,"); // ~98 KB in: chunk 2 of 64 KiB chunks
+    const d = await call("POST", "/api/datasets", { dataset_slug: `e2e_badchunk_${uid}`, symbol: "E2EB", granularity: "1h" });
+    extra.push(d);
+    const path = join(tmp, "bad.csv");
+    writeFileSync(path, lines.join("\n"));
+    // Chunks 5+ wait until the page has seen the job fail (and a little more): then the page must stop.
+    const hold = async (route) => {
+      if (Number(/chunk-(\d+)\./.exec(route.request().url())?.[1]) >= 5) {
+        await page.getByTestId("job-error").waitFor({ timeout: 30000 }).catch(() => {});
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await route.continue();
+    };
+    await page.route(/chunk-\d+\.csv/, hold);
+    chunkPuts.length = 0;
+    await page.goto(`${BASE}/datasets/${d.dataset_slug}/upload?chunk_threshold=100000&chunk_bytes=65536`);
+    await page.getByTestId("file").setInputFiles(path);
+    await page.getByRole("button", { name: "Upload" }).click();
+    const jobError = await page.getByTestId("job-error").innerText({ timeout: 30000 });
+    await page.getByTestId("error").filter({ hasText: "no more chunks are sent" }).waitFor({ timeout: 30000 });
+    await page.unroute(/chunk-\d+\.csv/, hold);
+    await shot("upload-bad-chunk");
+    if (!/chunk 2 of \d+/.test(jobError)) throw new Error(`job error: ${jobError.slice(0, 300)}`);
+    const total = Number(/chunk 2 of (\d+)/.exec(jobError)[1]);
+    const sent = chunkPuts.map((c) => c.index);
+    if (total < 15 || Math.max(...sent) > 8) throw new Error(`${total} chunks; the page sent ${JSON.stringify(sent)}`);
+    if (await page.getByTestId("resume-hint").count()) throw new Error("a resume hint for an upload whose job failed");
+    const left = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith("stage1.upload:")).length);
+    if (left) throw new Error(`${left} resume record(s) kept for a failed job`);
+    if ((await rowCount(d.dataset_id)) !== 0) throw new Error("rows reached the dataset of a failed import");
+  });
   await check("open a run and see its folds and predictions", async () => {
     runs = [await call("POST", "/api/runs", runBody(ds.dataset_id, 3)), await call("POST", "/api/runs", runBody(ds.dataset_id, 6))];
     await page.goto(`${BASE}/runs/${runs[0].run_id}`);

@@ -27,6 +27,8 @@ export type Events = {
   onStarted: (s: Started) => void;
   onBytes: (sent: number) => void;
   onChunkSent: (index: number) => void;
+  /** Why to send no more chunks (the import job ended: a bad chunk failed it, or it was cancelled), or null. */
+  stopReason?: () => string | null;
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +48,8 @@ export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: numbe
   async function worker() {
     for (let u = queue.shift(); u && !failed; u = queue.shift()) {
       const chunk = u;
+      const stop = ev.stopReason?.();
+      if (stop) { failed = Object.assign(new Error(stop), { status: 0, stopped: true }); return; }
       for (let attempt = 1; ; attempt++) {
         try {
           await send("PUT", chunk.url, chunkBlob(file, p, chunk.index), (n) => { inflight.set(chunk.index, n); report(); });

@@ -1,7 +1,7 @@
 // Upload straight to the bucket: a presigned POST (one request) or presigned part PUTs (multipart,
 // each part exactly its signed size), with a byte progress bar; then the import job's row progress.
 // A CSV above the chunk threshold goes up in chunks imported as they land, resumable (chunkedUpload.ts).
-import { useEffect, useState, type DragEvent } from "react";
+import { useEffect, useRef, useState, type DragEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useLocation, useParams } from "react-router-dom";
 import { api, ok, type Schemas } from "../api/client";
@@ -75,9 +75,16 @@ export default function Upload() {
     queryFn: () => ok(api.GET("/api/uploads/{upload_id}", { params: { path: { upload_id: chunked!.uploadId } } })),
     refetchInterval: (q) => (terminal(q.state.data?.job_status) ? false : 1500),
   });
-  if (job.data && phase === "importing" && terminal(job.data.status)) {
+  // The job's state, read by the chunk senders: once it has ended no more chunks are sent.
+  const jobState = useRef<string | undefined>(undefined);
+  jobState.current = job.data?.status;
+  const ended = terminal(job.data?.status);
+  useEffect(() => {
+    if (chunked && ended) forget(chunked.key); // nothing left to resume
+  }, [chunked, ended]);
+  if (job.data && phase === "importing" && ended) {
     setPhase("done");
-    if (chunked) { forget(chunked.key); qc.invalidateQueries({ queryKey: ["upload", chunked.uploadId] }); }
+    if (chunked) qc.invalidateQueries({ queryKey: ["upload", chunked.uploadId] });
     qc.invalidateQueries({ queryKey: ["dataset", id] });
     qc.invalidateQueries({ queryKey: ["ohlcv", id] });
   }
@@ -91,6 +98,7 @@ export default function Upload() {
           onStarted: (s) => { setChunked(s); setTotal(s.total); setSent(s.have); setJobId(s.jobId); },
           onBytes: setSent,
           onChunkSent: () => setChunksSent((n) => n + 1),
+          stopReason: () => (terminal(jobState.current) ? `the import job is ${jobState.current}: no more chunks are sent` : null),
         });
         if (done) { setPhase("importing"); return; }
         setChunked(null); setSent(0); setTotal(file.size); // an older server: one object after all
@@ -136,7 +144,7 @@ export default function Upload() {
           <button onClick={start} disabled={!file || phase === "uploading" || phase === "importing"}>Upload</button>
         </div>
         <ErrorBox error={error} />
-        {error && chunked ? <p className="muted" data-testid="resume-hint">The chunks sent so far stay on the server: upload the same file again (here, or after a reload) and only the missing chunks are sent.</p> : null}
+        {error && chunked && !ended ? <p className="muted" data-testid="resume-hint">The chunks sent so far stay on the server: upload the same file again (here, or after a reload) and only the missing chunks are sent.</p> : null}
       </Section>
       {phase !== "idle" || jobId ? (
         <Section title="Progress">
