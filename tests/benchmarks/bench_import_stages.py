@@ -5,8 +5,8 @@
 
 Uploads the benchmark file (bench_import_files.py) to the bucket once, then, in a fresh subprocess
 (the import core alone), runs each stage of an import ONE AFTER THE OTHER, with no overlap, so that
-each stage's wall time and CPU are its own: the importer process's CPU (getrusage) and QuestDB's
-(its JVM's /proc/<pid>/stat) per stage. The stages:
+each stage's wall time and CPU are its own: the importer process's CPU (getrusage), QuestDB's
+(its JVM's /proc/<pid>/stat) and MinIO's (it serves the reads) per stage. The stages:
 
     read         the object streamed from the bucket (pyarrow's S3 client, 8 MiB buffered GETs)
     parse        the file's batches decoded (CSV: pyarrow's reader, its threads; from memory)
@@ -67,16 +67,23 @@ def me_cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 
+def minio_cpu():
+    if not os.environ.get("BENCH_MINIO_PID"):
+        return 0.0
+    f = Path(f"/proc/{os.environ['BENCH_MINIO_PID']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / tick
+
 out = {}
 class stage:
     def __init__(self, name): self.name = name
     def __enter__(self):
-        self.t, self.c, self.q = time.monotonic(), me_cpu(), qdb_cpu()
+        self.t, self.c, self.q, self.m = time.monotonic(), me_cpu(), qdb_cpu(), minio_cpu()
     def __exit__(self, *exc):
-        d = out.setdefault(self.name, {"seconds": 0.0, "cpu": 0.0, "qdb_cpu": 0.0})
+        d = out.setdefault(self.name, {"seconds": 0.0, "cpu": 0.0, "qdb_cpu": 0.0, "minio_cpu": 0.0})
         d["seconds"] += time.monotonic() - self.t
         d["cpu"] += me_cpu() - self.c
         d["qdb_cpu"] += qdb_cpu() - self.q
+        d["minio_cpu"] += minio_cpu() - self.m
         d["load"] = os.getloadavg()[0]
 
 src = object_source(bucket, key)
@@ -148,6 +155,9 @@ from stage1.timeseries.kinds import Kind, drop_table, ensure_table
 
 bucket, key, staging, target, qdb_pid, existing = sys.argv[1:7]
 s = get_settings().imports
+if os.environ.get("BENCH_CSV_THREADS") == "0":  # pyarrow's CSV reader on the calling thread only
+    import functools
+    core.open_batches = functools.partial(core.open_batches, use_threads=False)
 stat = Path(f"/proc/{qdb_pid}/stat")
 def qdb_cpu():
     f = stat.read_text().rsplit(")", 1)[1].split()
@@ -155,13 +165,18 @@ def qdb_cpu():
 def me_cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+def minio_cpu():
+    if not os.environ.get("BENCH_MINIO_PID"):
+        return 0.0
+    f = Path(f"/proc/{os.environ['BENCH_MINIO_PID']}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 marks = []
 def mark(name):
-    marks.append((name, time.monotonic(), me_cpu(), qdb_cpu(), os.getloadavg()[0]))
+    marks.append((name, time.monotonic(), me_cpu(), qdb_cpu(), os.getloadavg()[0], minio_cpu()))
 mark("start")
 if existing == "existing":
     ensure_table(Kind.OHLCV, target, "1m")  # an existing (empty) target: the copy path
@@ -196,6 +211,14 @@ def questdb_pid() -> int:
     return int((state / "run" / "questdb.pid").read_text())
 
 
+def minio_pid() -> int | None:
+    """The local stack's MinIO (it serves the reads: its CPU is part of an import's cost here)."""
+    try:
+        return int((Path(__file__).resolve().parents[2] / ".state" / "run" / "minio.pid").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def put_object(path: Path, key: str) -> None:
     from stage1.core.storage import get_s3
 
@@ -206,6 +229,7 @@ def run(script: str, key: str, staging: str, target: str, pid: int, env: dict[st
         existing: bool = False) -> dict:
     """`script` in a fresh Python (the import core alone); its JSON answer."""
     argv = [get_settings().store.bucket, key, staging, target, str(pid), "existing" if existing else "new"]
+    env = {"BENCH_MINIO_PID": str(minio_pid() or ""), **env}
     out = subprocess.run([sys.executable, "-c", script, *argv],
                          capture_output=True, text=True, env={**os.environ, **env}, timeout=3600)
     if out.returncode != 0:
@@ -215,27 +239,29 @@ def run(script: str, key: str, staging: str, target: str, pid: int, env: dict[st
 
 def print_stages(stages: dict, rows: int) -> None:
     millions = rows / 1e6
-    print(f"  {'stage':12} {'seconds':>8} {'s/M rows':>9} {'importer cpu':>13} {'QuestDB cpu':>12} {'load':>5}")
-    total = [0.0, 0.0, 0.0]
+    print(f"  {'stage':12} {'seconds':>8} {'s/M rows':>9} {'importer cpu':>13} {'QuestDB cpu':>12} "
+          f"{'MinIO cpu':>10} {'load':>5}")
+    total = [0.0, 0.0, 0.0, 0.0]
     for name, d in stages.items():
         if not isinstance(d, dict):
             continue
-        total = [total[0] + d["seconds"], total[1] + d["cpu"], total[2] + d["qdb_cpu"]]
+        total = [total[0] + d["seconds"], total[1] + d["cpu"], total[2] + d["qdb_cpu"], total[3] + d["minio_cpu"]]
         print(f"  {name:12} {d['seconds']:8.2f} {d['seconds'] / millions:9.3f} {d['cpu']:13.2f} "
-              f"{d['qdb_cpu']:12.2f} {d['load']:5.2f}")
-    print(f"  {'sum':12} {total[0]:8.2f} {total[0] / millions:9.3f} {total[1]:13.2f} {total[2]:12.2f}")
+              f"{d['qdb_cpu']:12.2f} {d['minio_cpu']:10.2f} {d['load']:5.2f}")
+    print(f"  {'sum':12} {total[0]:8.2f} {total[0] / millions:9.3f} {total[1]:13.2f} {total[2]:12.2f} "
+          f"{total[3]:10.2f}")
 
 
 def print_total(result: dict, rows: int, indent: str = "  ") -> dict:
     """The steps of one overlapped import; returns the import phase's figures (without the
     fingerprint, which only a dataset import pays: it is printed apart)."""
     marks = result["marks"]
-    print(f"{indent}{'step':14} {'seconds':>8} {'importer cpu':>13} {'QuestDB cpu':>12} {'load':>5}")
-    for (_, t0, c0, q0, _), (name, t1, c1, q1, la) in zip(marks, marks[1:], strict=False):
-        print(f"{indent}{name:14} {t1 - t0:8.2f} {c1 - c0:13.2f} {q1 - q0:12.2f} {la:5.2f}")
+    print(f"{indent}{'step':14} {'seconds':>8} {'importer cpu':>13} {'QuestDB cpu':>12} {'MinIO cpu':>10} {'load':>5}")
+    for (_, t0, c0, q0, _, m0), (name, t1, c1, q1, la, m1) in zip(marks, marks[1:], strict=False):
+        print(f"{indent}{name:14} {t1 - t0:8.2f} {c1 - c0:13.2f} {q1 - q0:12.2f} {m1 - m0:10.2f} {la:5.2f}")
     end = next(m for m in marks if m[0] == "bookkeeping")
-    wall, cpu, qcpu = end[1] - marks[0][1], end[2] - marks[0][2], end[3] - marks[0][3]
-    print(f"{indent}{'import phase':14} {wall:8.2f} {cpu:13.2f} {qcpu:12.2f}  {rows / wall:,.0f} rows/s; "
+    wall, cpu, qcpu, mcpu = end[1] - marks[0][1], end[2] - marks[0][2], end[3] - marks[0][3], end[5] - marks[0][5]
+    print(f"{indent}{'import phase':14} {wall:8.2f} {cpu:13.2f} {qcpu:12.2f} {mcpu:10.2f}  {rows / wall:,.0f} rows/s; "
           f"peak RSS {result['peak_rss_mb']:.0f} MB (the fingerprint after it: a dataset import's)")
     return {"seconds": wall, "cpu": cpu, "qdb_cpu": qcpu, "rows": rows, "peak_rss_mb": result["peak_rss_mb"],
             "how": marks[-3][0]}

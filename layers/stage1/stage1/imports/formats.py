@@ -176,7 +176,9 @@ def _open_parquet(source: Source, f: Any, limits: Limits, use_threads: bool) -> 
     strings = [fld.name for fld in schema if pa.types.is_string(fld.type) or pa.types.is_large_string(fld.type)
                or pa.types.is_binary(fld.type) or pa.types.is_large_binary(fld.type)]
     try:
-        pf = pq.ParquetFile(f, metadata=meta, read_dictionary=strings or None)
+        # pre_buffer off: the column chunks of a row group are read as they are decoded instead of all
+        # up front (peak RSS of a 1Mi-row row group: +59 MB instead of +83 MB; docs/imports.md).
+        pf = pq.ParquetFile(f, metadata=meta, read_dictionary=strings or None, pre_buffer=False)
     except Exception as exc:
         raise ImportFailed(f"Parquet file could not be read: {exc}", {"library": "pyarrow.parquet"}) from exc
     rows = max(1, min(PARQUET_BATCH_ROWS, limits.batch_bytes // 4 // max(1, widest)))
