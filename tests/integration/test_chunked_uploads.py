@@ -118,6 +118,7 @@ def test_chunks_out_of_order_and_twice_give_the_rows_of_one_object(client, table
     job = wait_job(client, up["job_id"])
     assert job["status"] == "COMPLETED", job
     assert job["progress"] == job["result"]["rows"] == 40_000 and job["total"] == 40_000
+    assert job["result"]["chunks"] == 5
 
     single(client, HEADER + rows, single_table)  # the same file as one object
     assert rows_of(chunked_table) == rows_of(single_table)

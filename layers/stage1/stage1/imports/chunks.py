@@ -318,6 +318,7 @@ class CommitWork:
         started = time.monotonic() - max(0.0, (datetime.now(UTC) - since).total_seconds())
         try:
             result = commit_staging(job, lease, loaded, started)
+            result.chunks = len(rows)
         except ImportFailed as exc:
             details = {**exc.details, "rows_committed": 0, "staging_dropped": True}
             failure = ImportFailure(error_details=details, measurement=job.payload["measurement"])

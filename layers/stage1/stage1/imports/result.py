@@ -24,6 +24,8 @@ class ImportResult(msgspec.Struct, omit_defaults=True):
     upload_id: str | None
     # Dataset imports only: the dataset row's counts and bounds after the import (absent otherwise).
     dataset: dict[str, Any] | None = None
+    # Chunked uploads only: how many chunks the rows came in (absent otherwise).
+    chunks: int | None = None
 
 
 class ImportFailure(msgspec.Struct):
