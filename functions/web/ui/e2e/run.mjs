@@ -213,6 +213,7 @@ try {
     await page.reload();
     chunkPuts.length = 0;
     await page.getByTestId("file").setInputFiles(path);
+    await page.getByTestId("earlier").filter({ hasText: /3 of \d+ chunks already on the server/ }).waitFor();
     await page.getByRole("button", { name: "Upload" }).click();
     const note = await page.getByTestId("upload-note").innerText();
     const m = /resuming: (\d+) of (\d+) chunks already on the server/.exec(note);
@@ -235,6 +236,7 @@ try {
     await page.goto(`${BASE}/datasets/${resumeDs.dataset_slug}/upload?chunk_threshold=1000000&chunk_bytes=300000`);
     chunkPuts.length = 0;
     await page.getByTestId("file").setInputFiles(join(tmp, "resume.csv"));
+    await page.getByTestId("earlier").filter({ hasText: "its job is COMPLETED" }).waitFor();
     await page.getByRole("button", { name: "Upload" }).click();
     await page.getByTestId("upload-note").filter({ hasText: /cannot be resumed \(the upload.s job is COMPLETED.*\): starting again/ }).waitFor();
     await page.getByTestId("import-done").waitFor({ timeout: 60000 });

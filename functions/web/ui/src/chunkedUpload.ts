@@ -105,6 +105,12 @@ function store(): Storage | null {
   try { return window.localStorage; } catch { return null; } // storage disabled: no resume, uploads still work
 }
 
+/** The kept record of an unfinished chunked upload of this file to this target, if any. */
+export function savedUpload(file: File, dataset: string, kind: string): Saved | null {
+  const st = store();
+  return st ? loadSaved(st, savedKey(file, dataset, kind)) : null;
+}
+
 export function forget(key: string): void {
   store()?.removeItem(key);
 }

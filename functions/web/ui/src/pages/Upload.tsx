@@ -8,7 +8,7 @@ import { api, ok, type Schemas } from "../api/client";
 import { ErrorBox, Section, Status } from "../components/ui";
 import { fmt, fmtBytes, partSlices } from "../shape";
 import { chunkable, chunkSettings } from "../chunks";
-import { chunkedUpload, forget, type Started } from "../chunkedUpload";
+import { chunkedUpload, forget, savedUpload, type Started } from "../chunkedUpload";
 import { send } from "../bucket";
 
 type Created = Schemas["UploadCreated"];
@@ -62,6 +62,13 @@ export default function Upload() {
     if (file) chunkable(file, kind, settings.threshold).then((v) => live && setWillChunk(v), () => {});
     return () => { live = false; };
   }, [file, kind, settings.threshold]);
+
+  // An unfinished chunked upload of this very file (same name, size, lastModified, target): what the server has of it.
+  const saved = file && willChunk && phase === "idle" && !jobId ? savedUpload(file, id, kind) : null;
+  const earlier = useQuery({
+    queryKey: ["upload", "earlier", saved?.upload_id], enabled: !!saved, retry: false,
+    queryFn: () => ok(api.GET("/api/uploads/{upload_id}", { params: { path: { upload_id: saved!.upload_id } } })),
+  });
 
   const terminal = (s?: string) => !!s && ["COMPLETED", "FAILED", "CANCELLED"].includes(s);
   const job = useQuery({
@@ -139,6 +146,13 @@ export default function Upload() {
           <label className="button">Choose a file<input type="file" className="hidden-input" data-testid="file" accept=".csv,.gz,.parquet,.arrow,.feather,.ipc" onChange={(e) => pick(e.target.files?.[0] ?? null)} /></label>
           {file && <p><strong>{file.name}</strong> · {fmtBytes(file.size)}{willChunk ? <span className="muted small" data-testid="will-chunk"> · goes up in chunks of about {fmtBytes(settings.chunkBytes)}, imported as they land, resumable</span> : null}</p>}
         </div>
+        {saved && (earlier.data || earlier.error) ? (
+          <p data-testid="earlier" className="muted">
+            {earlier.data && !terminal(earlier.data.job_status)
+              ? `An unfinished upload of this file: ${earlier.data.chunk_count - (earlier.data.missing?.length ?? 0)} of ${earlier.data.chunk_count} chunks already on the server. Upload sends only the missing ones.`
+              : `An earlier upload of this file ${earlier.data ? `ended (its job is ${earlier.data.job_status})` : "is unknown to the server (expired?)"}: Upload starts again.`}
+          </p>
+        ) : null}
         <div className="filters">
           <label>Kind <select value={kind} onChange={(e) => setKind(e.target.value as typeof kind)}><option>ohlcv</option><option>indicators</option></select></label>
           <button onClick={start} disabled={!file || phase === "uploading" || phase === "importing"}>Upload</button>
