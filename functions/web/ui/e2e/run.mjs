@@ -204,6 +204,10 @@ try {
     await page.getByTestId("resume-hint").waitFor({ timeout: 30000 });
     const first = chunkPuts.filter((c) => c.status === 200).map((c) => c.index).sort((a, b) => a - b);
     if (JSON.stringify(first) !== "[1,2,3]") throw new Error(`first run sent ${JSON.stringify(chunkPuts)}`);
+    // Each failing chunk was tried 3 times (network errors are retried), and the page names the one that gave up.
+    const tries = chunkPuts.filter((c) => c.index === 4 && c.status === 0).length;
+    const said = await page.getByTestId("error").innerText();
+    if (tries !== 3 || !/chunk \d+ of \d+: .*\(after 3 attempts\)/.test(said)) throw new Error(`chunk 4 tried ${tries} times; the page said: ${said}`);
     await page.unroute(/chunk-\d+\.csv/, cut);
     expectPutFail = false;
     await shot("upload-cut-off");
