@@ -241,7 +241,15 @@ def test_a_bad_chunk_fails_the_job_naming_it_and_the_target_is_untouched(client,
     states = {c["index"]: c["state"] for c in status["chunks"]}
     assert states[2] == "FAILED" and states[3] != "IMPORTED", status
     assert rows_of(target) == before
-    assert not get_questdb().table_exists(f"{target}__s{up['job_id'].replace('-', '')[:8]}")
+    # Dropped by the failing chunk, and again by any chunk still running when it sees the job FAILED
+    # (its rows may have re-created the table over ILP after the first drop): gone within moments.
+    staging = f"{target}__s{up['job_id'].replace('-', '')[:8]}"
+    import time
+
+    deadline = time.monotonic() + 10
+    while get_questdb().table_exists(staging):
+        assert time.monotonic() < deadline, f"{staging} still exists"
+        time.sleep(0.2)
 
     # The chunk put right (same size) and the job retried: every chunk is imported again, once.
     good = cut(bars(9_000), 3)[1]
@@ -277,9 +285,8 @@ def test_stale_upload_expires_objects_staging_and_job(client, table):
     with db.connection() as conn:  # its TTL (STAGE1_UPLOAD_CHUNKED_TTL_SECONDS) has run out
         conn.execute("update stage1_uploads set expires_at = %s where upload_id = %s",
                      (datetime.now(UTC) - timedelta(seconds=1), up["upload_id"]))
-    swept = chunked.sweep()  # the sweeper's pass
-    assert swept["chunked_expired"] >= 1
-    job = client.get(f"/api/jobs/{up['job_id']}").json()
+    chunked.sweep()  # the sweeper's pass (every gateway's sweeper loop may get there first: same outcome)
+    job = wait_job(client, up["job_id"], timeout=15)
     assert job["status"] == "FAILED" and "upload expired: 1 of 2 chunks" in job["error"], job
     s3 = storage.get_s3()
     listed = s3.list_objects_v2(Bucket=get_settings().store.bucket, Prefix=f"uploads/{up['upload_id']}/")
@@ -372,7 +379,7 @@ def test_a_dead_chunk_invocation_is_taken_over_by_the_sweeper(client, table):
                      (datetime.now(UTC) - timedelta(seconds=1), up["upload_id"]))
         conn.execute("update stage1_jobs set updated_at = now() - interval '1 minute' where job_id = %s",
                      (up["job_id"],))
-    assert chunked.sweep()["chunks_redispatched"] >= 1
+    chunked.sweep()  # (or any gateway's sweeper loop, a moment earlier)
     job = wait_job(client, up["job_id"])
     assert job["status"] == "COMPLETED" and job["result"]["rows"] == 6_000, job
     assert len(rows_of(target)) == 6_000

@@ -37,7 +37,6 @@ from stage1.imports.result import ImportFailure, ImportResult
 from stage1.imports.service import (
     Loaded,
     _claim_tables,
-    _drop_staging,
     _staging,
     _target_owner,
     commit_staging,
@@ -48,7 +47,8 @@ from stage1.jobs import service as jobs
 from stage1.jobs import worker
 from stage1.jobs.service import Job, JobAborted
 from stage1.jobs.worker import Lease
-from stage1.timeseries.kinds import Kind, ensure_table
+from stage1.timeseries import ownership as own
+from stage1.timeseries.kinds import Kind, drop_table, ensure_table
 from stage1.uploads import chunks as chunked
 
 log = get_logger("imports.chunks")
@@ -200,7 +200,7 @@ def _import(job: Job, up: dict[str, Any], index: int, chunk: dict[str, Any], sou
         _release(up["upload_id"], index, owner, None)
         now = jobs.find_job(job.job_id)
         if now is not None and now.status in (jobs.FAILED, jobs.CANCELLED):
-            _drop_staging(staging, job_owner)
+            _drop_stopped(job)
             chunked.reset_after_stop(up["upload_id"])
         return {"key": key, "status": now.status if now else "GONE", "chunk": index, "reason": str(exc.status)}
     except Exception as exc:
@@ -260,11 +260,30 @@ def _fail(job: Job, up: dict[str, Any], index: int, message: str, details: dict[
     failure = ImportFailure(error_details={**details, "rows_committed": 0, "staging_dropped": True},
                             measurement=job.payload["measurement"])
     jobs.fail(job.job_id, None, message, result=msgspec.to_builtins(failure))
-    _drop_staging(*_staging(job))
+    _drop_stopped(job)
     chunked.reset_after_stop(up["upload_id"])
     if reject:
         chunked.delete_objects(up["upload_id"])
     log_fields(log, 30, "chunked upload failed", chunk=index, error=message[:300])
+
+
+def _drop_stopped(job: Job) -> None:
+    """The staging table of a job that failed or was cancelled, dropped by every chunk invocation
+    that sees it stopped: one still sending when another dropped the table (and released its
+    registration) has its rows auto-create the table again over ILP, unregistered — so the table
+    of this job's own name goes unless another record holds it. Never raises."""
+    staging, owner = _staging(job)
+    try:
+        with db.connection() as conn:
+            reg = own.owner_of(conn, staging)
+        if reg is not None and reg.owner != owner:
+            return
+        drop_table(staging)
+        if reg is not None:
+            with db.connection() as conn:
+                own.release(conn, owner, [staging])
+    except Exception as exc:
+        log_fields(log, 30, "staging table not dropped (the sweeper will)", table=staging, error=str(exc)[:300])
 
 
 # ---------------------------------------------------------------- the commit, once
@@ -297,7 +316,7 @@ class CommitWork:
 
     def stopped(self, job: Job, why: str) -> None:
         if why in (worker.FAILED, worker.CANCELLED):
-            _drop_staging(*_staging(job))
+            _drop_stopped(job)
             if (up := chunked.upload_of_job(job.job_id)) is not None:
                 chunked.reset_after_stop(up["upload_id"])
 
