@@ -218,7 +218,7 @@ def test_cli_resumes_an_interrupted_upload(gateway_url, api_token, table, tmp_pa
         assert ds["ohlcv_rows"] == 20_000, ds
     finally:
         with Client(gateway_url, api_token) as c:
-            c.http.delete(f"/api/datasets/{slug}?cascade=true")
+            c.http.delete(f"/api/datasets/{slug}?cascade=true&drop_questdb=true")
 
 
 def test_a_bad_chunk_fails_the_job_naming_it_and_the_target_is_untouched(client, table):
