@@ -61,7 +61,8 @@ def _upload(upload_id: str) -> dict[str, Any] | None:
     return None if row is None else {**row, "upload_id": str(row["upload_id"]), "job_id": str(row["job_id"])}
 
 
-def _chunk(upload_id: str, index: int) -> dict[str, Any] | None:
+def _arrived(upload_id: str, index: int) -> dict[str, Any] | None:
+    """The chunk's row, its object recorded as in the bucket (for status and resume)."""
     with db.connection() as conn:
         return conn.execute("update stage1_upload_chunks set arrived_at = coalesce(arrived_at, now()) "
                             "where upload_id = %s and index = %s returning *", (upload_id, index)).fetchone()
@@ -152,13 +153,13 @@ def import_chunk(bucket: str, key: str, owner: str) -> dict[str, Any]:
     job = jobs.find_job(up["job_id"])
     if job is None or job.terminal or up["status"] == "REJECTED" or (job.lease_owner and job.status == jobs.RUNNING):
         return {"key": key, "status": "IGNORED", "reason": f"upload's job is {job.status if job else 'gone'}"}
-    chunk = _chunk(up["upload_id"], index)
-    assert chunk is not None  # the row exists for every index up to the count
     token = job_id_var.set(job.job_id)
     try:
         source = object_source(bucket, key)
-        if source is None:  # a re-dispatch of a chunk whose object is not there (yet)
+        if source is None:  # an event or a re-dispatch of a chunk whose object is not there (any more)
             return {"key": key, "status": "ABSENT"}
+        chunk = _arrived(up["upload_id"], index)
+        assert chunk is not None  # the row exists for every index up to the count
         if source.size != int(chunk["size"]):
             _fail(job, up, index, f"chunk {index} is {source.size} bytes, not the {chunk['size']} declared: "
                                   "the upload's objects were deleted and nothing was imported",
