@@ -34,8 +34,10 @@ from stage1.uploads.formats import ARROW, CSV, CSV_GZ, FORMATS, PARQUET, format_
 # Columns whose integer values stay integers; any other integer column of a CSV lands as DOUBLE
 # (a column that reads as integers in the first block may hold decimals further down).
 INTEGER_COLUMNS = frozenset({"bar_index", "fold_number", "trade_index", "row_id"})
-# Most rows per batch handed on from Parquet (fewer when rows are wide: see `_parquet_rows`).
-PARQUET_BATCH_ROWS = 100_000
+# Most rows per batch handed on from Parquet (fewer when rows are wide: see `_open_parquet`): the
+# rows of one ILP request (import_batch_rows' default), so no two batches are joined into a frame;
+# 100k gave a 10M-row import 307 MB of peak RSS, 60k ~15 MB less (docs/imports.md, Benchmark).
+PARQUET_BATCH_ROWS = 60_000
 
 
 def sniff(head: bytes) -> str:
