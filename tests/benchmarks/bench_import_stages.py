@@ -41,9 +41,29 @@ import bench_import_files as files  # noqa: E402
 from stage1.core.questdb import get_questdb  # noqa: E402
 from stage1.core.settings import get_settings  # noqa: E402
 
-STAGES = r"""
+CPU = r"""
 import json, os, resource, sys, time
 from pathlib import Path
+
+bucket, key, staging, target, qdb_pid, existing = sys.argv[1:7]
+tick = os.sysconf("SC_CLK_TCK")
+
+def _proc_cpu(pid):
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / tick
+
+def qdb_cpu():
+    return _proc_cpu(qdb_pid)
+
+def minio_cpu():  # MinIO serves the reads
+    return _proc_cpu(os.environ["BENCH_MINIO_PID"]) if os.environ.get("BENCH_MINIO_PID") else 0.0
+
+def me_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+"""
+
+STAGES = CPU + r"""
 import pyarrow as pa, pyarrow.compute as pc
 from stage1.core.questdb import get_questdb, ilp_sender
 from stage1.core.settings import get_settings
@@ -54,24 +74,7 @@ from stage1.imports.service import object_source
 from stage1.timeseries.fingerprint import fingerprint
 from stage1.timeseries.kinds import TIMESTAMP, Kind, drop_table, ensure_table
 
-bucket, key, staging, target, qdb_pid = sys.argv[1:6]
 s = get_settings().imports
-stat = Path(f"/proc/{qdb_pid}/stat")
-tick = os.sysconf("SC_CLK_TCK")
-
-def qdb_cpu():
-    f = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / tick
-
-def me_cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-def minio_cpu():
-    if not os.environ.get("BENCH_MINIO_PID"):
-        return 0.0
-    f = Path(f"/proc/{os.environ['BENCH_MINIO_PID']}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / tick
 
 out = {}
 class stage:
@@ -144,32 +147,17 @@ out["rows"] = ts.rows
 print(json.dumps(out))
 """
 
-TOTAL = r"""
-import json, os, resource, sys, time
-from pathlib import Path
+TOTAL = CPU + r"""
 from stage1.core.settings import get_settings
 from stage1.imports import core
 from stage1.imports.service import object_source
 from stage1.timeseries.fingerprint import fingerprint
 from stage1.timeseries.kinds import Kind, drop_table, ensure_table
 
-bucket, key, staging, target, qdb_pid, existing = sys.argv[1:7]
 s = get_settings().imports
 if os.environ.get("BENCH_CSV_THREADS") == "0":  # pyarrow's CSV reader on the calling thread only
     import functools
     core.open_batches = functools.partial(core.open_batches, use_threads=False)
-stat = Path(f"/proc/{qdb_pid}/stat")
-def qdb_cpu():
-    f = stat.read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-def me_cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-def minio_cpu():
-    if not os.environ.get("BENCH_MINIO_PID"):
-        return 0.0
-    f = Path(f"/proc/{os.environ['BENCH_MINIO_PID']}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
