@@ -119,7 +119,8 @@ def test_sweeper_requeues_expired_leases_then_fails_after_max_attempts(job_type)
 def test_sweep_once_dispatches_nothing_for_unknown_types(job_type):
     _create(job_type, 3)
     out = sweep_once({})
-    assert set(out) == {"requeued", "failed", "redispatched", "stale_dispatched", "waiting"}
+    assert set(out) == {"requeued", "failed", "redispatched", "stale_dispatched", "waiting", "chunked_expired",
+                        "chunks_redispatched"}
     pending, total = jobs.list_jobs(status="PENDING", job_type=job_type, limit=10, offset=0)
     assert total == 3
 

@@ -138,3 +138,26 @@ def test_unknown_measurement_is_404_and_invalid_name_400(client, unique):
         r = client.get(f"/api/questdb/measurement/{bad}")
         assert r.status_code == 400, (bad, r.text)
     assert client.get(f"/api/questdb/measurement/zzq5_{unique}", params={"sample": 101}).status_code == 400
+
+
+def test_a_renamed_table_still_shows_its_count_and_bounds(unique):
+    """QuestDB keeps tables()'s row count and bounds per table token: right after a RENAME (how an
+    import's staging table becomes a new target) it may show none. The state read counts the table
+    itself then (reads._counted), so a dataset's row_count and bounds are never null after an import."""
+    from qdb_fixtures import drop, exec_sql, wait_rows
+
+    from stage1.timeseries import reads
+
+    a, b = f"zz_rn_{unique}_a", f"zz_rn_{unique}_b"
+    exec_sql(f"create table {a} (timestamp timestamp, v double) timestamp(timestamp) partition by month wal "
+             "dedup upsert keys(timestamp)")
+    try:
+        exec_sql(f"insert into {a} select timestamp_sequence(60000000, 60000000) timestamp, x::double v "
+                 "from long_sequence(1000)")
+        wait_rows(a, 1000)
+        exec_sql(f"rename table {a} to {b}")
+        state = reads.table_states([b], tolerant=False)[b]
+        assert state.exists and state.row_count == 1000
+        assert (state.first_ts, state.last_ts) == (60, 60_000)
+    finally:
+        drop(a, b)

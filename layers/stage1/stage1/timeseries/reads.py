@@ -63,6 +63,9 @@ def table_states(names: list[str], *, timeout: float = STATE_TIMEOUT, tolerant: 
         if r is None:
             out[n] = TableState(name=n, exists=False)
             continue
+        if r["table_row_count"] is None or (r["table_row_count"] and r["designatedTimestamp"]
+                                            and r["table_min_timestamp"] is None):
+            r = {**r, **_counted(n, r["designatedTimestamp"], timeout)}
         out[n] = TableState(
             name=n, exists=True, row_count=r["table_row_count"],
             first_ts=_unix(r["table_min_timestamp"]) if r["table_row_count"] else None,
@@ -72,6 +75,20 @@ def table_states(names: list[str], *, timeout: float = STATE_TIMEOUT, tolerant: 
             wal_pending_rows=r["wal_pending_row_count"],
         )
     return out
+
+
+def _counted(table: str, ts_column: str | None, timeout: float) -> dict[str, Any]:
+    """Row count and bounds read from the table itself, for when `tables()` has none: QuestDB keeps
+    them per table token, so a table just renamed (an import's staging table becoming its target,
+    `imports.core.copy_into`) shows no count or no bounds until its next write. count() and the
+    designated timestamp's min/max come from partition metadata: cheap at any size."""
+    bounds = f", min({quote(ts_column, 'column')}) lo, max({quote(ts_column, 'column')}) hi" if ts_column else ""
+    try:
+        got = get_questdb().exec(f"select count() n{bounds} from {quote(table)}", timeout=timeout).rows()  # noqa: S608
+    except Exception:  # the state stays as tables() gave it: unknown, never an error of the read
+        return {}
+    row = got[0] if got else {}
+    return {"table_row_count": row.get("n"), "table_min_timestamp": row.get("lo"), "table_max_timestamp": row.get("hi")}
 
 
 @dataclass(frozen=True)
