@@ -175,8 +175,12 @@ def test_resume_sends_only_the_missing_chunks_and_the_table_is_exact(gateway_url
     upload_id = json.loads(states[0].read_text())["upload_id"]
 
     second = Client(gateway_url, api_token)  # a new client, as a new process would be
-    status = second.uploads.status(upload_id)
+    # resume lists the bucket (the two chunks' events may still be on their way) and says what is
+    # missing; the status GET only reads, and agrees once resume has recorded the arrivals.
+    status = second.uploads.resume(upload_id)
     assert status.chunk_count == 5 and status.missing == [3, 4, 5], status
+    assert [u.index for u in status.urls or []] == [3, 4, 5]
+    assert second.uploads.status(upload_id).missing == [3, 4, 5]
     upload = second.uploads.upload(path, **args)
     assert upload.resumed and upload.upload_id == upload_id and upload.sent_chunks == 3
     job = second.uploads.wait(upload, timeout=60, use_events=False)
@@ -390,3 +394,29 @@ def test_a_dead_chunk_invocation_is_taken_over_by_the_sweeper(client, table):
     assert len(rows_of(target)) == 6_000
     status = client.get(f"/api/uploads/{up['upload_id']}").json()
     assert [c["attempts"] for c in status["chunks"]][0] == 2
+
+
+def test_the_status_get_only_reads_and_complete_is_the_nudge(client, table, monkeypatch):
+    """Polling `GET /api/uploads/{id}` (the web page does, every 1.5 s) lists no bucket and starts
+    nothing; `complete` lists the bucket and records what arrived. In process, with the bucket LIST
+    and the importer dispatch made to fail the GET: any use of either would be the GET's."""
+    from stage1.jobs import dispatch
+    from stage1.uploads import chunks as chunked
+    from stage1.uploads import service
+
+    chunks = cut(bars(2_000), 2)
+    up = declare(client, chunks, table())
+    assert put(up, 1, chunks[0]).status_code == 200
+
+    def forbidden(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the status GET touched the bucket or dispatched an import")
+
+    with monkeypatch.context() as m:
+        m.setattr(chunked, "listed", forbidden)
+        m.setattr(dispatch, "invoke_async", forbidden)
+        for _ in range(3):
+            status = service.upload_status(up["upload_id"])
+            assert status.chunk_count == 2 and 2 in status.missing
+    done = client.post(f"/api/uploads/{up['upload_id']}/complete").json()
+    assert done["uploaded"] is False and "1 of 2 chunks not uploaded yet" in done["message"], done
+    assert service.upload_status(up["upload_id"]).missing == [2]  # complete recorded chunk 1's arrival

@@ -99,6 +99,9 @@ async function sendMissing(file: Blob, p: Plan, uploadId: string, urls: Chunk[],
     missing = now.missing?.length ?? 0;
     sent = p.sizes.reduce((a, b) => a + b, 0) - (now.missing ?? []).reduce((a, i) => a + p.sizes[i - 1], 0);
   }
+  // Every chunk is in the bucket. `complete` is the nudge: it lists the bucket and imports any chunk
+  // whose storage event was lost (the status the page polls afterwards only reads).
+  await ok(api.POST("/api/uploads/{upload_id}/complete", { params: { path: { upload_id: uploadId } } }));
 }
 
 function store(): Storage | null {

@@ -55,7 +55,7 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
         chunked = sweep_chunked()
     except Exception as exc:  # the sweep goes on
         log_fields(log, 40, "chunked upload sweep failed", error=str(exc)[:300])
-        chunked = {}
+        chunked = {"chunked_expired": 0, "chunks_redispatched": 0}  # the same keys on every sweep
     drop_orphan_staging()
     from stage1.simulations.from_upload import settle_waiting  # simulations whose trades import ended
 

@@ -280,10 +280,12 @@ def _visible(upload_id: str, caller: Caller | None) -> dict[str, Any]:
 
 def upload_status(upload_id: str, caller: Caller | None = None) -> UploadStatus:
     """GET /api/uploads/{id}: the upload, its job's status and (chunked) each chunk's state and the
-    chunks the server does not have; chunk objects whose event was lost are imported on the way."""
+    chunks the server has not seen arrive. Read-only: it reads Postgres alone, so polling it costs no
+    bucket LIST and starts nothing (`complete` and `resume` list the bucket for lost events, and so
+    does the sweeper); a chunk whose event is still on its way shows as missing until it lands."""
     up = _visible(upload_id, caller)
     if up["chunks"] is not None:
-        return chunked.status(up)
+        return chunked.status(up, nudge=False)
     job = jobs.get_job(up["job_id"])
     return UploadStatus(upload_id=up["upload_id"], job_id=job.job_id, job_status=job.status, status=up["status"],
                         size=int(up["size"]), chunked=False, rows=job.progress, poll_url=job_poll_url(job.job_id))
