@@ -143,7 +143,7 @@ def test_unknown_measurement_is_404_and_invalid_name_400(client, unique):
 def test_a_renamed_table_still_shows_its_count_and_bounds(unique):
     """QuestDB keeps tables()'s row count and bounds per table token: right after a RENAME (how an
     import's staging table becomes a new target) it may show none. The state read counts the table
-    itself then (reads._counted), so a dataset's row_count and bounds are never null after an import."""
+    itself then (reads.with_table_stats), so a dataset's row_count and bounds are never null after an import."""
     from qdb_fixtures import drop, exec_sql, wait_rows
 
     from stage1.timeseries import reads

@@ -25,6 +25,7 @@ from stage1.measurements.schemas import (
     Partitions,
     WalState,
 )
+from stage1.timeseries.reads import with_table_stats
 from stage1.timeseries.timestamps import micros_to_unix, to_micros
 
 _TABLE_COLUMNS = (
@@ -66,14 +67,6 @@ def _table_type(code: str | None) -> str:
     return {"T": "table", "M": "materialized_view", "V": "view"}.get(code or "T", str(code))
 
 
-def _needs_partition_bounds(m: Measurement) -> bool:
-    # tables() keeps min/max only for WAL tables, and has no row count yet for a WAL table that never
-    # had a transaction: those come from table_partitions() instead.
-    if m.row_count is None:
-        return True
-    return m.designated_timestamp is not None and (m.first_ts is None or m.last_ts is None) and m.row_count > 0
-
-
 def _partition_rows(name: str) -> list[dict[str, Any]]:
     try:
         return _records(get_questdb().exec(f"select * from table_partitions('{ident(name)}')"))
@@ -81,27 +74,15 @@ def _partition_rows(name: str) -> list[dict[str, Any]]:
         raise _not_found_or(exc, name) from exc
 
 
-def _with_partition_bounds(m: Measurement, partitions: list[dict[str, Any]]) -> Measurement:
-    mins = [p["minTimestamp"] for p in partitions if p.get("minTimestamp") and not p.get("detached")]
-    maxs = [p["maxTimestamp"] for p in partitions if p.get("maxTimestamp") and not p.get("detached")]
-    first = min((_unix(v) for v in mins), default=None)
-    last = max((_unix(v) for v in maxs), default=None)
-    rows = m.row_count if m.row_count is not None else sum(
-        int(p.get("numRows") or 0) for p in partitions if not p.get("detached"))
-    return Measurement(**{**_fields(m), "row_count": rows,
-                          "first_ts": m.first_ts if m.first_ts is not None else first,
-                          "last_ts": m.last_ts if m.last_ts is not None else last})
-
-
 def _fields(m: Measurement) -> dict[str, Any]:
     return {f: getattr(m, f) for f in Measurement.__struct_fields__}
 
 
 def list_measurements(prefix: str | None) -> MeasurementList:
-    items = [_measurement(row) for row in _tables()]
+    rows = _tables()
     if prefix:
-        items = [m for m in items if m.name.lower().startswith(prefix.lower())]
-    items = [_with_partition_bounds(m, _partition_rows(m.name)) if _needs_partition_bounds(m) else m for m in items]
+        rows = [r for r in rows if str(r["table_name"]).lower().startswith(prefix.lower())]
+    items = [_measurement(with_table_stats(row)) for row in rows]  # counted only where tables() has none
     return MeasurementList(items=items, total=len(items), prefix=prefix)
 
 
@@ -123,9 +104,7 @@ def get_measurement(name: str, *, sample: int = 5) -> MeasurementDetail:
     except QuestDBError as exc:
         raise _not_found_or(exc, name) from exc
     partitions = _partition_rows(name)
-    base = _measurement(row)
-    if _needs_partition_bounds(base):
-        base = _with_partition_bounds(base, partitions)
+    base = _measurement(with_table_stats(row))
     columns = [
         MeasurementColumn(
             name=c["column"], type=c["type"], indexed=bool(c["indexed"]), designated=bool(c["designated"]),

@@ -63,9 +63,7 @@ def table_states(names: list[str], *, timeout: float = STATE_TIMEOUT, tolerant: 
         if r is None:
             out[n] = TableState(name=n, exists=False)
             continue
-        if r["table_row_count"] is None or (r["table_row_count"] and r["designatedTimestamp"]
-                                            and r["table_min_timestamp"] is None):
-            r = {**r, **_counted(n, r["designatedTimestamp"], timeout)}
+        r = with_table_stats(r, timeout)
         out[n] = TableState(
             name=n, exists=True, row_count=r["table_row_count"],
             first_ts=_unix(r["table_min_timestamp"]) if r["table_row_count"] else None,
@@ -77,18 +75,26 @@ def table_states(names: list[str], *, timeout: float = STATE_TIMEOUT, tolerant: 
     return out
 
 
-def _counted(table: str, ts_column: str | None, timeout: float) -> dict[str, Any]:
-    """Row count and bounds read from the table itself, for when `tables()` has none: QuestDB keeps
-    them per table token, so a table just renamed (an import's staging table becoming its target,
-    `imports.core.copy_into`) shows no count or no bounds until its next write. count() and the
-    designated timestamp's min/max come from partition metadata: cheap at any size."""
+def with_table_stats(row: dict[str, Any], timeout: float = STATE_TIMEOUT) -> dict[str, Any]:
+    """A `tables()` row, its row count and timestamp bounds read from the table itself when
+    `tables()` has none. QuestDB keeps them per table token: a table just renamed (an import's
+    staging table become its target, `imports.core.copy_into`) or a WAL table with no transaction
+    applied yet shows no count or no bounds until its next write, and a non-WAL table never has
+    bounds. count() and the designated timestamp's min/max come from partition metadata: cheap at any
+    size. The one place for this: table states (`table_states`) and measurements both use it."""
+    count, ts_column = row.get("table_row_count"), row.get("designatedTimestamp")
+    if count is not None and not (count and ts_column and (row.get("table_min_timestamp") is None
+                                                          or row.get("table_max_timestamp") is None)):
+        return row
     bounds = f", min({quote(ts_column, 'column')}) lo, max({quote(ts_column, 'column')}) hi" if ts_column else ""
     try:
-        got = get_questdb().exec(f"select count() n{bounds} from {quote(table)}", timeout=timeout).rows()  # noqa: S608
-    except Exception:  # the state stays as tables() gave it: unknown, never an error of the read
-        return {}
-    row = got[0] if got else {}
-    return {"table_row_count": row.get("n"), "table_min_timestamp": row.get("lo"), "table_max_timestamp": row.get("hi")}
+        got = get_questdb().exec(f"select count() n{bounds} from {quote(row['table_name'])}",  # noqa: S608
+                                 timeout=timeout).rows()
+    except Exception:  # the row stays as tables() gave it: unknown, never an error of the read
+        return row
+    counted = got[0] if got else {}
+    return {**row, "table_row_count": counted.get("n"), "table_min_timestamp": counted.get("lo"),
+            "table_max_timestamp": counted.get("hi")}
 
 
 @dataclass(frozen=True)
