@@ -217,14 +217,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         """Local-stack settings with some fields set by their flat names (tests: `Settings.of(bucket="b")`)."""
         return _build({**LOCAL_DEFAULTS, **flat})
 
-    def __getattr__(self, name: str) -> Any:
-        # Transition aid only: `settings.pg_dsn` still resolves while other branches move to
-        # `settings.postgres.pg_dsn`; tests/unit/test_settings.py fails on any flat use in the tree.
-        group = FIELD_GROUP.get(name)
-        if group is None:
-            raise AttributeError(name)
-        return getattr(getattr(self, group), name)
-
     def flat(self) -> dict[str, object]:
         return {f: v for g in GROUPS for f, v in msgspec.structs.asdict(getattr(self, g)).items()}
 
