@@ -4,12 +4,11 @@
 // imports each chunk as it lands. The upload id is kept in localStorage so that picking the same file
 // again (same name, size, lastModified) after a crash or a closed tab sends only the missing chunks.
 import { api, ApiError, ok, type Schemas } from "./api/client";
-import { send, type BucketError } from "./bucket";
+import { send } from "./bucket";
+import { afterAttempts, sendAll } from "./retry";
 import { chunkBlob, chunkSizeFor, loadSaved, plan, sameLayout, savedKey, type Plan, type Saved } from "./chunks";
 
 type Chunk = Schemas["UploadChunk"];
-export const CONCURRENCY = 4;
-const ATTEMPTS = 3;
 
 export type Started = {
   uploadId: string;
@@ -31,48 +30,21 @@ export type Events = {
   stopReason?: () => string | null;
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Send the handed-out chunks, CONCURRENCY at once; the first chunk that fails ATTEMPTS times stops
- * the others taking new chunks and is thrown (the chunks sent stay on the server for a resume). */
+/** Send the handed-out chunks, CONCURRENCY at once, each retried (retry.ts); the first chunk that
+ * fails stops the others taking new chunks and is thrown (the chunks sent stay on the server for a resume). */
 export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: number, ev: Events): Promise<void> {
   for (const u of urls) {
     if (u.index < 1 || u.index > p.sizes.length || u.size !== p.sizes[u.index - 1])
       throw new Error(`the server's chunk ${u.index} (${u.size} bytes) is not this file's cut`);
   }
-  const queue = [...urls];
-  const inflight = new Map<number, number>();
-  let done = base;
-  let failed: unknown = null;
-  const report = () => ev.onBytes(done + [...inflight.values()].reduce((a, b) => a + b, 0));
-  async function worker() {
-    for (let u = queue.shift(); u && !failed; u = queue.shift()) {
-      const chunk = u;
-      const stop = ev.stopReason?.();
-      if (stop) { failed = Object.assign(new Error(stop), { status: 0, stopped: true }); return; }
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await send("PUT", chunk.url, chunkBlob(file, p, chunk.index), (n) => { inflight.set(chunk.index, n); report(); });
-          break;
-        } catch (e) {
-          inflight.delete(chunk.index);
-          report();
-          if (!(e as BucketError).retry || attempt >= ATTEMPTS || failed) {
-            failed ??= Object.assign(new Error(`chunk ${chunk.index} of ${p.sizes.length}: ${(e as Error).message}${attempt > 1 ? ` (after ${attempt} attempts)` : ""}`),
-              { status: (e as BucketError).status });
-            return;
-          }
-          await sleep(400 * attempt);
-        }
-      }
-      inflight.delete(chunk.index);
-      done += chunk.size;
-      report();
-      ev.onChunkSent(chunk.index);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, urls.length) }, worker));
-  if (failed) throw failed;
+  await sendAll(urls, {
+    base,
+    send: (u, onBytes) => send("PUT", u.url, chunkBlob(file, p, u.index), onBytes),
+    onBytes: ev.onBytes,
+    onSent: (u) => ev.onChunkSent(u.index),
+    stopReason: ev.stopReason,
+    failure: (u, e) => Object.assign(new Error(`chunk ${u.index} of ${p.sizes.length}: ${e.message}${afterAttempts(e)}`), { status: e.status }),
+  });
 }
 
 /** Send the handed-out URLs; while more chunks are missing than were handed out (1,000 URLs per

@@ -1,43 +1,16 @@
 // Upload straight to the bucket: a presigned POST (one request) or presigned part PUTs (multipart,
-// each part exactly its signed size), with a byte progress bar; then the import job's row progress.
+// each part exactly its signed size, 4 at once; objectUpload.ts), every request retried on network
+// errors and 5xx, with a byte progress bar; then the import job's row progress.
 // A CSV above the chunk threshold goes up in chunks imported as they land, resumable (chunkedUpload.ts).
 import { useEffect, useRef, useState, type DragEvent } from "react";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link, useLocation, useParams } from "react-router-dom";
-import { api, ok, type Schemas } from "../api/client";
+import { api, ok } from "../api/client";
 import { ErrorBox, Section, Status } from "../components/ui";
-import { fmt, fmtBytes, partSlices } from "../shape";
+import { fmt, fmtBytes } from "../shape";
 import { chunkable, chunkSettings } from "../chunks";
 import { chunkedUpload, forget, savedUpload, type Started } from "../chunkedUpload";
-import { send } from "../bucket";
-
-type Created = Schemas["UploadCreated"];
-// CompleteRequest: the spec documents this body as raw JSON, so it is typed here.
-type Part = { part_number: number; etag: string };
-
-async function toBucket(file: File, up: Created, onProgress: (sent: number) => void): Promise<Part[] | undefined> {
-  if (!up.multipart) {
-    const form = new FormData();
-    for (const [k, v] of Object.entries(up.fields ?? {})) form.append(k, v);
-    form.append("file", file);
-    await send(up.method || "POST", up.url, form, (n) => onProgress(Math.min(n, file.size)));
-    onProgress(file.size);
-    return undefined;
-  }
-  const slices = partSlices(file.size, up.part_size ?? file.size, up.parts ?? []);
-  const urls = new Map((up.parts ?? []).map((p) => [p.part_number, p.url]));
-  const done: number[] = [];
-  const parts: Part[] = [];
-  let etags = true;
-  for (const s of slices) {
-    const xhr = await send("PUT", urls.get(s.part)!, file.slice(s.start, s.end), (n) => onProgress(done.reduce((a, b) => a + b, 0) + n));
-    done.push(s.end - s.start);
-    onProgress(s.end);
-    const etag = xhr.getResponseHeader("ETag");
-    if (etag) parts.push({ part_number: s.part, etag }); else etags = false;
-  }
-  return etags ? parts : undefined; // without exposed ETags the server lists the parts itself
-}
+import { toBucket } from "../objectUpload";
 
 export default function Upload() {
   const id = useParams().id!;
