@@ -67,6 +67,7 @@ def load_stack_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"stage1_private_stack_{uuid.uuid4().hex[:8]}",
                                                   REPO / "local" / "stack.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # before it runs, as `import` does: stack.py finds itself there
     spec.loader.exec_module(module)
     return module
 

@@ -4,11 +4,9 @@ install cache on spare ports, posting to a recorder here: the shared MinIO is ne
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
-import socket
 import subprocess
 import threading
 import time
@@ -19,21 +17,9 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.config import Config
+from private_stack import free_ports, load_stack_module
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _stack():
-    spec = importlib.util.spec_from_file_location("stage1_stack_for_test", REPO / "local" / "stack.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -61,12 +47,12 @@ def recorder():
 
 
 def test_minio_sends_the_configured_bearer_token(recorder, tmp_path):
-    stack = _stack()
+    stack = load_stack_module()
     binary = stack.CACHE / "bin" / f"minio-{stack.MINIO_VERSION}"
     if not binary.exists():
         pytest.skip(f"no MinIO build in {binary.parent} (make up builds it)")
     hook_port, seen = recorder
-    port, console = _free_port(), _free_port()
+    port, console = free_ports(2)
     ak, sk, token = secrets.token_hex(8), secrets.token_hex(16), secrets.token_hex(24)
     env = dict(os.environ, MINIO_ROOT_USER=ak, MINIO_ROOT_PASSWORD=sk, MINIO_BROWSER="off", MINIO_UPDATE="off",
                MINIO_NOTIFY_WEBHOOK_ENABLE_STAGE1="on",

@@ -19,9 +19,10 @@ PORTS = {"postgres": 1, "questdb_http": 2, "questdb_pg": 3, "questdb_min": 4, "m
 
 
 def load():
-    """As tests/integration/private_stack.py does: a separate copy, not put in sys.modules."""
+    """As tests/integration/private_stack.py does: a separate copy under a name of its own."""
     spec = importlib.util.spec_from_file_location(f"stack_test_{uuid.uuid4().hex[:8]}", ENTRY)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
