@@ -1,12 +1,15 @@
 """The shared admin secret that authorises token issue: compared in constant time, limited per
-source address (a per-process limit: see stage1.auth.ratelimit).
+source address by token buckets every process shares (in Postgres: stage1.auth.buckets).
 
 The secret is checked first, and the limits apply by outcome: wrong secrets (and bad tokens on the
 issue route) from one source get `admin_secret_attempts_per_minute` before that source is answered
 429; a correct secret has its own, generous bucket (`admin_secret_issues_per_minute`). So a guesser
 behind a shared address (NAT, proxy) cannot lock out the colleague who knows the secret, and a
-guesser's own budget does not grow with it. Guessing stays bounded by the secret's entropy (the
-template asks for 32+ characters) more than by any limit.
+guesser's own budget does not grow with it. The budget is one per source for all Lambda containers
+and local gateways together (it was one per process, so N warm containers gave N budgets), at the
+cost of one Postgres round trip per attempt; with Postgres down the route answers 503 (no limit,
+no answer). Guessing stays bounded by the secret's entropy (the template asks for 32+ characters)
+more than by any limit.
 """
 
 from __future__ import annotations
@@ -15,25 +18,21 @@ import hashlib
 import hmac
 import ipaddress
 
-from stage1.auth.ratelimit import RateLimiter
+from stage1.auth.buckets import SharedBucket, per_minute
 from stage1.core.errors import TooManyRequests, Unauthorized
-from stage1.core.lazy import lazy
 from stage1.core.settings import get_settings
 
-
-def _per_minute(count: int) -> RateLimiter:
-    count = max(1, count)
-    return RateLimiter(count / 60.0, count)
-
-
-@lazy
-def _failures() -> RateLimiter:
-    return _per_minute(get_settings().auth.admin_secret_attempts_per_minute)
+# The buckets' names in stage1_rate_buckets (one row per name and source).
+FAILURES = "admin_secret_failures"
+ISSUES = "admin_secret_issues"
 
 
-@lazy
-def _issues() -> RateLimiter:
-    return _per_minute(get_settings().auth.admin_secret_issues_per_minute)
+def _failures() -> SharedBucket:
+    return per_minute(FAILURES, get_settings().auth.admin_secret_attempts_per_minute)
+
+
+def _issues() -> SharedBucket:
+    return per_minute(ISSUES, get_settings().auth.admin_secret_issues_per_minute)
 
 
 def secret_matches(provided: str, expected: str) -> bool:

@@ -1,8 +1,10 @@
 """An in-process token-bucket rate limiter.
 
-It limits per process: the local gateway (one process) uses it per token and per client address;
-on AWS each warm Lambda container has its own, so there the HttpApi's throttling (template.yaml)
-is the real limit and this one only slows a single client hammering one container.
+It limits per process, so it only serves limits that are per process by nature: the local
+gateway (one process) uses it per token and per client address. On AWS each warm Lambda container
+would have its own, so no function uses it: the HttpApi's throttling (template.yaml) caps load, and
+the per-source limits on token issue by admin secret are shared buckets in Postgres
+(stage1.auth.buckets, the same rule), one budget for every container.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@
    their input is ready (dispatch), not yet (wait), or never coming (the check fails the job).
 3. Staging tables of import jobs that are finished (or gone) are dropped: a worker that died, or
    could not reach QuestDB when it failed, leaves its staging table behind.
+4. Rate buckets that are full again are deleted (stage1.auth.buckets: a missing row is a full bucket).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stage1.auth import buckets
 from stage1.core import db
 from stage1.core.logging import get_logger, log_fields
 from stage1.jobs import dispatch, service
@@ -63,6 +65,10 @@ def sweep_once(checks: dict[str, ReadyCheck] | None = None, *, stale_after: int 
         settle_waiting()
     except Exception as exc:  # the sweep goes on
         log_fields(log, 40, "simulation settle failed", error=str(exc)[:300])
+    try:
+        buckets.sweep()  # logs what it did
+    except Exception as exc:  # the sweep goes on
+        log_fields(log, 40, "rate bucket sweep failed", error=str(exc)[:300])
     out = {"requeued": len(swept.requeued), "failed": len(swept.failed), "redispatched": redispatched,
            "stale_dispatched": stale_dispatched, "waiting": len(waiting), **chunked}
     if any(out.values()):
