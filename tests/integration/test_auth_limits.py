@@ -1,55 +1,16 @@
 """Rate limits, admin-secret guessing, CORS origins and the auth switch, each on a private gateway
-started with its own settings (limits are per gateway process, so the shared gateways stay untouched).
-Per-source limits are tested from several loopback addresses (127.0.0.2, .3, ...): the gateway keys
-them on the socket peer, so no test-only header exists that a deployment could be tricked with."""
+started with its own settings (the gateway's own limits are per process, so the shared gateways stay
+untouched). The per-source limits of token issue are shared by every process (Postgres: two gateways
+sharing one budget are tests/integration/test_shared_limits.py), so each test takes fresh source
+addresses (`gateway_support.fresh_source`)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def private_gateway(**env: str):
-    port = _free_port()
-    environ = {**os.environ, **{f"STAGE1_{k.upper()}": v for k, v in env.items()}}
-    proc = subprocess.Popen([sys.executable, "-m", "stage1_local.gateway", "--port", str(port)], cwd=REPO,
-                            env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"private gateway exited: {proc.stderr.read().decode()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail("private gateway not healthy after 60 s")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from gateway_support import fresh_source, issue_from, private_gateway
 
 
 @pytest.fixture(scope="module")
@@ -93,14 +54,6 @@ def test_failed_authentications_are_limited_per_address(strict_gateway, settings
     assert httpx.get(f"{strict_gateway}/api/auth/tokens", headers={"X-Stage1-Token": valid}).status_code == 200
 
 
-def _issue_from(url: str, source: str, secret: str) -> httpx.Response:
-    """POST /api/auth/token from a given loopback address: the gateway sees it as the socket peer, as
-    API Gateway sees `sourceIp`; no header can pretend to be another source."""
-    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as c:
-        return c.post(f"{url}/api/auth/token", json={"name": "guess", "scopes": ["read"], "expires_in": 60},
-                      headers={"X-Stage1-Admin-Secret": secret})
-
-
 @pytest.fixture(scope="module")
 def issue_gateway():
     """Three wrong secrets and five issues per source and minute."""
@@ -109,33 +62,34 @@ def issue_gateway():
 
 
 def test_admin_secret_guessing_is_limited_per_source_and_never_locks_out_the_secret(issue_gateway, settings):
-    guesser = "127.0.0.2"
-    statuses = [_issue_from(issue_gateway, guesser, f"guess-{i}").status_code for i in range(5)]
+    guesser, other = fresh_source(), fresh_source()
+    statuses = [issue_from(issue_gateway, guesser, f"guess-{i}").status_code for i in range(5)]
     assert statuses == [401, 401, 401, 429, 429], statuses
-    r = _issue_from(issue_gateway, guesser, "again")
+    r = issue_from(issue_gateway, guesser, "again")
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
     assert set(r.json()) == {"error", "details"}
     # A colleague behind the same address who knows the secret still gets a token, at once.
-    r = _issue_from(issue_gateway, guesser, settings.auth.admin_secret)
+    r = issue_from(issue_gateway, guesser, settings.auth.admin_secret)
     assert r.status_code == 201, r.text
     # ... and the guesser's budget did not grow with that success.
-    assert _issue_from(issue_gateway, guesser, "guess-after").status_code == 429
+    assert issue_from(issue_gateway, guesser, "guess-after").status_code == 429
     # Another source is not affected at all.
-    assert _issue_from(issue_gateway, "127.0.0.3", "typo").status_code == 401
-    assert _issue_from(issue_gateway, "127.0.0.3", settings.auth.admin_secret).status_code == 201
+    assert issue_from(issue_gateway, other, "typo").status_code == 401
+    assert issue_from(issue_gateway, other, settings.auth.admin_secret).status_code == 201
 
 
 def test_bad_tokens_on_the_issue_route_count_as_failures_of_their_source(issue_gateway):
-    with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.5"), timeout=30) as c:
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=fresh_source()), timeout=30) as c:
         statuses = [c.post(f"{issue_gateway}/api/auth/token", json={"name": "x", "scopes": ["read"]},
                            headers={"X-Stage1-Token": "s1_" + "C" * 43}).status_code for _ in range(4)]
     assert statuses == [401, 401, 401, 429], statuses
 
 
 def test_correct_secret_issuance_has_its_own_generous_limit(issue_gateway, settings):
-    statuses = [_issue_from(issue_gateway, "127.0.0.4", settings.auth.admin_secret).status_code for _ in range(6)]
+    source = fresh_source()
+    statuses = [issue_from(issue_gateway, source, settings.auth.admin_secret).status_code for _ in range(6)]
     assert statuses == [201] * 5 + [429], statuses
-    assert _issue_from(issue_gateway, "127.0.0.6", settings.auth.admin_secret).status_code == 201
+    assert issue_from(issue_gateway, fresh_source(), settings.auth.admin_secret).status_code == 201
 
 
 def test_configured_origins_are_all_allowed(strict_gateway):

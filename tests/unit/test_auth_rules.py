@@ -250,55 +250,8 @@ def test_the_local_gateway_resolves_the_template_cors_rule_like_cloudformation()
         "ThrottlingRateLimit"]["Default"]
 
 
-# ---------------------------------------------------------------- token issue on AWS (the Lambda handler)
-SECRET = "a-test-admin-secret-of-32-characters-at-least"  # noqa: S105 - a test value
-
-
-@pytest.fixture
-def issue_handler(monkeypatch):
-    """The auth function's Lambda handler with a known secret and small per-source limits."""
-    from stage1.auth import admin
-
-    settings = Settings.of(admin_secret=SECRET, admin_secret_attempts_per_minute=2, admin_secret_issues_per_minute=3)
-    monkeypatch.setattr(admin, "get_settings", lambda: settings)
-    admin._failures.reset()
-    admin._issues.reset()
-    yield load_handler(functions()["AuthFunction"])
-    admin._failures.reset()
-    admin._issues.reset()
-
-
-def _issue_event(event, source_ip: str, headers: dict[str, str], forwarded_for: str = "198.51.100.7") -> dict:
-    ev = event("http_api_v2_post_simulation_bad_body.json")
-    ev["routeKey"] = ev["requestContext"]["routeKey"] = "POST /api/auth/token"
-    ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/api/auth/token"
-    ev["requestContext"]["http"]["sourceIp"] = source_ip
-    ev["requestContext"].pop("authorizer")  # the route has no authorizer
-    ev["headers"] = {"content-type": "application/json", "x-forwarded-for": forwarded_for, **headers}
-    ev["body"] = json.dumps({"name": "x", "scopes": ["read"]})
-    return ev
-
-
-@pytest.mark.parametrize("headers", [
-    {"x-stage1-admin-secret": "caf\u00e9"}, {"x-stage1-admin-secret": "\u2028" * 40}, {"x-stage1-admin-secret": ""},
-    {"x-stage1-admin-secret": f"{SECRET},{SECRET}"}, {"x-stage1-admin-secret": "x" * 100_000},
-    {"x-stage1-token": "caf\u00e9"}, {"x-stage1-token": "Bearer"}, {"x-stage1-token": ""}, {},
-])
-def test_hostile_issue_headers_on_aws_are_a_401_envelope(issue_handler, event, headers):
-    out = issue_handler(_issue_event(event, f"203.0.113.{len(str(headers)) % 250}", headers), None)
-    assert out["statusCode"] == 401, out
-    assert set(json.loads(out["body"])) == {"error", "details"}
-
-
-def test_issue_limits_key_on_the_source_ip_never_on_x_forwarded_for(issue_handler, event):
-    def issue(source: str, secret: str, forwarded: str = "198.51.100.7") -> int:
-        ev = _issue_event(event, source, {"x-stage1-admin-secret": secret}, forwarded)
-        return issue_handler(ev, None)["statusCode"]
-
-    # A guesser rotating X-Forwarded-For is still one source.
-    assert [issue("203.0.113.9", "wrong", f"10.0.0.{i}") for i in range(4)] == [401, 401, 429, 429]
-    assert issue("203.0.113.10", "wrong") == 401  # another source has its own bucket
-    # (The right secret from a locked-out source: tests/integration/test_auth_limits.py, with the database.)
+# (Token issue on AWS, the Lambda handler with its per-source limits: they live in Postgres now,
+# so those tests are in tests/integration/test_shared_limits.py.)
 
 
 def test_the_request_caller_reaches_sync_handlers_and_never_the_next_request(event):
