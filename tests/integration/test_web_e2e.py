@@ -1,7 +1,8 @@
 """End-to-end tests of the web client in Debian's headless Chromium (functions/web/ui/e2e/run.mjs,
 playwright-core) against the gateway: sign in, create a dataset, upload a file through the page and
-see its candles, a CSV in chunks (the threshold lowered by the page's query string) with the dataset's
-row count equal to the file's, a chunked upload cut off after 3 chunks and resumed after a reload
+see its candles (its first POST to the bucket dropped by the network: the page retries it), a CSV
+in chunks (the threshold lowered by the page's query string) with the dataset's row count equal to
+the file's, a chunked upload cut off after 3 chunks and resumed after a reload
 (only the missing chunks sent), a run's folds and predictions, compare two runs, a simulation, a query
 and its export, the 401 page, a 390 px window, no console errors. `make test` installs chromium and
 builds the app first."""
