@@ -189,15 +189,22 @@ try {
     const path = join(tmp, "multipart.csv");
     writeFileSync(path, body);
     objectCalls.length = 0;
+    let completeBody = null;
+    const onComplete = (r) => { if (r.method() === "POST" && /\/api\/uploads\/[^/]+\/complete$/.test(r.url())) completeBody = r.postData(); };
+    page.on("request", onComplete);
     const drop = await dropFirst((r) => r.method() === "PUT" && partOf(r.url()) === 2);
     expectPutFail = true;
     await page.goto(`${BASE}/datasets/${d.dataset_slug}/upload`); // below the chunk threshold (128 MiB): one object
     await page.getByTestId("file").setInputFiles(path);
     await page.getByRole("button", { name: "Upload" }).click();
-    try { await page.getByTestId("import-done").waitFor({ timeout: 120000 }); } finally { await drop(); expectPutFail = false; }
+    try { await page.getByTestId("import-done").waitFor({ timeout: 120000 }); } finally { await drop(); expectPutFail = false; page.off("request", onComplete); }
     const puts = objectCalls.filter((c) => c.method === "PUT").sort((a, b) => a.part - b.part || a.status - b.status);
     const want = Array.from({ length: count }, (_, i) => (i === 1 ? "2:0,2:200" : `${i + 1}:200`)).join();
     if (count < 3 || puts.map((c) => `${c.part}:${c.status}`).join() !== want) throw new Error(`part PUTs: ${JSON.stringify(puts)}`);
+    // The ETags the page read from the PUT answers (the bucket's CORS exposes ETag) went to `complete`.
+    const sentParts = JSON.parse(completeBody ?? "{}").parts ?? [];
+    if (sentParts.length !== count || sentParts.some((q, i) => q.part_number !== i + 1 || !/^"?[0-9a-f]{32}"?$/.test(q.etag)))
+      throw new Error(`complete got ${completeBody}`);
     const n = await rowCount(d.dataset_id);
     if (n !== rows) throw new Error(`the dataset has ${n} rows, the file ${rows}`);
   });
