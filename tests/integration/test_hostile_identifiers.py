@@ -40,6 +40,7 @@ def _value(text: str, names: dict[str, str]):
 
 
 _PREDICTIONS = [{"timestamp": START, "fold_number": 0, "prediction": 0.5}]
+_INLINE = {"kind": "raw", "data": "timestamp,v\n2024-01-01T00:00:00Z,1.0\n"}  # an inline import's JSON body
 
 
 def _requests(value, target: dict, fresh: str) -> dict[str, tuple[str, str, dict]]:
@@ -57,6 +58,8 @@ def _requests(value, target: dict, fresh: str) -> dict[str, tuple[str, str, dict
         "upload.measurement": ("POST", "/api/uploads", {**upload, "kind": "predictions", "measurement": value}),
         "dataset_upload.measurement": ("POST", f"/api/datasets/{target['dataset_id']}/uploads",
                                        {**upload, "kind": "ohlcv", "measurement": value}),
+        "import.measurement": ("POST", "/api/questdb/import", {**_INLINE, "measurement": value}),
+        "import_async.measurement": ("POST", "/api/questdb/import/async", {**_INLINE, "measurement": value}),
     }
 
 
@@ -100,5 +103,6 @@ def test_every_hostile_identifier_is_refused_in_every_field(world):
             if r.status_code in (400, 409) and path == "/api/datasets":
                 assert c.get(f"/api/datasets/{fresh}").status_code == 404, label  # nothing stored
     total = sum(tally.values())
-    print(f"\nhostile identifiers: {len(_cases())} names x 8 fields = {total} requests; statuses {dict(tally)}")
+    fields = len(_requests("", target, ""))
+    print(f"\nhostile identifiers: {len(_cases())} names x {fields} fields = {total} requests; statuses {dict(tally)}")
     assert wrong == [], "\n".join(wrong)

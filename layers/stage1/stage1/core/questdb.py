@@ -38,6 +38,21 @@ def ident(name: str, what: str = "measurement") -> str:
     return name
 
 
+# An import's own staging table (`stage1.imports.core.staging_name`): `<target>__s<8 hex of the job id>`.
+# It holds half an import until its commit (docs/imports.md "Exactly one copy"), so it is internal: no
+# client may give such a name (`stage1.timeseries.ownership.check_name`), the raw SQL guard refuses it
+# in any spelling (`stage1.sql.readonly`) and the measurements list/detail leave it out. Matched at the
+# end of any text, in any case: QuestDB compares table names case-insensitively and reads a quoted
+# `"public.<name>"` as `<name>`.
+STAGING_MARK = "__s"
+_STAGING_RE = re.compile(STAGING_MARK + r"[0-9a-f]{8}$", re.IGNORECASE)
+
+
+def is_staging(name: str) -> bool:
+    """True if `name` (a table name as any client could spell it) is an import's staging table."""
+    return isinstance(name, str) and _STAGING_RE.search(name) is not None
+
+
 def quote(name: str, what: str = "measurement") -> str:
     return f'"{ident(name, what)}"'
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from stage1.core.errors import ServiceUnavailable, service_of
 from stage1.core.logging import get_logger
-from stage1.core.questdb import QuestDBError, get_questdb, ident, ilp_sender, quote
+from stage1.core.questdb import STAGING_MARK, QuestDBError, get_questdb, ident, ilp_sender, quote
 from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import CSV, Source, open_batches
 from stage1.imports.limits import Limits
@@ -345,11 +345,9 @@ def _micros(value: Any) -> int | None:
 
 
 # ---------------------------------------------------------------- staging → target
-STAGING_MARK = "__s"
-
-
 def staging_name(target: str, job_id: str) -> str:
-    """`<target>__s<first 8 hex of the job id>`, the target shortened so the name fits 63 characters."""
+    """`<target>__s<first 8 hex of the job id>`, the target shortened so the name fits 63 characters
+    (`stage1.core.questdb.is_staging` recognises every such name: clients can neither give nor read one)."""
     suffix = STAGING_MARK + job_id.replace("-", "")[:8]
     return ident(target[: 63 - len(suffix)] + suffix)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from stage1.core.errors import NotFound
-from stage1.core.questdb import QueryResult, QuestDBError, get_questdb, ident, quote
+from stage1.core.questdb import QueryResult, QuestDBError, get_questdb, ident, is_staging, quote
 from stage1.measurements.schemas import (
     Measurement,
     MeasurementColumn,
@@ -44,7 +44,9 @@ def _unix(value: str | None) -> int | None:
 
 
 def _tables() -> list[dict[str, Any]]:
-    return _records(get_questdb().exec(f"select {_TABLE_COLUMNS} from tables() order by table_name"))
+    """Every table but imports' staging tables: they hold half an import until its commit."""
+    rows = _records(get_questdb().exec(f"select {_TABLE_COLUMNS} from tables() order by table_name"))
+    return [r for r in rows if not is_staging(str(r["table_name"]))]
 
 
 def _measurement(row: dict[str, Any]) -> Measurement:
@@ -94,6 +96,8 @@ def _not_found_or(exc: QuestDBError, name: str) -> Exception:
 
 def get_measurement(name: str, *, sample: int = 5) -> MeasurementDetail:
     ident(name)
+    if is_staging(name):  # not listed, so not there: the same 404 as a missing table
+        raise NotFound("no such measurement", {"measurement": name})
     rows = [r for r in _tables() if r["table_name"].lower() == name]
     if not rows:
         raise NotFound("no such measurement", {"measurement": name})

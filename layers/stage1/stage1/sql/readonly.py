@@ -23,6 +23,8 @@ identifier that merely contains the text passes):
   keyword; never of a quoted name, a string, or a schema-qualified name (`x.f(`);
 - no token at all (word, quoted identifier or string) that names a refused function or the catalog
   schemas: QuestDB runs `from query_activity`, `from "query_activity"` and `from 'query_activity'`;
+- likewise no token that names an import's staging table (`stage1.core.questdb.is_staging`: it
+  holds half an import until the commit), in any case, quoted or not, `"public.<name>"` included;
 - at most one statement: a single trailing `;` is allowed and removed.
 """
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stage1.core.errors import BadRequest
+from stage1.core.questdb import is_staging
 from stage1.sql.functions import ALLOWED_FUNCTIONS, KEYWORDS_BEFORE_PAREN, REFUSED_FUNCTIONS, is_refused_name
 
 MAX_SQL_CHARS = 100_000
@@ -226,6 +229,9 @@ def _check_words(tokens: list[Token]) -> None:
             what = f"function {name}()" if name in REFUSED_FUNCTIONS else f"the catalog schema {name.split('.')[0]}"
             raise NotReadOnly(f"{what} is not allowed in a read-only query (refused wherever it is named, "
                               f"quoted or not)", tok.pos, tok.text)
+        if tok.kind in ("word", "qident", "string", "number") and is_staging(name := _unquote(tok)):
+            raise NotReadOnly(f"the table {name} is an import's staging table: not readable until the import "
+                              f"commits (refused wherever it is named, quoted or not)", tok.pos, tok.text)
         following = tokens[index + 1] if index + 1 < len(tokens) else None
         if following is None or following.kind != "punct" or following.text != "(":
             continue

@@ -19,7 +19,7 @@ from typing import Any
 from psycopg import Connection
 
 from stage1.core.errors import BadRequest, Conflict
-from stage1.core.questdb import ident
+from stage1.core.questdb import STAGING_MARK, ident, is_staging
 
 OWNER_KINDS = ("dataset", "run", "simulation", "upload", "job")
 ROLES = ("ohlcv", "indicators", "predictions", "trades", "raw", "staging")
@@ -50,11 +50,16 @@ class Registration:
 
 
 def check_name(table: str, what: str = "measurement") -> str:
-    """`ident()` plus the reserved names above: a 400 naming the field."""
+    """`ident()` plus the reserved names above and imports' staging names: a 400 naming the field.
+    The one check of a table name a client gives (internal code, which names staging tables itself,
+    uses `ident()`)."""
     ident(table, what)
     if _RESERVED.match(table):
         raise BadRequest(f"reserved {what}: the name belongs to QuestDB or starts with '_'",
                          {"field": what, "value": table})
+    if is_staging(table):
+        raise BadRequest(f"reserved {what}: a name ending in {STAGING_MARK} and 8 hex digits is an import's "
+                         "staging table", {"field": what, "value": table})
     return table
 
 

@@ -25,7 +25,6 @@ from stage1.auth.scopes import Caller
 from stage1.core import db, storage
 from stage1.core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
 from stage1.core.logging import get_logger, log_fields
-from stage1.core.questdb import ident
 from stage1.core.refs import as_uuid
 from stage1.core.settings import get_settings
 from stage1.core.times import iso
@@ -35,6 +34,7 @@ from stage1.jobs import dispatch
 from stage1.jobs import service as jobs
 from stage1.jobs.schemas import JobAccepted
 from stage1.jobs.worker import Outcome, decode_outcome
+from stage1.timeseries.ownership import check_name
 from stage1.uploads import chunks as chunked
 from stage1.uploads import tables
 from stage1.uploads.formats import (
@@ -110,7 +110,7 @@ def _validate(filename: str, content_type: str, size: int, measurement: str | No
         raise BadRequest("unknown file format: name the file .csv, .csv.gz, .parquet or .arrow",
                          {"field": "filename", "value": filename[:80]})
     if measurement is not None:
-        ident(measurement)
+        check_name(measurement)
     return fmt
 
 
@@ -445,7 +445,7 @@ def import_blocking(body: bytes, *, measurement: str, kind: str, content_type: s
     if not body:
         raise BadRequest("empty body", {"field": "body"})
     fmt = _inline_format(body, content_type, fmt)
-    ident(measurement)
+    check_name(measurement)  # reserved and staging names too, before any work
     key = f"{INLINE_PREFIX}{uuid.uuid4()}/data.{EXTENSIONS[fmt]}"
     storage.get_s3().put_object(Bucket=settings.store.bucket, Key=key, Body=body, ContentType=STORED_CONTENT_TYPE[fmt])
     payload = {"bucket": settings.store.bucket, "key": key, "kind": kind, "measurement": measurement, "format": fmt,
