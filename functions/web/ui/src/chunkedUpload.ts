@@ -51,7 +51,7 @@ export async function sendChunks(file: Blob, p: Plan, urls: Chunk[], base: numbe
  * answer), ask the server for the next ones. A 403 from the bucket is most likely URLs that expired
  * (STAGE1_UPLOAD_URL_EXPIRES_SECONDS, 1 h, passed during a long upload): fresh ones are asked for,
  * at most 3 times in a row without a chunk getting through. */
-async function sendMissing(file: Blob, p: Plan, uploadId: string, urls: Chunk[], missing: number, base: number, ev: Events): Promise<void> {
+async function sendRounds(file: Blob, p: Plan, uploadId: string, urls: Chunk[], missing: number, base: number, ev: Events): Promise<void> {
   let sent = base;
   let refused = 0;
   let through = 0;
@@ -71,9 +71,22 @@ async function sendMissing(file: Blob, p: Plan, uploadId: string, urls: Chunk[],
     missing = now.missing?.length ?? 0;
     sent = p.sizes.reduce((a, b) => a + b, 0) - (now.missing ?? []).reduce((a, i) => a + p.sizes[i - 1], 0);
   }
-  // Every chunk is in the bucket. `complete` is the nudge: it lists the bucket and imports any chunk
-  // whose storage event was lost (the status the page polls afterwards only reads).
-  await ok(api.POST("/api/uploads/{upload_id}/complete", { params: { path: { upload_id: uploadId } } }));
+}
+
+/** `sendRounds`, then `complete`: the nudge that lists the bucket and imports any chunk whose storage
+ * event was lost or still lags (the status the page polls afterwards only reads). Cut off, the chunks
+ * that landed stay for a resume: the nudge (best effort) records them at once, so the status read
+ * when the file is picked again counts them. */
+async function sendMissing(file: Blob, p: Plan, uploadId: string, urls: Chunk[], missing: number, base: number, ev: Events): Promise<void> {
+  let landed = 0;
+  const nudge = () => api.POST("/api/uploads/{upload_id}/complete", { params: { path: { upload_id: uploadId } } });
+  try {
+    await sendRounds(file, p, uploadId, urls, missing, base, { ...ev, onChunkSent: (i) => { landed++; ev.onChunkSent(i); } });
+  } catch (e) {
+    if (landed) await nudge().catch(() => undefined);
+    throw e;
+  }
+  await ok(nudge());
 }
 
 function store(): Storage | null {
