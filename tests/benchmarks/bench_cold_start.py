@@ -58,7 +58,8 @@ t2, c2 = time.perf_counter(), time.process_time()
 handler(json.load(open(cfg["event"])), Context())
 t3 = time.perf_counter()
 print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_ms": (t2 - t1) * 1e3, "warm_ms": (t3 - t2) * 1e3,
-                  "cpu_ms": (c2 - c0) * 1e3, "total_ms": (t2 - t0) * 1e3, "status": response.get("statusCode")}))
+                  "cpu_ms": (c2 - c0) * 1e3, "total_ms": (t2 - t0) * 1e3, "status": response.get("statusCode"),
+                  "error": None if response.get("statusCode", 500) < 500 else str(response.get("body"))[:300]}))
 """
 
 
@@ -82,7 +83,9 @@ def command(fn, pkg, event_file: Path, venv: bool, extra: list[str]) -> list[str
 
 def environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.setdefault("STAGE1_ENV_FILE", str(REPO / ".state" / "stage1.env"))
+    # Absolute: the function runs in a temporary folder, where a relative path would name no file and
+    # the settings would fall back to localhost defaults (every Postgres request a 503 after 5 s).
+    env["STAGE1_ENV_FILE"] = str(Path(env.get("STAGE1_ENV_FILE") or REPO / ".state" / "stage1.env").resolve())
     env["STAGE1_LOG_LEVEL"] = "WARNING"
     return env
 
@@ -131,6 +134,8 @@ def main() -> int:
                     print(f"{fn.name}: failed\n{proc.stderr[-1500:]}", file=sys.stderr)
                     break
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                if runs[-1]["error"]:  # a 5xx is a broken set-up, not a cold start: say why, once
+                    print(f"{fn.name}: {runs[-1]['status']} {runs[-1]['error']}", file=sys.stderr)
             if not runs or len(runs) < ns.runs:
                 continue
             med = {k: statistics.median(r[k] for r in runs) for k in ("import_ms", "first_ms", "warm_ms", "cpu_ms")}
