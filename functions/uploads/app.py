@@ -67,7 +67,8 @@ def get_upload(upload_id: UploadId, request: Request) -> UploadStatus:
     return service.upload_status(upload_id, request_caller(request))
 
 
-@post("/api/uploads/{upload_id:str}/resume", summary="Resume a chunked upload: PUT URLs for the missing chunks",
+@post("/api/uploads/{upload_id:str}/resume",
+      summary="Resume a chunked or multipart upload: PUT URLs for the missing chunks or parts",
       tags=["uploads"], status_code=200, sync_to_thread=True)
 def resume_upload(upload_id: UploadId, request: Request) -> UploadStatus:
     return service.resume_upload(upload_id, request_caller(request))

@@ -133,6 +133,15 @@ class UploadStatus(Model, kw_only=True):
     # resume only: fresh PUT URLs for (at most 1,000 of) the missing chunks, in order.
     urls: list[UploadChunk] | None = None
     poll_url: str
+    # A multipart upload (one object sent as parts): its part size and count, from the declaration.
+    multipart: bool = False
+    part_size: int | None = None
+    part_count: int = 0
+    # Multipart, resume only (GET reads Postgres alone and does not list the store: null there): the parts
+    # the store does not have, in order, and fresh PUT URLs for (at most 1,000 of) them, each signed for
+    # its exact `size`, as create's `parts`.
+    parts_missing: list[int] | None = None
+    parts: list[UploadPart] | None = None
 
 
 class InlineImportRequest(Model, kw_only=True):

@@ -194,9 +194,15 @@ def _create(filename: str, content_type: str, size: int, kind: str, measurement:
         post = storage.presigned_post(settings.store.bucket, key, stored_type, size, seconds)
         return UploadCreated(url=post["url"], fields=post["fields"], method="POST", **common)
     assert mp_id is not None and part_size is not None
-    parts = [UploadPart(n, storage.presigned_part(settings.store.bucket, key, mp_id, n, length, seconds), length)
-             for n, length in enumerate(part_lengths(size, part_size), start=1)]
+    parts = _part_urls(key, mp_id, list(enumerate(part_lengths(size, part_size), start=1)), seconds)
     return UploadCreated(url=parts[0].url, method="PUT", multipart=True, part_size=part_size, parts=parts, **common)
+
+
+def _part_urls(key: str, mp_id: str, parts: list[tuple[int, int]], seconds: int) -> list[UploadPart]:
+    """Presigned PUTs for (part number, exact length) parts of the multipart upload `mp_id`."""
+    bucket = get_settings().store.bucket
+    return [UploadPart(n, storage.presigned_part(bucket, key, mp_id, n, length, seconds), length)
+            for n, length in parts]
 
 
 def _upload(upload_id: str) -> dict[str, Any]:
@@ -286,20 +292,76 @@ def upload_status(upload_id: str, caller: Caller | None = None) -> UploadStatus:
     up = _visible(upload_id, caller)
     if up["chunks"] is not None:
         return chunked.status(up, nudge=False)
-    job = jobs.get_job(up["job_id"])
+    return _object_status(up, jobs.get_job(up["job_id"]))
+
+
+def _object_status(up: dict[str, Any], job: jobs.Job, **extra: Any) -> UploadStatus:
+    """A one-object upload's status from Postgres (multipart: its part size and count, from the
+    declaration; which parts the store has is listed by resume alone)."""
+    multipart = {}
+    if up["part_size"]:
+        multipart = {"multipart": True, "part_size": int(up["part_size"]),
+                     "part_count": len(part_lengths(int(up["size"]), int(up["part_size"])))}
     return UploadStatus(upload_id=up["upload_id"], job_id=job.job_id, job_status=job.status, status=up["status"],
-                        size=int(up["size"]), chunked=False, rows=job.progress, poll_url=job_poll_url(job.job_id))
+                        size=int(up["size"]), chunked=False, expires_at=job.payload.get("expires_at"),
+                        rows=job.progress, poll_url=job_poll_url(job.job_id), **{**multipart, **extra})
 
 
 def resume_upload(upload_id: str, caller: Caller | None = None) -> UploadStatus:
-    """POST /api/uploads/{id}/resume: fresh presigned PUTs for the chunks the server does not have."""
+    """POST /api/uploads/{id}/resume: fresh presigned PUTs for the chunks (or the multipart parts)
+    the store does not have."""
     up = _visible(upload_id, caller)
-    if up["chunks"] is None:
-        raise BadRequest("only a chunked upload can be resumed (declare `chunks`); a multipart upload is "
-                         "resumed by re-sending its parts", {"upload_id": up["upload_id"], "chunked": False})
+    if up["chunks"] is None and not up["part_size"]:
+        raise BadRequest("this upload is a single object (one presigned POST) and cannot be resumed: upload the "
+                         "file again (only chunked and multipart uploads resume)",
+                         {"upload_id": up["upload_id"], "chunked": False, "multipart": False})
     if up["status"] == REJECTED:
         raise _rejected(up, jobs.get_job(up["job_id"]).error or "the upload was rejected")
-    return chunked.resume(up)
+    return chunked.resume(up) if up["chunks"] is not None else _resume_multipart(up)
+
+
+def _resume_multipart(up: dict[str, Any]) -> UploadStatus:
+    """The parts the store has (listed: S3 ListParts), and fresh presigned PUTs, each signed for its
+    exact length, for (at most URLS_PER_ANSWER of) the missing ones. A stored part of another length
+    rejects the upload, as complete does. The job's `expires_at` moves to the new URLs' expiry, so
+    the sweeper does not fail a job whose parts are still being sent; resuming ends once the upload
+    is `upload_chunked_ttl_seconds` old."""
+    from botocore.exceptions import ClientError
+
+    job = jobs.get_job(up["job_id"])
+    if job.terminal:
+        raise Conflict(f"the upload's job is {job.status}: nothing to resume",
+                       {"upload_id": up["upload_id"], "job_id": job.job_id, "status": job.status})
+    settings = get_settings()
+    ttl = settings.uploads.upload_chunked_ttl_seconds
+    if up["created_at"] + timedelta(seconds=ttl) < datetime.now(UTC):
+        raise Conflict(f"the upload is older than {ttl} s (STAGE1_UPLOAD_CHUNKED_TTL_SECONDS): it cannot be "
+                       "resumed, upload the file again", {"upload_id": up["upload_id"], "ttl_seconds": ttl})
+    lengths = part_lengths(int(up["size"]), int(up["part_size"]))
+    stored: set[int] | None = None
+    if up["multipart_upload_id"]:
+        try:
+            stored = set(_stored_parts(up, lengths))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") != "NoSuchUpload":
+                raise
+            up = _upload(up["upload_id"])  # completed (or aborted) meanwhile: the row says which
+    if stored is None:
+        if up["status"] != "UPLOADED":
+            raise Conflict("the multipart upload is gone from the store (aborted): upload the file again",
+                           {"upload_id": up["upload_id"], "status": up["status"]})
+        stored = set(range(1, len(lengths) + 1))  # completed: every part is in the object
+    missing = [n for n in range(1, len(lengths) + 1) if n not in stored]
+    urls = None
+    if missing:
+        seconds = storage.url_seconds(settings.uploads.upload_url_expires_seconds)
+        urls = _part_urls(up["object_key"], up["multipart_upload_id"],
+                          [(n, lengths[n - 1]) for n in missing[:chunked.URLS_PER_ANSWER]], seconds)
+        expires = iso(datetime.now(UTC) + timedelta(seconds=seconds))
+        with db.connection() as conn:
+            jobs.update_payload(conn, job.job_id, {"expires_at": expires})
+        job = jobs.get_job(job.job_id)
+    return _object_status(up, job, parts_missing=missing, parts=urls or [])
 
 
 def _check_parts_list(parts: list[CompletedPart] | None, count: int) -> None:
@@ -325,13 +387,7 @@ def _finish_multipart(up: dict[str, Any], given: list[CompletedPart] | None, len
 
     bucket, key, mp_id = get_settings().store.bucket, up["object_key"], up["multipart_upload_id"]
     try:
-        stored = {p["PartNumber"]: p for p in _list_parts(bucket, key, mp_id)}
-        wrong = [n for n, p in stored.items() if n > len(lengths) or p["Size"] != lengths[n - 1]]
-        if wrong:
-            n = wrong[0]
-            raise _rejected(up, refuse_object(
-                up, None, f"part {n} is {stored[n]['Size']} bytes, not the "
-                          f"{lengths[n - 1] if n <= len(lengths) else 0} handed out"))
+        stored = _stored_parts(up, lengths)
         missing = [n for n in range(1, len(lengths) + 1) if n not in stored]
         if missing:
             raise Conflict(f"{len(missing)} of {len(lengths)} parts not uploaded yet",
@@ -346,6 +402,20 @@ def _finish_multipart(up: dict[str, Any], given: list[CompletedPart] | None, len
             raise BadRequest("the object store refused to complete the upload",
                              {"code": code, "reason": str(exc)[:300]}) from exc
     return _head(bucket, key)
+
+
+def _stored_parts(up: dict[str, Any], lengths: list[int]) -> dict[int, dict[str, Any]]:
+    """The parts the store has (part number → PartNumber, ETag, Size), each at the exact length handed
+    out: a part of another length (or number) aborts the multipart upload and rejects it (a 400)."""
+    stored = {p["PartNumber"]: p for p in _list_parts(get_settings().store.bucket, up["object_key"],
+                                                      up["multipart_upload_id"])}
+    wrong = [n for n, p in stored.items() if n > len(lengths) or p["Size"] != lengths[n - 1]]
+    if wrong:
+        n = wrong[0]
+        raise _rejected(up, refuse_object(
+            up, None, f"part {n} is {stored[n]['Size']} bytes, not the "
+                      f"{lengths[n - 1] if n <= len(lengths) else 0} handed out"))
+    return stored
 
 
 def _list_parts(bucket: str, key: str, mp_id: str) -> list[dict[str, Any]]:
