@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--wait", type=float, default=None, metavar="SECONDS", help="give up after this long (exit 3)")
     x.add_argument("--chunk-mb", type=float, default=None, metavar="MB",
                    help="CSV chunk size (default 32; files above 128 MiB are chunked; 0: never chunk)")
-    x.add_argument("--no-resume", action="store_true", help="start a chunked upload again instead of resuming it")
+    x.add_argument("--no-resume", action="store_true",
+                   help="start a chunked or multipart upload again instead of resuming it")
 
     x = sub.add_parser("predictions", help="download a run's predictions (CSV or Parquet)")
     x.add_argument("run_id")
@@ -420,7 +421,8 @@ def cmd_upload(client: Client, args: argparse.Namespace, out: Console, err: Cons
             raise
         progress.update(task, completed=upload.size)
     seconds = max(time.monotonic() - started, 1e-6)
-    how = f"multipart, {upload.parts} parts" if upload.multipart else "single request"
+    how = f"multipart, {upload.parts} parts" + (", resumed" if upload.resumed else "") if upload.multipart \
+        else "single request"
     if upload.chunks:
         how = (f"{upload.chunks} chunks, {upload.sent_chunks} sent now"
                + (", resumed" if upload.resumed else ""))

@@ -192,16 +192,76 @@ class Uploads:
                                  concurrency=concurrency, chunk_bytes=chunk_bytes, resume=resume, state_dir=state_dir)
             if done is not None:
                 return done
+        # A multipart upload keeps its id in a state file (as chunks do) until complete: a second call for
+        # the same unchanged file sends only the parts the store does not have.
+        state = chunks_mod.StateFile(chunks_mod.state_key(path, server=self.client.url, chunk_bytes=0,
+                                                          target=f"{dataset}|{kind}|{measurement}"), state_dir)
+        saved = state.load() if resume else None
+        if saved is not None and (done := self._resume_multipart(path, size, saved["upload_id"], state, on_bytes,
+                                                                 concurrency)) is not None:
+            return done
         created = self.create(filename=path.name, size=size, kind=kind, measurement=measurement,
                               dataset=dataset, content_type=content_type or content_type_for(path))
         progress = _Progress(size, on_bytes)
         parts = created.parts or []
         if parts:
-            etags = self._multipart(path, size, parts, created.part_size, progress, concurrency)
+            if resume:
+                state.save({"upload_id": created.upload_id, "job_id": created.job_id, "file": str(path), "size": size})
+            ranges = part_ranges(size, sorted(parts, key=lambda p: p.part_number), created.part_size)
+            etags: list[dict[str, Any]] | None
+            try:
+                etags = self._multipart(path, parts, ranges, progress, concurrency)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                # Most likely the URLs expired (STAGE1_UPLOAD_URL_EXPIRES_SECONDS) during a long upload:
+                # fresh ones for the missing parts, once; complete then lists every part's ETag itself.
+                try:
+                    now = self.resume(created.upload_id)
+                except ApiError:
+                    raise exc from None
+                self._send_fresh(path, now, ranges, progress, concurrency)
+                etags = None
             self.complete(created.upload_id, etags)
+            state.remove()
         else:
             self._single(path, size, created, progress)
         return Upload(created.upload_id, created.job_id, size, bool(parts), max(1, len(parts)), created)
+
+    def _resume_multipart(self, path: Path, size: int, upload_id: str, state: chunks_mod.StateFile,
+                          on_bytes: BytesCallback | None, concurrency: int) -> Upload | None:
+        """An earlier multipart upload of this file: the missing parts sent, then complete. None (and
+        the state file removed) if it cannot be resumed: gone, ended, or not a multipart upload of it."""
+        try:
+            now = self.resume(upload_id)
+        except ApiError as exc:
+            if exc.status not in (400, 404, 409):  # 409: its job ended; 404: gone. Start again.
+                raise
+            state.remove()
+            return None
+        if not now.multipart or now.size != size or not now.part_count:
+            state.remove()
+            return None
+        layout = [UploadPart(n, "") for n in range(1, now.part_count + 1)]
+        ranges = part_ranges(size, layout, now.part_size)
+        progress = _Progress(size, on_bytes)
+        progress.add(size - sum(ranges[n][1] for n in now.parts_missing or [] if n in ranges))
+        self._send_fresh(path, now, ranges, progress, concurrency)
+        self.complete(upload_id)
+        state.remove()
+        return Upload(now.upload_id, now.job_id, size, True, now.part_count, None, resumed=True)
+
+    def _send_fresh(self, path: Path, now: UploadStatus, ranges: dict[int, tuple[int, int]], progress: _Progress,
+                    concurrency: int) -> None:
+        """Send the parts a resume handed out, after checking they are exactly the missing ones at this
+        file's cut."""
+        fresh = now.parts or []
+        if [p.part_number for p in fresh] != (now.parts_missing or []) or any(
+                p.part_number not in ranges or ranges[p.part_number][1] != p.size for p in fresh):
+            raise ApiError(0, "the server's fresh part URLs do not match this file's missing parts: upload it again",
+                           {"upload_id": now.upload_id, "missing": (now.parts_missing or [])[:20]})
+        if fresh:
+            self._multipart(path, fresh, ranges, progress, concurrency)
 
     def _chunked(self, path: Path, size: int, *, kind: str, dataset: str | None, measurement: str | None,
                  content_type: str, on_bytes: BytesCallback | None, concurrency: int, chunk_bytes: int,
@@ -306,10 +366,10 @@ class Uploads:
         if response.is_error:
             raise _store_error(response)
 
-    def _multipart(self, path: Path, size: int, parts: list[UploadPart], part_size: int | None, progress: _Progress,
+    def _multipart(self, path: Path, parts: list[UploadPart], ranges: dict[int, tuple[int, int]], progress: _Progress,
                    concurrency: int) -> list[dict[str, Any]]:
+        """PUT each of `parts` with its (offset, length) of the file, several at once; their ETags."""
         ordered = sorted(parts, key=lambda p: p.part_number)
-        ranges = part_ranges(size, ordered, part_size)
 
         def send(part: UploadPart) -> dict[str, Any]:
             number = part.part_number
@@ -327,9 +387,9 @@ class Uploads:
                     if response.is_success:
                         return {"part_number": number, "etag": response.headers.get("ETag", "")}
                     error = _store_error(response)
-                    if response.status_code < 500:
-                        break
-                progress.add(-sent[0])
+                progress.add(-sent[0])  # a refused part's bytes too: a resume sends it again
+                if 400 <= error.status < 500:
+                    break
             assert error is not None
             raise error
 
