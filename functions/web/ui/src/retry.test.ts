@@ -146,6 +146,65 @@ describe("the one-object upload (presigned POST or multipart parts)", () => {
     expect(e.status).toBe(403);
     expect(b.got.get("p2")!.length).toBe(1);
   });
+  // A multipart upload whose URLs expired after `landed` parts: every PUT to an old URL is a 403 from
+  // then on; resume answers the parts the bucket has not taken, with fresh URLs (`<url>-new`).
+  function expiring(parts: number, landed: number) {
+    const stored = new Map<number, string>();
+    let calls = 0;
+    const b = bucket((url) => {
+      const n = Number(url.replace(/^p(\d+).*$/, "$1"));
+      if (!url.endsWith("-new") && (stored.size >= landed || n > landed)) return status(403);
+      stored.set(n, url);
+      return null;
+    });
+    const resume = async () => {
+      calls++;
+      const missing = Array.from({ length: parts }, (_, i) => i + 1).filter((n) => !stored.has(n));
+      return { upload_id: "u", parts_missing: missing, parts: missing.map((n) => ({ part_number: n, url: `p${n}-new`, size: PART })) };
+    };
+    return { ...b, stored, resume, calls: () => calls };
+  }
+  it("multipart: a 403 (expired URLs) re-signs the missing parts once and goes on; complete then lists the ETags", async () => {
+    const file = new Blob([new Uint8Array(6 * PART).map((_, i) => i % 251)]);
+    const b = expiring(6, 3);
+    const progress: number[] = [];
+    const parts = await toBucket(file, multipart(file.size, PART), (n) => progress.push(n),
+      { send: b.send, resume: b.resume, ...noSleep });
+    expect(parts).toBeUndefined(); // the ETags of the parts sent before the resume are the server's to list
+    expect(b.calls()).toBe(1);
+    expect([...b.stored.keys()].sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const all = new Uint8Array(await file.arrayBuffer());
+    for (const [n, url] of b.stored) {
+      expect(url.endsWith("-new")).toBe(n > 3); // the old URL for the parts sent before, a fresh one after
+      expect(new Uint8Array(await b.got.get(url)!.at(-1)!.arrayBuffer())).toEqual(all.slice((n - 1) * PART, n * PART));
+      expect(b.got.get(`p${n}-new`)?.length ?? 0).toBe(n > 3 ? 1 : 0); // only the missing parts are sent again
+    }
+    expect(Math.max(...progress)).toBe(file.size);
+    expect(progress.at(-1)).toBe(file.size);
+  });
+  it("multipart: when resume fails, or its fresh URLs are refused too, the 403 says to start again", async () => {
+    const file = new Blob([new Uint8Array(3 * PART)]);
+    const b = expiring(3, 1);
+    const failing = async () => { throw new Error("409 the upload's job is CANCELLED"); };
+    const e = await rejection<Error & { status: number }>(toBucket(file, multipart(file.size, PART), () => {},
+      { send: b.send, resume: failing, ...noSleep }));
+    expect(e.message).toMatch(/^part 2 of 3: the bucket answered 403.*start the upload again$/);
+    expect(e.status).toBe(403);
+    let calls = 0;
+    const stale = bucket(() => status(403)); // the fresh URLs are refused as well: resume is not asked twice
+    const again = await rejection<Error>(toBucket(file, multipart(file.size, PART), () => {},
+      { send: stale.send, resume: async () => { calls++; return { upload_id: "u", parts_missing: [1, 2, 3], parts: [1, 2, 3].map((n) => ({ part_number: n, url: `q${n}`, size: PART })) }; }, ...noSleep }));
+    expect(again.message).toMatch(/^part \d of 3: the bucket answered 403.*start the upload again$/);
+    expect(calls).toBe(1);
+  });
+  it("multipart: a resume whose parts are not this file's cut is not used", async () => {
+    const file = new Blob([new Uint8Array(3 * PART)]);
+    const b = expiring(3, 1);
+    const wrong = async () => ({ upload_id: "u", parts_missing: [2, 3], parts: [{ part_number: 2, url: "p2-new", size: PART - 1 }] });
+    const e = await rejection<Error>(toBucket(file, multipart(file.size, PART), () => {}, { send: b.send, resume: wrong, ...noSleep }));
+    expect(e.message).toMatch(/start the upload again$/);
+    expect(b.got.has("p2-new")).toBe(false);
+  });
   it("multipart: a part that keeps failing ends the upload with its number and the attempts", async () => {
     const file = new Blob([new Uint8Array(3 * PART)]);
     const b = bucket((url) => (url === "p3" ? status(500) : null));

@@ -87,7 +87,9 @@ export default function Upload() {
         params: { path: { dataset_id: id } },
         body: { filename: file.name, size: file.size, kind, content_type: file.type || "" },
       }));
-      const parts = await toBucket(file, up, setSent);
+      const parts = await toBucket(file, up, setSent, {
+        resume: () => ok(api.POST("/api/uploads/{upload_id}/resume", { params: { path: { upload_id: up.upload_id } } })),
+      });
       await ok(api.POST("/api/uploads/{upload_id}/complete", {
         params: { path: { upload_id: up.upload_id } },
         body: (parts ? { parts } : {}) as never,
