@@ -150,11 +150,14 @@ print(json.dumps(out))
 TOTAL = CPU + r"""
 from stage1.core.settings import get_settings
 from stage1.imports import core
+from stage1.imports.rowhash import RowHasher, staging_txn, verified
 from stage1.imports.service import object_source
 from stage1.timeseries.fingerprint import fingerprint
-from stage1.timeseries.kinds import Kind, drop_table, ensure_table
+from stage1.timeseries.kinds import SPECS, Kind, drop_table, ensure_table
 
 s = get_settings().imports
+# The importer's own fingerprint sums (a first dataset import); BENCH_ROWHASH=0: QuestDB's scan only.
+hasher = RowHasher(list(SPECS[Kind.OHLCV].columns)) if os.environ.get("BENCH_ROWHASH") != "0" else None
 if os.environ.get("BENCH_CSV_THREADS") == "0":  # pyarrow's CSV reader on the calling thread only
     import functools
     core.open_batches = functools.partial(core.open_batches, use_threads=False)
@@ -171,9 +174,10 @@ if existing == "existing":
 stats = core.import_file(object_source(bucket, key), Kind.OHLCV, staging,
                          prepare=lambda p: ensure_table(Kind.OHLCV, staging, "1m"),
                          senders=s.import_senders, block_size=s.import_block_bytes,
-                         batch_rows=s.import_batch_rows, frame_bytes=s.import_frame_bytes)
+                         batch_rows=s.import_batch_rows, frame_bytes=s.import_frame_bytes, hasher=hasher)
 mark("sent")
 core.wait_applied(staging, timeout=600)
+txn = staging_txn(staging) if stats.hashed is not None else None
 mark("wal applied")
 create = lambda: ensure_table(Kind.OHLCV, target, "1m")
 if existing == "existing":
@@ -184,9 +188,15 @@ mark(how)
 core.table_stats(target)
 drop_table(staging)
 mark("bookkeeping")
-fingerprint(target)
+known = verified(target, stats.hashed, txn) if stats.hashed is not None and how == "renamed" else "no sums"
+fp_source = "importer" if not isinstance(known, str) else "questdb"
+if isinstance(known, str):
+    fingerprint(target)
 mark("fingerprint")
-out = {"rows": stats.rows, "peak_rss_mb": hwm(), "marks": marks, "format": stats.format}
+out = {"rows": stats.rows, "peak_rss_mb": hwm(), "marks": marks, "format": stats.format,
+       "fingerprint_source": fp_source}
+if not isinstance(known, str):  # after the marks: the importer's digest checked against QuestDB's scan
+    out["fingerprint_equal"] = known == fingerprint(target)
 print(json.dumps(out))
 """
 
@@ -251,6 +261,10 @@ def print_total(result: dict, rows: int, indent: str = "  ") -> dict:
     wall, cpu, qcpu, mcpu = end[1] - marks[0][1], end[2] - marks[0][2], end[3] - marks[0][3], end[5] - marks[0][5]
     print(f"{indent}{'import phase':14} {wall:8.2f} {cpu:13.2f} {qcpu:12.2f} {mcpu:10.2f}  {rows / wall:,.0f} rows/s; "
           f"peak RSS {result['peak_rss_mb']:.0f} MB (the fingerprint after it: a dataset import's)")
+    if result.get("fingerprint_source"):
+        equal = result.get("fingerprint_equal")
+        print(f"{indent}fingerprint computed by: {result['fingerprint_source']}"
+              + ("" if equal is None else f" (equal to QuestDB's scan: {equal})"))
     return {"seconds": wall, "cpu": cpu, "qdb_cpu": qcpu, "rows": rows, "peak_rss_mb": result["peak_rss_mb"],
             "how": marks[-3][0]}
 

@@ -38,11 +38,13 @@ _COLUMNS = (
 )
 
 
-def measure(names: dict[str, str], *, timeout: float | None = None,
-            budget: Budget | None = None) -> dict[str, TableVersion]:
+def measure(names: dict[str, str], *, timeout: float | None = None, budget: Budget | None = None,
+            known: dict[str, Fingerprint] | None = None) -> dict[str, TableVersion]:
     """Fingerprints of the named tables (`{"ohlcv": table, "indicator": table}` or one of them);
-    `budget`: a request's QuestDB budget (503 once spent)."""
-    return {which: _table(fingerprint(name, timeout=timeout, budget=budget)) for which, name in names.items()}
+    `budget`: a request's QuestDB budget (503 once spent); `known`: tables already fingerprinted."""
+    known = known or {}
+    return {which: _table(known[name] if name in known else fingerprint(name, timeout=timeout, budget=budget))
+            for which, name in names.items()}
 
 
 def _table(fp: Fingerprint) -> TableVersion:
@@ -106,9 +108,11 @@ def record(conn: Connection[Any], dataset_id: uuid.UUID | str, kind: str, measur
     return version, True
 
 
-def after_import(dataset_id: str, kind: str, target: str, *, upload_id: str | None, job_id: str) -> dict[str, Any]:
+def after_import(dataset_id: str, kind: str, target: str, *, upload_id: str | None, job_id: str,
+                 known: Fingerprint | None = None) -> dict[str, Any]:
     """The importer's hook once the rows are in `target` (WAL applied): fingerprint the imported table
     (and, when the dataset has no version yet, the other one) in QuestDB, then one short transaction.
+    `known`: the imported table's fingerprint as the importer computed it (`stage1.imports.rowhash`).
     The keys it adds to the job's `result.dataset`: `version`, `version_created`."""
     with db.connection() as conn:
         row = conn.execute("select version, ohlcv_measurement, indicator_measurement from stage1_datasets "
@@ -121,7 +125,7 @@ def after_import(dataset_id: str, kind: str, target: str, *, upload_id: str | No
         return {}  # the import filled a table the dataset does not name (any more)
     wanted = names if not row["version"] else {which[0]: target}
     try:
-        measured = measure(wanted, timeout=IMPORT_FINGERPRINT_TIMEOUT)
+        measured = measure(wanted, timeout=IMPORT_FINGERPRINT_TIMEOUT, known={target: known} if known else None)
     except QuestDBError as exc:
         # Our own validated read-only SQL refused: QuestDB's trouble, not the file's. The worker
         # releases the job with the outage backoff; the retry re-imports (idempotent) and measures again.

@@ -36,6 +36,7 @@ from stage1.imports.errors import ImportFailed
 from stage1.imports.formats import CSV, Source, open_batches
 from stage1.imports.limits import Limits
 from stage1.imports.normalize import Plan, plan, table_batch
+from stage1.imports.rowhash import Hashed, RowHasher
 from stage1.timeseries.kinds import SPECS, TIMESTAMP, Kind
 
 log = get_logger("imports")
@@ -72,6 +73,7 @@ class ImportStats:
     last_ts: int | None = None
     seconds: float = 0.0
     columns: list[str] | None = None
+    hashed: Hashed | None = None  # the fingerprint's row-hash sums, when a `hasher` was given and could
 
 
 class _Senders:
@@ -168,6 +170,7 @@ def import_file(
     frame_bytes: int = DEFAULT_FRAME_BYTES,
     limits: Limits | None = None,
     report_every: float = 1.0,
+    hasher: RowHasher | None = None,
 ) -> ImportStats:
     """Stream `source` into the QuestDB table `table`. `prepare(plan)` runs after the columns are
     checked and before any row is sent (create the table there). `progress(rows, total)` is called
@@ -176,7 +179,8 @@ def import_file(
     Parsing and sending have different sweet spots: pyarrow's CSV reader holds memory in proportion
     to its block (about 35 × the block), so blocks stay small, while each ILP/HTTP request (one
     QuestDB transaction) should carry many rows; parsed batches are therefore joined into frames of
-    at least `batch_rows` rows before they are sent."""
+    at least `batch_rows` rows before they are sent. `hasher` (a first dataset import) is fed every
+    batch, in file order, before it is sent (sending destroys the batch's buffers)."""
     ident(table)
     started = time.monotonic()
     limits = Limits(**{**(limits or Limits()).__dict__, "block_bytes": block_size})
@@ -210,6 +214,8 @@ def import_file(
                 if batch.num_rows == 0:
                     continue
                 rows = table_batch(p, batch, stats.rows)
+                if hasher is not None:
+                    hasher.add(rows)
                 lo, hi = pc.min_max(rows.column(TIMESTAMP)).values()
                 lo, hi = lo.cast(pa.int64()).as_py(), hi.cast(pa.int64()).as_py()
                 stats.first_ts = lo if stats.first_ts is None else min(stats.first_ts, lo)
@@ -247,6 +253,7 @@ def import_file(
     finally:
         batches.close()
     stats.seconds = time.monotonic() - started
+    stats.hashed = hasher.result() if hasher is not None else None
     if progress is not None:
         progress(stats.rows, stats.rows)
     return stats

@@ -26,6 +26,9 @@ class ImportResult(msgspec.Struct, omit_defaults=True):
     dataset: dict[str, Any] | None = None
     # Chunked uploads only: how many chunks the rows came in (absent otherwise).
     chunks: int | None = None
+    # Dataset imports only: who computed the version's fingerprint of the imported table, "importer"
+    # (a first import, from the rows it sent) or "questdb" (a scan of the table); absent otherwise.
+    fingerprint_source: str | None = None
 
 
 class ImportFailure(msgspec.Struct):

@@ -37,11 +37,13 @@ from stage1.imports.events import S3Event
 from stage1.imports.formats import Source
 from stage1.imports.limits import Limits
 from stage1.imports.result import ImportFailure, ImportResult
+from stage1.imports.rowhash import RowHasher, staging_txn, verified
 from stage1.jobs import worker
 from stage1.jobs.service import FAILED, PENDING, Job, JobAborted, find_job
 from stage1.jobs.worker import JobFailed, Lease, Outcome, answer
 from stage1.timeseries import ownership as own
-from stage1.timeseries.kinds import Kind, drop_table, ensure_table
+from stage1.timeseries.fingerprint import Fingerprint
+from stage1.timeseries.kinds import SPECS, Kind, drop_table, ensure_table
 from stage1.timeseries.timestamps import micros_to_unix
 from stage1.uploads.chunks import parse_chunk_key
 
@@ -256,20 +258,26 @@ class ImportWork:
                    bytes=source.size, attempt=job.attempts)
         _claim_tables(target, _target_owner(job), kind, staging, job_owner)
         drop_table(staging)  # an earlier attempt's rows: a retry starts from an empty staging table
-        stats = load(source, kind, staging, lease.progress, prepare=prepare)
+        # A first dataset import (the staging table will become the target): the importer computes
+        # the fingerprint's sums as it sends, so QuestDB need not scan the table again.
+        hasher = (RowHasher(list(SPECS[kind].columns))
+                  if payload.get("dataset_id") and not get_questdb().table_exists(target) else None)
+        stats = load(source, kind, staging, lease.progress, prepare=prepare, hasher=hasher)
+        if hasher is not None and hasher.reason is not None:
+            log_fields(log, 20, "fingerprint left to QuestDB", table=target, reason=hasher.reason)
         return commit_staging(job, lease, Loaded(stats.format, stats.rows, stats.first_ts, stats.last_ts,
-                                                 stats.columns, source.size), started)
+                                                 stats.columns, source.size, stats.hashed), started)
 
 
 def load(source: Source, kind: Kind, table: str, progress: Callable[[int, int | None], None], *,
-         prepare: Callable[[Any], None] | None = None) -> ImportStats:
+         prepare: Callable[[Any], None] | None = None, hasher: RowHasher | None = None) -> ImportStats:
     """`import_file` with the settings' tuning and limits (one object, or one chunk)."""
     settings = get_settings()
     tuning = settings.imports
     return import_file(source, kind, table, prepare=prepare, progress=progress,
                        senders=tuning.import_senders, block_size=tuning.import_block_bytes,
                        batch_rows=tuning.import_batch_rows, frame_bytes=tuning.import_frame_bytes,
-                       limits=Limits.from_settings(settings))
+                       limits=Limits.from_settings(settings), hasher=hasher)
 
 
 class Loaded(msgspec.Struct, frozen=True):
@@ -281,6 +289,7 @@ class Loaded(msgspec.Struct, frozen=True):
     last_ts: int | None
     columns: list[str] | None
     bytes: int
+    hashed: Any = None  # the importer's row-hash sums (rowhash.Hashed) of a first dataset import, else None
 
 
 def commit_staging(job: Job, lease: Lease, loaded: Loaded, started: float) -> ImportResult:
@@ -292,20 +301,24 @@ def commit_staging(job: Job, lease: Lease, loaded: Loaded, started: float) -> Im
     staging, job_owner = _staging(job)
     granularity = payload.get("granularity")
     wait_applied(staging, heartbeat=lease.beat)
+    txn = staging_txn(staging) if loaded.hashed is not None else None
     lease.beat()
     lease.begin_commit()  # a cancel from here on is refused: the copy cannot be undone
     copy_started = time.monotonic()
     # A target that does not exist yet becomes the staging table (a rename); else one INSERT ... SELECT.
-    copy_into(staging, target, timeout=max(60.0, loaded.rows / 50_000),
-              create=lambda: ensure_table(kind, target, granularity))  # IF NOT EXISTS: concurrent imports safe
+    how = copy_into(staging, target, timeout=max(60.0, loaded.rows / 50_000),
+                    create=lambda: ensure_table(kind, target, granularity))  # IF NOT EXISTS: concurrent imports safe
     # The rows are in the target now; the dataset row is brought up to date.
     applied = wait_applied(target, heartbeat=_quiet(lease.beat))
     copy_seconds = time.monotonic() - copy_started
+    fp_source = None
     if payload.get("dataset_id"):
         dataset, table_now = _update_dataset(payload["dataset_id"], kind, target)
+        known = _importer_fingerprint(target, loaded.hashed if how == "renamed" else None, txn)
         # A new dataset version if the content changed (fingerprint first, then a short transaction)
         dataset.update(versions.after_import(payload["dataset_id"], kind.value, target,
-                                             upload_id=payload.get("upload_id"), job_id=job.job_id))
+                                             upload_id=payload.get("upload_id"), job_id=job.job_id, known=known))
+        fp_source = "importer" if known is not None else "questdb"
     else:
         dataset, table_now = None, table_stats(target)
     seconds = round(time.monotonic() - started, 3)
@@ -314,12 +327,25 @@ def commit_staging(job: Job, lease: Lease, loaded: Loaded, started: float) -> Im
         table_rows=table_now.rows, bytes=loaded.bytes, first_ts=micros_to_unix(loaded.first_ts),
         last_ts=micros_to_unix(loaded.last_ts), columns=loaded.columns, seconds=seconds, wal_applied=applied,
         staging_copy_seconds=round(copy_seconds, 3), upload_id=payload.get("upload_id"), dataset=dataset,
+        fingerprint_source=fp_source,
     )
     _drop_staging(staging, job_owner)
     lease.count(loaded.rows)
     log_fields(log, 20, "import completed", rows=loaded.rows, seconds=seconds,
-               rows_per_s=int(loaded.rows / max(seconds, 1e-9)))
+               rows_per_s=int(loaded.rows / max(seconds, 1e-9)), fingerprint_source=fp_source)
     return result
+
+
+def _importer_fingerprint(target: str, hashed: Any, txn: int | None) -> Fingerprint | None:
+    """The importer's fingerprint of a target the staging table became, when provably the one QuestDB
+    would compute (`rowhash.verified`); None: QuestDB computes it (`versions.after_import`)."""
+    if hashed is None:
+        return None
+    known = verified(target, hashed, txn)
+    if isinstance(known, str):
+        log_fields(log, 20, "fingerprint left to QuestDB", table=target, reason=known)
+        return None
+    return known
 
 
 def _update_dataset(dataset_id: str, kind: Kind, target: str) -> tuple[dict[str, Any], Any]:

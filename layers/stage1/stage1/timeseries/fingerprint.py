@@ -35,8 +35,10 @@ GROUP_COLUMNS = 8
 QUERY_GROUPS = 8
 CHUNK_ROWS = 1_000_000  # rows of whole partitions one statement sums
 RETRIES = 2
-_PRIME = "1099511628211L"  # FNV-1a 64-bit prime
-_NULL = ("-4417276706812531889L", "7113472399480571277L", "-2401053089480216690L")  # a null/NaN part
+PRIME = 1099511628211  # FNV-1a 64-bit prime
+NULLS = (-4417276706812531889, 7113472399480571277, -2401053089480216690)  # a null/NaN part
+_PRIME = f"{PRIME}L"
+_NULL = tuple(f"{n}L" for n in NULLS)
 _TWO52 = "4503599627370496.0"
 _TWO_M52 = "2.220446049250313e-16"
 _COLUMN_RE = re.compile(r"^[A-Za-z0-9_]{1,127}$")
@@ -76,6 +78,22 @@ def _row_hash(ts: str, parts: list[str]) -> str:
     for part in parts:
         h = f"(({h}) ^ {part}) * {_PRIME}"
     return h
+
+
+def groups(numeric: list[reads.TableColumn]) -> list[list[reads.TableColumn]]:
+    """The numeric columns (table order, designated timestamp excluded) as hashed together: one
+    row-hash sum per group (a table without any: one group, the timestamp alone)."""
+    return [numeric[i:i + GROUP_COLUMNS] for i in range(0, max(len(numeric), 1), GROUP_COLUMNS)]
+
+
+def combine(columns: list[reads.TableColumn], rows: int, lo: int | None, hi: int | None,
+            sums: list[int]) -> Fingerprint:
+    """The digest of a table from its columns (table order), count, timestamp bounds and sums (each
+    reduced mod 2^64 or 2^256): the one step both QuestDB's scan and the importer's sums go through."""
+    schema = [(c.name, c.type.upper()) for c in columns]
+    payload = {"algorithm": ALGORITHM, "schema": schema, "rows": rows, "lo": lo, "hi": hi, "sums": sums}
+    digest = hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
+    return Fingerprint(rows, None if lo is None else int(lo), None if hi is None else int(hi), digest)
 
 
 def _text_hash(ts: str, columns: list[reads.TableColumn]) -> str:
@@ -140,8 +158,7 @@ def fingerprint(table: str, *, timeout: float | None = None, budget: Budget | No
     others = [c for c in columns if c.name != ts_col.name]
     numeric = [c for c in others if _parts(c)]
     text = [c for c in others if not _parts(c)]
-    sums = [f"sum({_row_hash(ts, [p for c in numeric[i:i + GROUP_COLUMNS] for p in _parts(c)])})"
-            for i in range(0, max(len(numeric), 1), GROUP_COLUMNS)]
+    sums = [f"sum({_row_hash(ts, [p for c in group for p in _parts(c)])})" for group in groups(numeric)]
     widths = [64] * len(sums)
     if text:
         sums.append(_text_hash(ts, text))
@@ -157,7 +174,4 @@ def fingerprint(table: str, *, timeout: float | None = None, budget: Budget | No
         n += int(row[0] or 0)
         lo = row[1] if lo is None or (row[1] is not None and row[1] < lo) else lo
         hi = row[2] if hi is None or (row[2] is not None and row[2] > hi) else hi
-    schema = [(c.name, c.type.upper()) for c in columns]
-    payload = {"algorithm": ALGORITHM, "schema": schema, "rows": n, "lo": lo, "hi": hi, "sums": totals}
-    digest = hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
-    return Fingerprint(n, None if lo is None else int(lo), None if hi is None else int(hi), digest)
+    return combine(columns, n, lo, hi, totals)
