@@ -24,10 +24,15 @@ import pytest
 from imports_support import T0
 
 from stage1.core import db, storage
+from stage1.core.questdb import get_questdb
 from stage1.core.settings import get_settings
+from stage1.imports.core import copy_into, import_file, wait_applied
+from stage1.imports.formats import Source
+from stage1.imports.rowhash import RowHasher, staging_txn, verified
 from stage1.imports.service import JOB_TYPE, run_job
 from stage1.jobs import service as jobs
 from stage1.timeseries.fingerprint import fingerprint
+from stage1.timeseries.kinds import SPECS, Kind, drop_table, ensure_table
 
 ROWS = 30_000  # a CSV of ~2 MB: several parse blocks and ILP frames, so batch boundaries are crossed
 
@@ -181,3 +186,29 @@ def test_reimport_into_an_existing_table_is_left_to_questdb_and_keeps_the_digest
     again = _check(client, ds, "ohlcv", data, "csv", "questdb")
     assert again["dataset"]["version"] == first["dataset"]["version"] and again["dataset"]["version_created"] is False
     assert _stored(client, ds, "ohlcv") == digest
+
+
+def test_a_write_after_the_rename_leaves_it_to_questdb():
+    """Another import's INSERT into the renamed target (between the rename and the version) makes the
+    importer's sums stale: `verified` refuses them, whatever the sums say."""
+    data = _csv(_ohlcv(2000))
+    source = Source(lambda: pa.BufferReader(data), len(data), lambda: pa.BufferReader(data))
+    staging, target = f"zz_ifp_s_{uuid.uuid4().hex[:8]}", f"zz_ifp_t_{uuid.uuid4().hex[:8]}"
+    try:
+        hasher = RowHasher(list(SPECS[Kind.OHLCV].columns))
+        stats = import_file(source, Kind.OHLCV, staging, prepare=lambda _p: ensure_table(Kind.OHLCV, staging, "1m"),
+                            hasher=hasher)
+        wait_applied(staging)
+        txn = staging_txn(staging)
+        how = copy_into(staging, target, timeout=60, create=lambda: ensure_table(Kind.OHLCV, target, "1m"))
+        assert how == "renamed"
+        wait_applied(target)
+        assert stats.hashed is not None
+        assert verified(target, stats.hashed, txn) == fingerprint(target)  # untouched: the scan's digest
+        get_questdb().exec(f'insert into "{target}" (timestamp, open, high, low, close, volume) '  # noqa: S608
+                           "values (cast(1 as timestamp), 1.0, 1.0, 1.0, 1.0, 1.0)")
+        wait_applied(target)
+        assert verified(target, stats.hashed, txn) == "the table changed after the rename"
+    finally:
+        drop_table(staging)
+        drop_table(target)
