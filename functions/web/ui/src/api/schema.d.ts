@@ -749,7 +749,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Resume a chunked upload: PUT URLs for the missing chunks */
+        /** Resume a chunked or multipart upload: PUT URLs for the missing chunks or parts */
         post: operations["ApiUploadsUploadIdResumeResumeUpload"];
         delete?: never;
         options?: never;
@@ -1678,6 +1678,13 @@ export interface components {
             chunks?: components["schemas"]["ChunkState"][] | null;
             urls?: components["schemas"]["UploadChunk"][] | null;
             poll_url: string;
+            /** @default false */
+            multipart: boolean;
+            part_size?: number | null;
+            /** @default 0 */
+            part_count: number;
+            parts_missing?: number[] | null;
+            parts?: components["schemas"]["UploadPart"][] | null;
         };
         /** WalState */
         WalState: {
